@@ -1,0 +1,207 @@
+// SPDX-License-Identifier: MIT
+/* fedgate: one binary, a table of subcommands. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+
+#include "fedgate/config.h"
+#include "fedgate/control.h"
+#include "fedgate/dataplane.h"
+#include "fedgate/log.h"
+#include "fedgate/tls.h"
+
+#ifndef FEDGATE_VERSION
+#define FEDGATE_VERSION "0.1.0"
+#endif
+
+#define EXIT_CONFIG 2
+
+struct subcommand {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *usage;
+};
+
+/* Parses -c FILE [--ports-file F]; returns 0 or prints usage and returns EXIT_CONFIG. */
+static int parse_run_args(int argc, char **argv, const char **config, const char **ports)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "ports-file", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*config = NULL;
+	*ports = NULL;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:p:", opts, NULL)) != -1) {
+		if (c == 'c')
+			*config = optarg;
+		else if (c == 'p')
+			*ports = optarg;
+		else
+			goto usage;
+	}
+	if (*config && optind == argc)
+		return 0;
+usage:
+	fprintf(stderr, "usage: fedgate %s -c FILE%s\n", argv[0],
+		strcmp(argv[0], "run") ? "" : " [--ports-file FILE]");
+	return EXIT_CONFIG;
+}
+
+/* Loads config and TLS identity; on failure prints the one-line error. */
+static int load(const char *path, struct fg_config *cfg, struct fg_tls *tls)
+{
+	struct fg_conf_err err = { { 0 } };
+
+	if (fg_config_load(path, cfg, &err)) {
+		fprintf(stderr, "fedgate: %s\n", err.msg);
+		return EXIT_CONFIG;
+	}
+	if (fg_tls_init(tls, cfg, &err)) {
+		fprintf(stderr, "fedgate: %s\n", err.msg);
+		fg_config_free(cfg);
+		return EXIT_CONFIG;
+	}
+	return 0;
+}
+
+/* Decides the offload backend; returns 0 or EXIT_CONFIG with the reason printed. */
+static int choose_offload(const struct fg_config *cfg)
+{
+	const char *why;
+	int ret = fg_ktls_probe(&why);
+
+	switch (cfg->offload) {
+	case FG_OFFLOAD_USERSPACE:
+		fg_info("offload: userspace record layer (as configured)");
+		return 0;
+	case FG_OFFLOAD_AUTO:
+		fg_info("offload auto: userspace record layer (kernel TLS probe: %s; the kernel "
+			"backend is not built into this version)",
+			why);
+		return 0;
+	case FG_OFFLOAD_KERNEL:
+		if (ret)
+			fprintf(stderr,
+				"fedgate: %s: $.dataplane.offload: \"kernel\" needs kernel TLS, "
+				"and this kernel has none (%s); use \"auto\" or \"userspace\"\n",
+				cfg->path, why);
+		else
+			fprintf(stderr,
+				"fedgate: %s: $.dataplane.offload: \"kernel\" is not built into "
+				"this version; use \"auto\" or \"userspace\"\n",
+				cfg->path);
+		return EXIT_CONFIG;
+	}
+	return EXIT_CONFIG;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct fg_config cfg = { 0 };
+	struct fg_tls tls = { 0 };
+	const char *path, *ports;
+	int socks[64], ret, status;
+	pid_t pid;
+
+	ret = parse_run_args(argc, argv, &path, &ports);
+	if (ret)
+		return ret;
+	fg_log_init("fedgate[control]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
+	ret = load(path, &cfg, &tls);
+	if (ret)
+		return ret;
+	ret = choose_offload(&cfg);
+	if (ret)
+		goto free_tls;
+	signal(SIGPIPE, SIG_IGN);
+	ret = fg_dataplane_spawn(cfg.workers, cfg.offload, &pid, socks);
+	if (ret) {
+		fg_error("cannot start the data plane: %s", strerror(-ret));
+		ret = 1;
+		goto free_tls;
+	}
+	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
+		FEDGATE_VERSION, cfg.n_tunnels, tls.n_roots, (int)pid);
+	ret = fg_control_run(&cfg, &tls, socks, cfg.workers, ports) ? 1 : 0;
+	for (int i = 0; i < cfg.workers; i++)
+		close(socks[i]);
+	kill(pid, SIGTERM);
+	waitpid(pid, &status, 0);
+	fg_info("stopped");
+free_tls:
+	fg_tls_exit(&tls);
+	fg_config_free(&cfg);
+	return ret;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct fg_config cfg = { 0 };
+	struct fg_tls tls = { 0 };
+	const char *path, *ports;
+	int ret;
+
+	ret = parse_run_args(argc, argv, &path, &ports);
+	if (ret)
+		return ret;
+	ret = load(path, &cfg, &tls);
+	if (ret)
+		return ret;
+	printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle\n", path, cfg.n_tunnels,
+	       tls.n_roots);
+	fg_tls_exit(&tls);
+	fg_config_free(&cfg);
+	return 0;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("fedgate %s (%s)\n", FEDGATE_VERSION, OpenSSL_version(OPENSSL_VERSION));
+	return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct subcommand subcommands[] = {
+	{ "run", cmd_run, "run -c FILE [--ports-file FILE]  run the gateway" },
+	{ "check", cmd_check, "check -c FILE                   validate a config and its PKI" },
+	{ "version", cmd_version, "version                         print versions" },
+	{ "help", cmd_help, "help                            this list" },
+	{ "dataplane", fg_dataplane_main, NULL }, /* internal: started by run */
+};
+
+static int cmd_help(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("usage: fedgate COMMAND [ARGS]\n\n");
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (subcommands[i].usage)
+			printf("  fedgate %s\n", subcommands[i].usage);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		cmd_help(argc, argv);
+		return EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "fedgate: unknown command \"%s\"; try \"fedgate help\"\n", argv[1]);
+	return EXIT_CONFIG;
+}

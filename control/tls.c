@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: MIT
+/*
+ * OpenSSL 3 at the control process: contexts, per-connection callbacks, peer
+ * identity, and the export of TLS 1.3 session keys for the data plane.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "fedgate/config.h"
+#include "fedgate/tls.h"
+#include "fedgate/tls13.h"
+
+static int conn_idx = -1;
+
+const char *fg_tls_error(char *buf, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	if (!e)
+		snprintf(buf, len, "unknown TLS error");
+	else
+		ERR_error_string_n(e, buf, len);
+	ERR_clear_error();
+	return buf;
+}
+
+static void name_cn(const X509_NAME *name, char *out, size_t len)
+{
+	unsigned char *utf8 = NULL;
+	int i, n;
+
+	out[0] = '\0';
+	if (!name)
+		return;
+	i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+	if (i < 0)
+		return;
+	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
+	/* A name with an embedded NUL is not a name we can trust in a log or rule. */
+	if (n > 0 && (size_t)n < len && memchr(utf8, 0, (size_t)n) == NULL) {
+		memcpy(out, utf8, (size_t)n);
+		out[n] = '\0';
+	}
+	OPENSSL_free(utf8);
+}
+
+/* Fills CN and SANs of @leaf into @peer; @root_cn stays as the caller set it. */
+static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
+{
+	GENERAL_NAMES *sans;
+
+	name_cn(X509_get_subject_name(leaf), peer->cn, sizeof(peer->cn));
+	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+		const ASN1_IA5STRING *s;
+		char(*slot)[FG_PEER_NAME_MAX];
+		size_t *count;
+
+		if (gn->type == GEN_DNS) {
+			s = gn->d.dNSName;
+			slot = peer->dns;
+			count = &peer->n_dns;
+		} else if (gn->type == GEN_URI) {
+			s = gn->d.uniformResourceIdentifier;
+			slot = peer->uri;
+			count = &peer->n_uri;
+		} else {
+			continue;
+		}
+		if (*count >= FG_PEER_SANS_MAX || s->length <= 0 ||
+		    (size_t)s->length >= FG_PEER_NAME_MAX || memchr(s->data, 0, (size_t)s->length)) {
+			peer->dropped_sans++;
+			continue;
+		}
+		memcpy(slot[*count], s->data, (size_t)s->length);
+		slot[*count][s->length] = '\0';
+		(*count)++;
+	}
+	GENERAL_NAMES_free(sans);
+}
+
+int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
+{
+	STACK_OF(X509) *chain;
+	X509 *leaf;
+
+	memset(peer, 0, sizeof(*peer));
+	leaf = SSL_get0_peer_certificate(ssl);
+	chain = SSL_get0_verified_chain(ssl);
+	if (!leaf || !chain || sk_X509_num(chain) < 1 || SSL_get_verify_result(ssl) != X509_V_OK)
+		return -EACCES;
+	peer_from_leaf(leaf, peer);
+	name_cn(X509_get_subject_name(sk_X509_value(chain, sk_X509_num(chain) - 1)), peer->root_cn,
+		sizeof(peer->root_cn));
+	return 0;
+}
+
+/* Remembers the first failure with the identity it concerns; the verdict stays OpenSSL's. */
+static int verify_cb(int ok, X509_STORE_CTX *xctx)
+{
+	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
+	struct fg_tls_conn *st = ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+	STACK_OF(X509) *chain;
+	X509 *top;
+
+	if (ok || !st || st->verify_error)
+		return ok;
+	st->verify_error = X509_STORE_CTX_get_error(xctx);
+	st->verify_depth = X509_STORE_CTX_get_error_depth(xctx);
+	memset(&st->failed, 0, sizeof(st->failed));
+	if (X509_STORE_CTX_get0_cert(xctx))
+		peer_from_leaf(X509_STORE_CTX_get0_cert(xctx), &st->failed);
+	/* The root the peer claims: the issuer of the last certificate we could place. */
+	chain = X509_STORE_CTX_get0_chain(xctx);
+	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
+	if (top)
+		name_cn(X509_get_issuer_name(top), st->failed.root_cn, sizeof(st->failed.root_cn));
+	return ok;
+}
+
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* NSS keylog lines: "LABEL <client_random hex> <secret hex>". */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct fg_tls_conn *st = SSL_get_ex_data(ssl, conn_idx);
+	const char *sp1, *sp2;
+	uint8_t *dst;
+	size_t *dst_len, n = 0;
+
+	if (!st)
+		return;
+	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24)) {
+		dst = st->client_secret;
+		dst_len = &st->client_secret_len;
+	} else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24)) {
+		dst = st->server_secret;
+		dst_len = &st->server_secret_len;
+	} else {
+		return;
+	}
+	sp1 = strchr(line, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (!sp2)
+		return;
+	for (const char *p = sp2 + 1; p[0] && p[1] && n < FG_SECRET_MAX; p += 2) {
+		int hi = hexval(p[0]), lo = hexval(p[1]);
+
+		if (hi < 0 || lo < 0)
+			break;
+		dst[n++] = (uint8_t)(hi << 4 | lo);
+	}
+	*dst_len = n;
+}
+
+/*
+ * Counts the records protected with the application keys: a direction's keys
+ * change right after its Finished, and every record header after that is one
+ * sequence number (NewSessionTicket records included).
+ */
+static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	struct fg_tls_conn *st = SSL_get_ex_data(ssl, conn_idx);
+
+	(void)version;
+	(void)arg;
+	if (!st)
+		return;
+	if (content_type == SSL3_RT_HEADER) {
+		if (write_p && st->write_app)
+			st->tx_records++;
+		else if (!write_p && st->read_app)
+			st->rx_records++;
+	} else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+		   ((const uint8_t *)buf)[0] == SSL3_MT_FINISHED) {
+		if (write_p)
+			st->write_app = 1;
+		else
+			st->read_app = 1;
+	}
+}
+
+int fg_tls_export(SSL *ssl, struct fg_tls_conn *st, struct fg_session_keys *keys)
+{
+	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+	const uint8_t *tx, *rx;
+	size_t secret_len, tx_len, rx_len;
+	int ret;
+
+	memset(keys, 0, sizeof(*keys));
+	keys->cipher = c ? (uint16_t)SSL_CIPHER_get_protocol_id(c) : 0;
+	ret = fg_cipher_params(keys->cipher, NULL, &secret_len);
+	if (ret)
+		goto wipe;
+	tx = st->is_server ? st->server_secret : st->client_secret;
+	rx = st->is_server ? st->client_secret : st->server_secret;
+	tx_len = st->is_server ? st->server_secret_len : st->client_secret_len;
+	rx_len = st->is_server ? st->client_secret_len : st->server_secret_len;
+	if (tx_len != secret_len || rx_len != secret_len || !st->write_app || !st->read_app) {
+		ret = -ENOKEY;
+		goto wipe;
+	}
+	memcpy(keys->tx.secret, tx, secret_len);
+	memcpy(keys->rx.secret, rx, secret_len);
+	keys->tx.seq = st->tx_records;
+	keys->rx.seq = st->rx_records;
+	ret = fg_tls13_traffic_keys(keys->cipher, &keys->tx);
+	if (!ret)
+		ret = fg_tls13_traffic_keys(keys->cipher, &keys->rx);
+wipe:
+	if (ret)
+		OPENSSL_cleanse(keys, sizeof(*keys));
+	fg_tls_conn_exit(st);
+	return ret;
+}
+
+void fg_tls_conn_exit(struct fg_tls_conn *st)
+{
+	if (!st)
+		return;
+	OPENSSL_cleanse(st->client_secret, sizeof(st->client_secret));
+	OPENSSL_cleanse(st->server_secret, sizeof(st->server_secret));
+	st->client_secret_len = st->server_secret_len = 0;
+}
+
+SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect_name,
+		     struct fg_tls_conn *st)
+{
+	SSL *ssl;
+	BIO *bio;
+
+	ssl = SSL_new(is_server ? t->server : t->client);
+	if (!ssl)
+		goto out;
+	st->is_server = is_server;
+	if (!SSL_set_ex_data(ssl, conn_idx, st))
+		goto free_ssl;
+	SSL_set_msg_callback(ssl, msg_cb);
+	bio = BIO_new(BIO_s_socket());
+	if (!bio)
+		goto free_ssl;
+	BIO_set_fd(bio, fd, BIO_NOCLOSE);
+	SSL_set_bio(ssl, bio, bio);
+	if (is_server) {
+		SSL_set_accept_state(ssl);
+	} else {
+		SSL_set_connect_state(ssl);
+		if (!SSL_set_tlsext_host_name(ssl, expect_name) ||
+		    !SSL_set1_host(ssl, expect_name))
+			goto free_ssl;
+	}
+	return ssl;
+free_ssl:
+	SSL_free(ssl);
+out:
+	return NULL;
+}
+
+static int cipher_string(const struct fg_config *cfg, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < cfg->n_ciphers; i++) {
+		int w = snprintf(out + used, len - used, "%s%s", i ? ":" : "",
+				 fg_cipher_name(cfg->ciphers[i]));
+
+		if (w < 0 || (size_t)w >= len - used)
+			return -EINVAL;
+		used += (size_t)w;
+	}
+	return 0;
+}
+
+/* Loads the bundle, counting its certificates; an empty bundle trusts nothing and is an error. */
+static int load_trust(SSL_CTX *ctx, const struct fg_config *cfg, int *n_roots,
+		      struct fg_conf_err *err)
+{
+	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	STACK_OF(X509_INFO) *infos = NULL;
+	char ebuf[256];
+	BIO *in;
+	int ret = 0, n = 0;
+
+	in = BIO_new_file(cfg->trust_file, "r");
+	if (!in)
+		return fg_conf_fail(err, cfg->path, "$.identity.trust", "cannot read %s",
+				    cfg->trust_file);
+	infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL);
+	if (!infos) {
+		ret = fg_conf_fail(err, cfg->path, "$.identity.trust",
+				   "%s is not a PEM certificate bundle: %s", cfg->trust_file,
+				   fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_bio;
+	}
+	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+		X509_INFO *xi = sk_X509_INFO_value(infos, i);
+
+		if (!xi->x509)
+			continue;
+		if (!X509_STORE_add_cert(store, xi->x509)) {
+			ret = fg_conf_fail(err, cfg->path, "$.identity.trust", "%s: %s",
+					   cfg->trust_file, fg_tls_error(ebuf, sizeof(ebuf)));
+			goto free_infos;
+		}
+		n++;
+	}
+	if (n == 0)
+		ret = fg_conf_fail(err, cfg->path, "$.identity.trust",
+				   "%s holds no certificate: an empty bundle trusts no peer",
+				   cfg->trust_file);
+	*n_roots = n;
+free_infos:
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+free_bio:
+	BIO_free(in);
+	return ret;
+}
+
+static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, int *n_roots,
+			struct fg_conf_err *err)
+{
+	char ciphers[256], ebuf[256];
+	SSL_CTX *ctx;
+
+	ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
+	if (!ctx) {
+		fg_conf_fail(err, cfg->path, "$", "SSL_CTX_new: %s",
+			     fg_tls_error(ebuf, sizeof(ebuf)));
+		goto out;
+	}
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
+	    cipher_string(cfg, ciphers, sizeof(ciphers)) ||
+	    !SSL_CTX_set_ciphersuites(ctx, ciphers)) {
+		fg_conf_fail(err, cfg->path, "$.tls", "cannot set TLS 1.3 and ciphers: %s",
+			     fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_ctx;
+	}
+	/* Keys go to the data plane: OpenSSL must not buffer records or set up kTLS itself. */
+	SSL_CTX_set_read_ahead(ctx, 0);
+	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	SSL_CTX_set_num_tickets(ctx, 0);
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
+	SSL_CTX_set_verify_depth(ctx, 8);
+
+	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
+		fg_conf_fail(err, cfg->path, "$.identity.cert",
+			     "%s is not a usable PEM certificate chain: %s", cfg->cert_file,
+			     fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_ctx;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
+		fg_conf_fail(err, cfg->path, "$.identity.key",
+			     "%s is not a usable PEM private key (or does not match %s): %s",
+			     cfg->key_file, cfg->cert_file, fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_ctx;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		fg_conf_fail(err, cfg->path, "$.identity.key",
+			     "the key in %s does not match the certificate in %s", cfg->key_file,
+			     cfg->cert_file);
+		goto free_ctx;
+	}
+	if (load_trust(ctx, cfg, n_roots, err))
+		goto free_ctx;
+	return ctx;
+free_ctx:
+	SSL_CTX_free(ctx);
+out:
+	ERR_clear_error();
+	return NULL;
+}
+
+int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err)
+{
+	int ret = 0;
+
+	if (conn_idx < 0)
+		conn_idx = SSL_get_ex_new_index(0, "fedgate conn", NULL, NULL, NULL);
+	if (conn_idx < 0)
+		return -ENOMEM;
+	t->server = ctx_new(cfg, 1, &t->n_roots, err);
+	if (!t->server) {
+		ret = -EINVAL;
+		goto out;
+	}
+	t->client = ctx_new(cfg, 0, &t->n_roots, err);
+	if (!t->client) {
+		ret = -EINVAL;
+		goto free_server;
+	}
+	return 0;
+free_server:
+	SSL_CTX_free(t->server);
+	t->server = NULL;
+out:
+	return ret;
+}
+
+void fg_tls_exit(struct fg_tls *t)
+{
+	if (!t)
+		return;
+	SSL_CTX_free(t->server);
+	SSL_CTX_free(t->client);
+	memset(t, 0, sizeof(*t));
+}

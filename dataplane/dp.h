@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal to the data plane: one worker thread, its io_uring and its tunnels. */
+#ifndef FEDGATE_DATAPLANE_DP_H
+#define FEDGATE_DATAPLANE_DP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <liburing.h>
+
+#include "fedgate/handoff-t.h"
+#include "fedgate/record-t.h"
+
+/* Operation types, kept in the low bits of user_data (the owner is 8-byte aligned). */
+enum dp_op {
+	DP_OP_HANDOFF = 1, /* recvmsg on the worker's handoff socket */
+	DP_OP_PLAIN_RECV,  /* plaintext in, to be sealed */
+	DP_OP_TLS_SEND,	   /* sealed records out */
+	DP_OP_TLS_RECV,	   /* records in, to be opened */
+	DP_OP_PLAIN_SEND,  /* opened plaintext out */
+};
+#define DP_OP_MASK 7u
+
+/*
+ * Records handled per direction per read: bigger batches mean fewer syscalls
+ * per byte, smaller ones less memory per tunnel (see README).
+ */
+#define DP_BATCH 2
+#define DP_UP_IN (FG_TLS_MAX_PLAIN * DP_BATCH)
+/* Room for a KeyUpdate and a close_notify record besides the data records. */
+#define DP_UP_OUT (FG_TLS_SEAL_MAX * DP_BATCH + 2 * 64)
+#define DP_DOWN_IN (FG_TLS_RECORD_MAX * DP_BATCH)
+#define DP_DOWN_OUT (FG_TLS_MAX_PLAIN * DP_BATCH + 1)
+
+struct dp_worker;
+
+struct dp_tunnel {
+	struct dp_worker *w;
+	struct dp_tunnel *prev, *next;
+	int plain_fd, tls_fd;
+	struct fg_record_dir tx, rx;
+	uint8_t *up_in, *up_out, *down_in, *down_out; /* one allocation, up_in owns it */
+	size_t up_out_len, up_out_off;
+	size_t down_in_len;
+	size_t down_out_len, down_out_off;
+	unsigned int inflight;
+	bool up_closing;	 /* close_notify queued; then SHUT_WR on the TLS side */
+	bool up_done, down_done; /* each direction half-closed cleanly */
+	bool down_eof;		 /* close_notify or FIN seen on the TLS side */
+	bool closing;		 /* aborted: waiting for in-flight ops before freeing */
+	bool key_update_pending; /* the peer asked for our KeyUpdate */
+	uint64_t bytes_up, bytes_down;
+	char name[64], peer[256];
+};
+
+struct dp_worker {
+	struct io_uring ring;
+	int index;
+	int handoff_fd;
+	bool handoff_open;
+	struct fg_handoff *h; /* receive buffer for handoffs */
+	struct msghdr msg;
+	struct iovec iov;
+	union {
+		char buf[64];
+		struct cmsghdr align;
+	} cmsg;
+	struct dp_tunnel *tunnels;
+	size_t n_tunnels;
+};
+
+/* Returns an SQE, submitting what is queued to make room. Never NULL once the ring works. */
+struct io_uring_sqe *dp_get_sqe(struct dp_worker *w);
+
+static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op op)
+{
+	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)owner | op);
+}
+
+/* Takes ownership of the fds; copies what it needs from @h. Returns 0 or -errno. */
+int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_fd, int tls_fd);
+
+/* Dispatches one completion of @op for tunnel @t. */
+void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res);
+
+/* Closes @t at once (used when the worker stops). */
+void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
+
+#endif

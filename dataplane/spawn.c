@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fedgate/dataplane.h"
+#include "fedgate/log.h"
+
+#define FD_PARK 200 /* above the fds the child renumbers into */
+
+int fg_dataplane_spawn(int workers, enum fg_offload offload, pid_t *pid, int *socks)
+{
+	int child_ends[64], n = 0, ret = 0;
+	char nbuf[16];
+
+	(void)offload;
+	if (workers < 1 || workers > 64)
+		return -EINVAL;
+	for (; n < workers; n++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+			ret = -errno;
+			goto close_ends;
+		}
+		socks[n] = sv[0];
+		child_ends[n] = sv[1];
+	}
+	snprintf(nbuf, sizeof(nbuf), "%d", workers);
+	*pid = fork();
+	if (*pid < 0) {
+		ret = -errno;
+		goto close_ends;
+	}
+	if (*pid == 0) {
+		/* Park, then renumber to FG_DP_FD_BASE + i; everything else closes on exec. */
+		for (int i = 0; i < workers; i++)
+			child_ends[i] = fcntl(child_ends[i], F_DUPFD_CLOEXEC, FD_PARK);
+		for (int i = 0; i < workers; i++)
+			if (child_ends[i] < 0 || dup2(child_ends[i], FG_DP_FD_BASE + i) < 0)
+				_exit(127);
+		/* A fresh image: the data plane never holds a copy of the private key. */
+		execl("/proc/self/exe", "fedgate", "dataplane", "--workers", nbuf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < workers; i++)
+		close(child_ends[i]);
+	return 0;
+close_ends:
+	for (int i = 0; i < n; i++) {
+		close(socks[i]);
+		close(child_ends[i]);
+	}
+	return ret;
+}

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: MIT
+/* One data plane worker: an io_uring, a handoff socket, and the tunnels it was given. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/crypto.h>
+
+#include "dp.h"
+#include "fedgate/handoff.h"
+#include "fedgate/log.h"
+#include "worker.h"
+
+#define RING_ENTRIES 1024
+
+struct io_uring_sqe *dp_get_sqe(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+static void queue_handoff(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = dp_get_sqe(w);
+
+	w->iov.iov_base = w->h;
+	w->iov.iov_len = sizeof(*w->h);
+	memset(&w->msg, 0, sizeof(w->msg));
+	w->msg.msg_iov = &w->iov;
+	w->msg.msg_iovlen = 1;
+	w->msg.msg_control = w->cmsg.buf;
+	w->msg.msg_controllen = sizeof(w->cmsg.buf);
+	io_uring_prep_recvmsg(sqe, w->handoff_fd, &w->msg, MSG_CMSG_CLOEXEC);
+	dp_set_data(sqe, w, DP_OP_HANDOFF);
+}
+
+static void handle_handoff(struct dp_worker *w, int res)
+{
+	int fds[2], ret;
+
+	if (res <= 0) {
+		if (res < 0 && res != -EINTR && res != -EAGAIN)
+			fg_error("worker %d: handoff socket: %s", w->index, strerror(-res));
+		if (res == 0 || (res != -EINTR && res != -EAGAIN)) {
+			w->handoff_open = false;
+			return;
+		}
+		queue_handoff(w);
+		return;
+	}
+	ret = fg_handoff_parse(&w->msg, (size_t)res, w->h, fds);
+	if (ret) {
+		fg_error("worker %d: malformed handoff message dropped", w->index);
+	} else {
+		ret = dp_tunnel_start(w, w->h, fds[0], fds[1]);
+		if (ret)
+			fg_error("worker %d: tunnel %s: cannot start: %s", w->index, w->h->tunnel,
+				 strerror(-ret));
+	}
+	OPENSSL_cleanse(w->h, (size_t)res);
+	queue_handoff(w);
+}
+
+static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
+{
+	uint64_t data = io_uring_cqe_get_data64(cqe);
+	enum dp_op op = (enum dp_op)(data & DP_OP_MASK);
+	void *owner = (void *)(uintptr_t)(data & ~(uint64_t)DP_OP_MASK);
+
+	switch (op) {
+	case DP_OP_HANDOFF:
+		handle_handoff(w, cqe->res);
+		break;
+	case DP_OP_PLAIN_RECV:
+	case DP_OP_TLS_SEND:
+	case DP_OP_TLS_RECV:
+	case DP_OP_PLAIN_SEND:
+		dp_tunnel_complete(owner, op, cqe->res);
+		break;
+	}
+}
+
+int dp_worker_run(int index, int handoff_fd)
+{
+	struct dp_worker *w;
+	int ret;
+
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->index = index;
+	w->handoff_fd = handoff_fd;
+	w->h = malloc(sizeof(*w->h));
+	if (!w->h) {
+		ret = -ENOMEM;
+		goto free_worker;
+	}
+	ret = io_uring_queue_init(RING_ENTRIES, &w->ring, 0);
+	if (ret) {
+		fg_error("worker %d: io_uring_queue_init: %s", index, strerror(-ret));
+		goto free_buf;
+	}
+	w->handoff_open = true;
+	queue_handoff(w);
+	while (w->handoff_open) {
+		struct io_uring_cqe *cqe;
+		unsigned int head, seen = 0;
+
+		ret = io_uring_submit_and_wait(&w->ring, 1);
+		if (ret < 0 && ret != -EINTR) {
+			fg_error("worker %d: io_uring_submit_and_wait: %s", index, strerror(-ret));
+			break;
+		}
+		io_uring_for_each_cqe(&w->ring, head, cqe)
+		{
+			handle_cqe(w, cqe);
+			seen++;
+		}
+		io_uring_cq_advance(&w->ring, seen);
+	}
+	ret = ret < 0 && ret != -EINTR ? ret : 0;
+	/*
+	 * The control process is gone: nothing hands us work any more. Tunnels
+	 * with operations in flight are closed by the process exit.
+	 */
+	for (struct dp_tunnel *t = w->tunnels, *next; t; t = next) {
+		next = t->next;
+		dp_tunnel_abort(t, "data plane stopping");
+	}
+	io_uring_queue_exit(&w->ring);
+free_buf:
+	OPENSSL_cleanse(w->h, sizeof(*w->h));
+	free(w->h);
+free_worker:
+	free(w);
+	return ret;
+}

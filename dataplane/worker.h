@@ -1,0 +1,11 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_DATAPLANE_WORKER_H
+#define FEDGATE_DATAPLANE_WORKER_H
+
+/*
+ * Runs one worker on the current thread until its handoff socket closes.
+ * Returns 0, or a negative errno when io_uring fails.
+ */
+int dp_worker_run(int index, int handoff_fd);
+
+#endif

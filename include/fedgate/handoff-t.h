@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_HANDOFF_T_H
+#define FEDGATE_HANDOFF_T_H
+
+#include <stdint.h>
+#include "fedgate/keys-t.h"
+
+#define FG_HANDOFF_MAGIC 0x31686766u /* "fgh1" */
+#define FG_HANDOFF_PREREAD_MAX 16384
+
+/*
+ * One established tunnel, from the control process to a data plane worker,
+ * sent with SCM_RIGHTS carrying [plain socket, TLS socket]. Only the first
+ * offsetof(preread) + preread_len bytes travel. Both sides wipe it after use.
+ */
+struct fg_handoff {
+	uint32_t magic;
+	uint32_t preread_len; /* plaintext OpenSSL had already read, for the plain side */
+	struct fg_session_keys keys;
+	char tunnel[64];
+	char peer[256];
+	uint8_t preread[FG_HANDOFF_PREREAD_MAX];
+};
+
+#endif

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_TLS_T_H
+#define FEDGATE_TLS_T_H
+
+#include <stdint.h>
+#include <openssl/ssl.h>
+#include "fedgate/keys-t.h"
+#include "fedgate/peer-t.h"
+
+/* The gateway's two TLS contexts, built from one identity and one bundle. */
+struct fg_tls {
+	SSL_CTX *server; /* terminate tunnels: requires a client certificate */
+	SSL_CTX *client; /* originate tunnels */
+	int n_roots;
+};
+
+/*
+ * Per-connection state the OpenSSL callbacks fill: the traffic secrets from
+ * the keylog callback, the records counted under the application keys (the
+ * starting sequence numbers of the data plane), and why verification failed.
+ * A zeroed struct is ready; fg_tls_conn_exit() wipes it.
+ */
+struct fg_tls_conn {
+	int is_server;
+	uint8_t client_secret[FG_SECRET_MAX], server_secret[FG_SECRET_MAX];
+	size_t client_secret_len, server_secret_len;
+	int write_app, read_app; /* application keys in force per direction */
+	uint64_t tx_records, rx_records;
+	int verify_error;	/* X509_V_ERR_*, 0 if none seen */
+	int verify_depth;
+	struct fg_peer_id failed; /* who failed verification, as far as known */
+};
+
+#endif

@@ -1,0 +1,235 @@
+"""Fixtures for fedgate's tests: real processes on loopback, a generated PKI.
+
+Every process a test starts is stopped by its fixture; every wait is bounded.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+
+from pki import make_pki  # noqa: E402
+
+FEDGATE = os.environ.get("FEDGATE", os.path.join(ROOT, "build", "fedgate"))
+UNIT_DIR = os.environ.get("UNIT_DIR", os.path.join(ROOT, "build", "tests"))
+CIPHERS = ["AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305"]
+
+
+def wait_for(pred, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory):
+    return make_pki(str(tmp_path_factory.mktemp("pki")))
+
+
+class Gateway:
+    """One `fedgate run` process with its config, ports file and log."""
+
+    def __init__(self, tmp, name, config):
+        self.name = name
+        self.dir = tmp / name
+        self.dir.mkdir(exist_ok=True)
+        self.config_path = self.dir / "fedgate.json"
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.ports_path = self.dir / "ports"
+        self.log_path = self.dir / "log"
+        self.proc = None
+
+    def start(self):
+        self.logf = open(self.log_path, "w")
+        self.proc = subprocess.Popen(
+            [FEDGATE, "run", "-c", str(self.config_path), "--ports-file", str(self.ports_path)],
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: self.ports_path.exists() or self.proc.poll() is not None,
+                     10, f"{self.name} to listen")
+        except AssertionError:
+            self.stop()
+            raise
+        if self.proc.poll() is not None:
+            raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
+        self.ports = {}
+        for line in self.ports_path.read_text().splitlines():
+            tunnel, addr = line.split()
+            self.ports[tunnel] = int(addr.rsplit(":", 1)[1])
+        return self
+
+    def port(self, tunnel):
+        return self.ports[tunnel]
+
+    def log(self):
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def wait_log(self, pattern, timeout=10.0, count=1):
+        rx = re.compile(pattern)
+        return wait_for(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
+                        timeout, f"{self.name} log /{pattern}/ x{count}:\n{self.log()}")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc:
+            self.logf.close()
+        return self.proc.returncode if self.proc else None
+
+
+def identity(pki, leaf):
+    return {"cert": pki["leaves"][leaf]["crt"], "key": pki["leaves"][leaf]["key"],
+            "trust": pki["federated"]}
+
+
+def gateway_config(pki, leaf, tunnels, cipher=None, offload="userspace", workers=1):
+    cfg = {"identity": identity(pki, leaf), "dataplane": {"workers": workers, "offload": offload},
+           "tunnels": tunnels}
+    if cipher:
+        cfg["tls"] = {"ciphers": [cipher]}
+    return cfg
+
+
+@pytest.fixture
+def gateways(tmp_path):
+    """Factory: gateways(name, config) starts one; all are stopped at teardown."""
+    started = []
+
+    def start(name, config):
+        gw = Gateway(tmp_path, name, config)
+        started.append(gw)
+        return gw.start()
+
+    yield start
+    for gw in started:
+        rc = gw.stop()
+        # A gateway must stop cleanly on SIGTERM (ASan reports would make it non-zero).
+        assert rc == 0, f"{gw.name} exited {rc}:\n{gw.log()}"
+
+
+class Upstream:
+    """A TCP service behind the terminate gateway: echo, or a custom handler."""
+
+    def __init__(self, handler=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.addr = f"127.0.0.1:{self.port}"
+        self.handler = handler or self.echo
+        self.accepted = 0
+        self.lock = threading.Lock()
+        self.closing = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    @staticmethod
+    def echo(conn):
+        while True:
+            data = conn.recv(65536)
+            if not data:
+                break
+            conn.sendall(data)
+        conn.shutdown(socket.SHUT_WR)
+
+    def loop(self):
+        while not self.closing:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.accepted += 1
+            threading.Thread(target=self.serve, args=(conn,), daemon=True).start()
+
+    def serve(self, conn):
+        try:
+            conn.settimeout(60)
+            self.handler(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.closing = True
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream():
+    made = []
+
+    def make(handler=None):
+        u = Upstream(handler)
+        made.append(u)
+        return u
+
+    yield make
+    for u in made:
+        u.close()
+
+
+def pair_configs(pki, upstream_addr, cipher=None, proxy_v2=False, workers=1):
+    """Terminate (bar, Kubernetes root) in front of @upstream_addr; originate (foo, Cloud)."""
+    term = {"name": "from-aws", "mode": "terminate", "listen": "127.0.0.1:0",
+            "upstream": upstream_addr,
+            "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"},
+                      {"uri": "spiffe://k8s.example/*", "root": "Kubernetes Root CA"}]}
+    if proxy_v2:
+        term["proxy_protocol"] = "v2"
+    b = gateway_config(pki, "bar", [term], cipher=cipher, workers=workers)
+    return b, lambda b_port: gateway_config(pki, "foo", [
+        {"name": "to-gcp", "mode": "originate", "listen": "127.0.0.1:0",
+         "peer": f"127.0.0.1:{b_port}", "server_name": "bar.internal",
+         "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}],
+        cipher=cipher, workers=workers)
+
+
+@pytest.fixture
+def tunnel_pair(pki, gateways, upstream):
+    """Factory: (cipher, handler) -> (originate gw, terminate gw, upstream)."""
+
+    def make(cipher=None, handler=None, proxy_v2=False, workers=1):
+        up = upstream(handler)
+        b_cfg, a_cfg = pair_configs(pki, up.addr, cipher, proxy_v2, workers)
+        b = gateways("terminate", b_cfg)
+        a = gateways("originate", a_cfg(b.port("from-aws")))
+        return a, b, up
+
+    return make
+
+
+def connect(port, timeout=30):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return s
+
+
+def recv_all(sock):
+    chunks = []
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
