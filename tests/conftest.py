@@ -233,3 +233,11 @@ def recv_all(sock):
         if not data:
             return b"".join(chunks)
         chunks.append(data)
+
+
+def closed_without_data(sock):
+    """True when the peer closes (FIN or RST) without sending a byte."""
+    try:
+        return recv_all(sock) == b""
+    except ConnectionResetError:
+        return True

@@ -1,0 +1,161 @@
+"""Post-handshake records on the wire: fedgate's record layer against a hand-driven peer."""
+
+import os
+import socket
+
+import pytest
+
+from conftest import CIPHERS, gateway_config
+from tls13_peer import CT_ALERT, CT_DATA, RawTLSClient
+
+
+@pytest.fixture
+def term(pki, gateways, upstream):
+    def make(handler=None, cipher=None):
+        up = upstream(handler)
+        gw = gateways("terminate", gateway_config(pki, "bar", [
+            {"name": "wire", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+             "allow": [{"root": "Kubernetes Root CA"}]}], cipher=cipher))
+        return gw, up
+    return make
+
+
+def still_works(pki, gw):
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"still here")
+    assert c.recv_data(10) == b"still here"
+    c.close()
+
+
+def test_echo_through_hand_sealed_records(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    for size in (0, 1, 16384, 50000):
+        data = os.urandom(size)
+        c.send_data(data)
+        assert c.recv_data(size) == data
+    c.close()
+
+
+@pytest.mark.parametrize("cipher", CIPHERS)
+def test_key_update_requested_is_answered_and_data_flows(pki, term, cipher):
+    gw, up = term(cipher=cipher)
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"before")
+    assert c.recv_data(6) == b"before"
+    c.send_key_update(request=True)
+    c.send_data(b"after update")
+    assert c.recv_data(12) == b"after update"
+    assert c.rx_key_updates == 1, "fedgate did not send its own KeyUpdate"
+    c.send_key_update(request=False)
+    c.send_data(b"again")
+    assert c.recv_data(5) == b"again"
+    assert c.rx_key_updates == 1
+    c.close()
+    gw.wait_log(r"tunnel wire: peer KeyUpdate, RX rekeyed, ours follows")
+    gw.wait_log(r"tunnel wire: sent KeyUpdate, TX rekeyed")
+
+
+def test_corrupted_record_closes_only_that_tunnel(pki, term):
+    gw, up = term()
+    other = RawTLSClient(gw.port("wire"), pki)
+    c = RawTLSClient(gw.port("wire"), pki)
+    rec = bytearray(c.tx.seal(CT_DATA, b"x" * 100))
+    rec[20] ^= 1
+    c.send_raw(bytes(rec))
+    assert c.recv_record() is None
+    gw.wait_log(r"tunnel wire: kube_client closed: from peer: record authentication failed "
+                r"\(bad_record_mac\)")
+    other.send_data(b"unaffected")
+    assert other.recv_data(10) == b"unaffected"
+    other.close()
+
+
+def test_fatal_alert_closes_the_tunnel_with_a_log_line(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_alert(2, 80)
+    assert c.recv_record() is None
+    gw.wait_log(r"tunnel wire: peer sent fatal alert internal_error \(80\)")
+    gw.wait_log(r"tunnel wire: kube_client closed: peer alert")
+
+
+def test_close_notify_half_closes_toward_the_service(pki, term):
+    def answer_after_eof(conn):
+        got = b""
+        while True:
+            d = conn.recv(65536)
+            if not d:
+                break
+            got += d
+        conn.sendall(b"you sent %d bytes" % len(got))
+        conn.shutdown(socket.SHUT_WR)
+
+    gw, up = term(answer_after_eof)
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"a" * 1000)
+    c.send_alert(1, 0)
+    c.sock.shutdown(socket.SHUT_WR)
+    assert c.recv_record() == (CT_DATA, b"you sent 1000 bytes")
+    assert c.recv_record() == (CT_ALERT, b"\x01\x00"), "no close_notify from fedgate"
+    assert c.recv_record() is None
+    gw.wait_log(r"tunnel wire: kube_client closed: 19 bytes to peer, 1000 bytes from peer")
+
+
+def test_oversized_record_is_refused(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_raw(b"\x17\x03\x03\x50\x00" + b"\x00" * 0x5000)
+    assert c.recv_record() is None
+    gw.wait_log(r"record too long \(record_overflow\)")
+    still_works(pki, gw)
+
+
+def test_non_application_outer_type_is_refused(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_raw(b"\x14\x03\x03\x00\x01\x01")
+    assert c.recv_record() is None
+    gw.wait_log(r"from peer: malformed record")
+
+
+def test_fin_inside_a_record_is_logged(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    rec = c.tx.seal(CT_DATA, b"partial")
+    c.send_raw(rec[:10])
+    c.sock.shutdown(socket.SHUT_WR)
+    c.recv_record()
+    gw.wait_log(r"tunnel wire: peer closed inside a record \(10 bytes dropped\)")
+
+
+def test_padded_records_and_empty_records_carry_data(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_record(CT_DATA, b"", pad=0)
+    c.send_record(CT_DATA, b"padded", pad=100)
+    c.send_record(CT_DATA, b"\x00\x00data-ending-in-zeros\x00\x00", pad=7)
+    want = b"padded\x00\x00data-ending-in-zeros\x00\x00"
+    assert c.recv_data(len(want)) == want
+    c.close()
+
+
+def test_unexpected_handshake_message_closes(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_record(22, bytes([13, 0, 0, 0]))  # CertificateRequest: never offered
+    assert c.recv_record() is None
+    gw.wait_log(r"unexpected post-handshake message type 13")
+
+
+def test_garbage_after_handshake_closes(pki, term):
+    gw, up = term()
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_raw(b"\xde\xad" + os.urandom(4000))
+    try:
+        r = c.recv_record()
+    except ConnectionResetError:
+        r = None
+    assert r is None
+    gw.wait_log(r"tunnel wire: kube_client closed: from peer:")
+    still_works(pki, gw)
