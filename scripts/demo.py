@@ -11,19 +11,21 @@ child runs in its own process group and is stopped on exit, error or Ctrl-C;
 the temp dir is always removed. Exit status 0 only if every check passed.
 """
 
-import contextlib
-import http.client
-import json
-import os
-import re
-import shutil
 import signal
-import socket
-import ssl
-import subprocess
 import sys
-import tempfile
-import time
+
+# Ctrl-C while Python is still importing: nothing to clean up yet, exit quietly.
+signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
+
+import contextlib  # noqa: E402 (the handler above comes first on purpose)
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.dont_write_bytecode = True  # keep tests/ free of __pycache__
@@ -53,7 +55,7 @@ _state = {"shield": 0, "pending": None}
 def _on_signal(signo, _frame):
     _state["pending"] = signo
     if not _state["shield"]:
-        raise Interrupted(signal.Signals(signo).name)
+        raise Interrupted(signo)
 
 
 @contextlib.contextmanager
@@ -64,7 +66,7 @@ def shielded():
     finally:
         _state["shield"] -= 1
     if _state["pending"] and not _state["shield"]:
-        raise Interrupted(signal.Signals(_state["pending"]).name)
+        raise Interrupted(_state["pending"])
 
 
 def spawn(children, make, *args):
@@ -133,37 +135,23 @@ def start_gateway(name, tmp, pki, leaf, tunnel):
     return Child(name, [FEDGATE, "run", "-c", path, "--ports-file", ports], tmp, ports)
 
 
-def tls_get(port, pki, leaf):
-    """GET https://bar.internal:PORT/ with a client cert: curl, or Python's ssl."""
+def curl(port, pki, leaf):
+    """GET https://bar.internal:PORT/ with LEAF's cert; the body, or curl's error."""
     crt, key = pki["leaves"][leaf]["crt"], pki["leaves"][leaf]["key"]
-    if shutil.which("curl"):
-        say("  $ curl --cacert federated.pem --cert %s.crt --key %s.key \\\n"
-            "      --resolve bar.internal:%d:127.0.0.1 https://bar.internal:%d/"
-            % (leaf, leaf, port, port))
-        r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", pki["federated"],
-                            "--cert", crt, "--key", key, "--resolve", "bar.internal:%d:"
-                            "127.0.0.1" % port, "https://bar.internal:%d/" % port],
-                           capture_output=True, text=True, timeout=20)
-        return r.stdout.strip() or "(curl exit %d) %s" % (r.returncode, r.stderr.strip())
-    say("  (curl not installed: using Python's ssl module instead)")
-    ctx = ssl.create_default_context(cafile=pki["federated"])
-    ctx.load_cert_chain(crt, key)
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, \
-                ctx.wrap_socket(raw, server_hostname="bar.internal") as s:
-            s.sendall(b"GET / HTTP/1.0\r\nHost: bar.internal\r\n\r\n")
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-        return data.split(b"\r\n\r\n", 1)[-1].decode().strip()
-    except (OSError, ssl.SSLError) as e:
-        return "(refused) %s" % e
+    say("  $ curl --cacert federated.pem --cert %s.crt --key %s.key \\\n"
+        "      --resolve bar.internal:%d:127.0.0.1 https://bar.internal:%d/"
+        % (leaf, leaf, port, port))
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", "--cacert", pki["federated"],
+                        "--cert", crt, "--key", key, "--resolve",
+                        "bar.internal:%d:127.0.0.1" % port, "https://bar.internal:%d/" % port],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    return r.stdout.strip() or "(curl exit %d) %s" % (r.returncode, r.stderr.strip())
 
 
 def demo(tmp, children, checks):
     def check(what, ok, shown):
         checks.append((what, ok))
-        say("  %s  [%s]" % (shown, "ok" if ok else "FAIL: expected " + what))
+        say("  %-4s %s" % ("ok" if ok else "FAIL", shown))
 
     say("== 1. A throwaway federated PKI in %s" % tmp)
     pki = make_pki(os.path.join(tmp, "pki"))
@@ -212,18 +200,18 @@ def demo(tmp, children, checks):
               "request %d -> %s" % (i, body))
 
     say("\n== 6. A Kubernetes workload calls gateway B directly with its own cert")
-    body = tls_get(b_port, pki, "kube_client")
+    body = curl(b_port, pki, "kube_client")
     check("kube_client: %r" % HELLO_KUBE, body == HELLO_KUBE, "-> " + body)
 
     say("\n== 7. An impostor: CN foo.internal, but from 'Rogue Root CA' (not trusted)")
-    body = tls_get(b_port, pki, "rogue")
+    body = curl(b_port, pki, "rogue")
     check("no Hello for the rogue cert", not body.startswith("Hello"), "-> " + body)
     rogue = re.compile(r".*refused .*'Rogue Root CA'.*")
     with contextlib.suppress(DemoError):
         wait_for(lambda: rogue.search(gw_b.log()), 5, "B to log the refusal")
     line = rogue.search(gw_b.log())
     check("a 'refused' line in B's log", bool(line),
-          "gateway B logged:\n    " + (line.group(0) if line else "(nothing)"))
+          "gateway B logged:\n       " + (line.group(0) if line else "(nothing)"))
 
     say("\n== 8. What the gateways logged")
     # Give the data planes a moment to log the "closed" lines of finished tunnels.
@@ -243,6 +231,8 @@ def main():
     try:
         if not os.access(FEDGATE, os.X_OK):
             raise DemoError("no fedgate binary at %s (run `make` first)" % FEDGATE)
+        if not shutil.which("curl"):
+            raise DemoError("curl is not installed (`scripts/deps demo` installs it)")
         with shielded():
             tmp = tempfile.mkdtemp(prefix="fedgate-demo-")
         demo(tmp, children, checks)
@@ -255,8 +245,8 @@ def main():
             say("\nDemo OK: all %d checks passed." % len(checks))
             status = 0
     except Interrupted as e:
-        say("\ninterrupted (%s): stopping everything" % e)
-        status = 130
+        say("\ninterrupted (%s): stopping everything" % signal.Signals(e.args[0]).name)
+        status = 128 + e.args[0]
     except DemoError as e:
         say("\nDEMO FAILED: %s" % e)
     finally:
