@@ -13,6 +13,7 @@
 #include "fedgate/config.h"
 #include "fedgate/control.h"
 #include "fedgate/dataplane.h"
+#include "fedgate/ktls.h"
 #include "fedgate/log.h"
 #include "fedgate/tls.h"
 
@@ -74,8 +75,11 @@ static int load(const char *path, struct fg_config *cfg, struct fg_tls *tls)
 	return 0;
 }
 
-/* Decides the offload backend; returns 0 or EXIT_CONFIG with the reason printed. */
-static int choose_offload(const struct fg_config *cfg)
+/*
+ * Decides the data plane backend from the config and one kTLS probe, and logs
+ * the choice and why. Returns 0, or EXIT_CONFIG with the reason printed.
+ */
+static int choose_backend(const struct fg_config *cfg, enum fg_dp_backend *backend)
 {
 	const char *why;
 	int ret = fg_ktls_probe(&why);
@@ -83,24 +87,24 @@ static int choose_offload(const struct fg_config *cfg)
 	switch (cfg->offload) {
 	case FG_OFFLOAD_USERSPACE:
 		fg_info("offload: userspace record layer (as configured)");
+		*backend = FG_DP_USERSPACE;
 		return 0;
 	case FG_OFFLOAD_AUTO:
-		fg_info("offload auto: userspace record layer (kernel TLS probe: %s; the kernel "
-			"backend is not built into this version)",
-			why);
+		*backend = ret ? FG_DP_USERSPACE : FG_DP_KERNEL;
+		fg_info("offload auto: %s (kernel TLS probe: %s)",
+			ret ? "userspace record layer" : "kernel TLS", why);
 		return 0;
 	case FG_OFFLOAD_KERNEL:
-		if (ret)
+		if (ret) {
 			fprintf(stderr,
 				"fedgate: %s: $.dataplane.offload: \"kernel\" needs kernel TLS, "
 				"and this kernel has none (%s); use \"auto\" or \"userspace\"\n",
 				cfg->path, why);
-		else
-			fprintf(stderr,
-				"fedgate: %s: $.dataplane.offload: \"kernel\" is not built into "
-				"this version; use \"auto\" or \"userspace\"\n",
-				cfg->path);
-		return EXIT_CONFIG;
+			return EXIT_CONFIG;
+		}
+		fg_info("offload: kernel TLS (as configured; probe: %s)", why);
+		*backend = FG_DP_KERNEL_ONLY;
+		return 0;
 	}
 	return EXIT_CONFIG;
 }
@@ -109,6 +113,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct fg_config cfg = { 0 };
 	struct fg_tls tls = { 0 };
+	enum fg_dp_backend backend;
 	const char *path, *ports;
 	int socks[64], ret, status;
 	pid_t pid;
@@ -120,11 +125,11 @@ static int cmd_run(int argc, char **argv)
 	ret = load(path, &cfg, &tls);
 	if (ret)
 		return ret;
-	ret = choose_offload(&cfg);
+	ret = choose_backend(&cfg, &backend);
 	if (ret)
 		goto free_tls;
 	signal(SIGPIPE, SIG_IGN);
-	ret = fg_dataplane_spawn(cfg.workers, cfg.offload, &pid, socks);
+	ret = fg_dataplane_spawn(cfg.workers, backend, &pid, socks);
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <liburing.h>
 
 #include "fedgate/handoff-t.h"
@@ -33,6 +34,12 @@ enum dp_op {
 
 struct dp_worker;
 
+/* A control-message buffer for one TLS record-type cmsg. */
+union dp_cmsg {
+	char buf[CMSG_SPACE(sizeof(uint8_t))];
+	struct cmsghdr align;
+};
+
 struct dp_tunnel {
 	struct dp_worker *w;
 	struct dp_tunnel *prev, *next;
@@ -48,6 +55,11 @@ struct dp_tunnel {
 	bool down_eof;		 /* close_notify or FIN seen on the TLS side */
 	bool closing;		 /* aborted: waiting for in-flight ops before freeing */
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
+	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
+	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
+	struct msghdr down_msg, up_msg;
+	struct iovec down_iov, up_iov;
+	union dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	char name[64], peer[256];
 };
@@ -56,6 +68,8 @@ struct dp_worker {
 	struct io_uring ring;
 	int index;
 	int handoff_fd;
+	bool kernel; /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
+	bool kernel_required; /* offload kernel: no userspace fallback */
 	bool handoff_open;
 	struct fg_handoff *h; /* receive buffer for handoffs */
 	struct msghdr msg;
@@ -76,13 +90,44 @@ static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)owner | op);
 }
 
+/* ---- tunnel.c: lifecycle shared by both backends ---- */
+
 /* Takes ownership of the fds; copies what it needs from @h. Returns 0 or -errno. */
 int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_fd, int tls_fd);
 
 /* Dispatches one completion of @op for tunnel @t. */
 void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res);
 
-/* Closes @t at once (used when the worker stops). */
+/* Closes @t: in-flight operations complete, then it is freed. Logs @why once. */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
+void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
+
+/* Frees @t once nothing is in flight and it is aborted or both directions are done. */
+void dp_tunnel_maybe_finish(struct dp_tunnel *t);
+
+void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len);
+void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len);
+
+/* The TLS peer is done sending: SHUT_WR toward the plaintext side. */
+void dp_down_finish(struct dp_tunnel *t);
+
+/* A received alert: 1 to go on, 0 for close_notify, -errno to abort (logged). */
+int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len);
+
+/* "record authentication failed (bad_record_mac)" etc. for a record-layer errno. */
+const char *dp_record_error(int err);
+
+#define TLS_HS_NEW_SESSION_TICKET 4
+#define TLS_HS_KEY_UPDATE 24
+#define TLS_ALERT_CLOSE_NOTIFY 0
+#define TLS_ALERT_USER_CANCELED 90
+
+/* ---- tunnel_user.c: the userspace record layer ---- */
+void dp_user_start(struct dp_tunnel *t);
+void dp_user_complete(struct dp_tunnel *t, enum dp_op op, int res);
+
+/* ---- tunnel_kernel.c: kTLS ---- */
+void dp_kernel_start(struct dp_tunnel *t);
+void dp_kernel_complete(struct dp_tunnel *t, enum dp_op op, int res);
 
 #endif

@@ -10,12 +10,13 @@
 
 #define FD_PARK 200 /* above the fds the child renumbers into */
 
-int fg_dataplane_spawn(int workers, enum fg_offload offload, pid_t *pid, int *socks)
+int fg_dataplane_spawn(int workers, enum fg_dp_backend backend, pid_t *pid, int *socks)
 {
 	int child_ends[64], n = 0, ret = 0;
 	char nbuf[16];
 
-	(void)offload;
+	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
+
 	if (workers < 1 || workers > 64)
 		return -EINVAL;
 	for (; n < workers; n++) {
@@ -42,7 +43,8 @@ int fg_dataplane_spawn(int workers, enum fg_offload offload, pid_t *pid, int *so
 			if (child_ends[i] < 0 || dup2(child_ends[i], FG_DP_FD_BASE + i) < 0)
 				_exit(127);
 		/* A fresh image: the data plane never holds a copy of the private key. */
-		execl("/proc/self/exe", "fedgate", "dataplane", "--workers", nbuf, (char *)NULL);
+		execl("/proc/self/exe", "fedgate", "dataplane", "--workers", nbuf, "--backend",
+		      names[backend], (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < workers; i++)

@@ -84,7 +84,7 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	}
 }
 
-int dp_worker_run(int index, int handoff_fd)
+int dp_worker_run(int index, int handoff_fd, enum fg_dp_backend backend)
 {
 	struct dp_worker *w;
 	int ret;
@@ -94,6 +94,8 @@ int dp_worker_run(int index, int handoff_fd)
 		return -ENOMEM;
 	w->index = index;
 	w->handoff_fd = handoff_fd;
+	w->kernel = backend != FG_DP_USERSPACE;
+	w->kernel_required = backend == FG_DP_KERNEL_ONLY;
 	w->h = malloc(sizeof(*w->h));
 	if (!w->h) {
 		ret = -ENOMEM;

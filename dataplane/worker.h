@@ -2,10 +2,12 @@
 #ifndef FEDGATE_DATAPLANE_WORKER_H
 #define FEDGATE_DATAPLANE_WORKER_H
 
+#include "fedgate/dataplane.h"
+
 /*
  * Runs one worker on the current thread until its handoff socket closes.
  * Returns 0, or a negative errno when io_uring fails.
  */
-int dp_worker_run(int index, int handoff_fd);
+int dp_worker_run(int index, int handoff_fd, enum fg_dp_backend backend);
 
 #endif

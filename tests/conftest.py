@@ -24,6 +24,23 @@ from pki import make_pki  # noqa: E402
 FEDGATE = os.environ.get("FEDGATE", os.path.join(ROOT, "build", "fedgate"))
 UNIT_DIR = os.environ.get("UNIT_DIR", os.path.join(ROOT, "build", "tests"))
 CIPHERS = ["AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305"]
+# Which backend the gateways use: userspace (default), kernel, auto, or mixed
+# (terminate gateways on kTLS, originate gateways on the userspace record layer).
+OFFLOAD = os.environ.get("FEDGATE_OFFLOAD", "userspace")
+IN_VM = os.environ.get("FEDGATE_IN_VM") == "1"
+# Under TCG the VM is 50 to 100 times slower: payloads shrink to a few MiB there.
+BIG = (4 << 20) if IN_VM else (64 << 20)
+
+
+def offload_for(mode):
+    if OFFLOAD == "mixed":
+        return "kernel" if mode == "terminate" else "userspace"
+    return OFFLOAD
+
+
+def kernel_side(mode):
+    """True when a gateway of @mode runs its tunnels on kTLS in this run."""
+    return offload_for(mode) == "kernel" or (offload_for(mode) == "auto" and IN_VM)
 
 
 def wait_for(pred, timeout=10.0, what="condition"):
@@ -102,7 +119,8 @@ def identity(pki, leaf):
             "trust": pki["federated"]}
 
 
-def gateway_config(pki, leaf, tunnels, cipher=None, offload="userspace", workers=1):
+def gateway_config(pki, leaf, tunnels, cipher=None, offload=None, workers=1):
+    offload = offload or offload_for(tunnels[0]["mode"])
     cfg = {"identity": identity(pki, leaf), "dataplane": {"workers": workers, "offload": offload},
            "tunnels": tunnels}
     if cipher:

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from conftest import CIPHERS, connect, recv_all
+from conftest import BIG, CIPHERS, IN_VM, connect, recv_all
 
 SIZES = [0, 1, 16383, 16384, 16385, 100000]
 
@@ -39,22 +39,22 @@ def test_payload_sizes_arrive_byte_exact_through_echo(tunnel_pair, cipher):
     b.wait_log(r"accepted foo\.internal \(issued by 'Cloud Root CA'\) on tunnel from-aws",
                count=len(SIZES))
     a.wait_log(r"accepted bar\.internal \(issued by 'Kubernetes Root CA'\) on tunnel to-gcp")
-    assert cipher.replace("-", "_")[:7] in b.log().replace("-", "_").upper() or True
 
 
 @pytest.mark.parametrize("cipher", CIPHERS)
-def test_64mib_random_both_directions(tunnel_pair, cipher):
+def test_big_random_payload_both_directions(tunnel_pair, cipher):
+    """64 MiB on the host, 4 MiB in the VM."""
     a, b, up = tunnel_pair(cipher)
-    payload = os.urandom(64 << 20)
+    payload = os.urandom(BIG)
     got = echo_roundtrip(a.port("to-gcp"), payload)
     assert len(got) == len(payload)
     assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
-    b.wait_log(r"tunnel from-aws: foo\.internal closed: 67108864 bytes to peer, "
-               r"67108864 bytes from peer")
+    b.wait_log(rf"tunnel from-aws: foo\.internal closed: {BIG} bytes to peer, "
+               rf"{BIG} bytes from peer")
 
 
-def test_server_speaks_first_64mib(tunnel_pair):
-    blob = os.urandom(64 << 20)
+def test_server_speaks_first_big_payload(tunnel_pair):
+    blob = os.urandom(BIG)
 
     def source(conn):
         conn.sendall(blob)
@@ -95,7 +95,8 @@ def test_200_concurrent_tunnels(tunnel_pair):
     a, b, up = tunnel_pair(workers=2)
     n = 200
     socks = [connect(a.port("to-gcp"), timeout=60) for _ in range(n)]
-    payloads = [os.urandom(65536 + i) for i in range(n)]
+    base = 4096 if IN_VM else 65536
+    payloads = [os.urandom(base + i) for i in range(n)]
     results = [None] * n
 
     def run(i):

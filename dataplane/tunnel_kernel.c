@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The kernel backend: kTLS on the TLS socket seals and opens records; the data
+ * plane moves plaintext both ways. Reads use recvmsg with a control buffer:
+ * without one, a non-data record (alert, NewSessionTicket) fails with EIO.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/tls.h>
+
+#include "dp.h"
+#include "fedgate/log.h"
+#include "fedgate/record-t.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+/* ---- plaintext -> kernel ---- */
+
+static void up_recv(struct dp_tunnel *t)
+{
+	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN);
+}
+
+static void up_send(struct dp_tunnel *t)
+{
+	dp_queue_send(t, DP_OP_TLS_SEND, t->tls_fd, t->up_in + t->up_out_off,
+		      t->up_out_len - t->up_out_off);
+}
+
+/* close_notify: a 2-byte record of type alert, through TLS_SET_RECORD_TYPE. */
+static void up_close_notify(struct dp_tunnel *t)
+{
+	static const uint8_t close_notify[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+	struct cmsghdr *c;
+
+	memcpy(t->up_in, close_notify, sizeof(close_notify));
+	t->up_iov.iov_base = t->up_in;
+	t->up_iov.iov_len = sizeof(close_notify);
+	memset(&t->up_msg, 0, sizeof(t->up_msg));
+	memset(&t->up_cmsg, 0, sizeof(t->up_cmsg));
+	t->up_msg.msg_iov = &t->up_iov;
+	t->up_msg.msg_iovlen = 1;
+	t->up_msg.msg_control = t->up_cmsg.buf;
+	t->up_msg.msg_controllen = sizeof(t->up_cmsg.buf);
+	c = CMSG_FIRSTHDR(&t->up_msg);
+	c->cmsg_level = SOL_TLS;
+	c->cmsg_type = TLS_SET_RECORD_TYPE;
+	c->cmsg_len = CMSG_LEN(sizeof(uint8_t));
+	*CMSG_DATA(c) = FG_CT_ALERT;
+	io_uring_prep_sendmsg(sqe, t->tls_fd, &t->up_msg, MSG_NOSIGNAL);
+	dp_set_data(sqe, t, DP_OP_TLS_SEND);
+	t->inflight++;
+	t->up_closing = true;
+	t->up_out_len = sizeof(close_notify);
+	t->up_out_off = 0;
+}
+
+static void handle_plain_recv(struct dp_tunnel *t, int res)
+{
+	if (res < 0) {
+		dp_tunnel_abort_errno(t, "reading plaintext", -res);
+		return;
+	}
+	if (res == 0) {
+		up_close_notify(t);
+		return;
+	}
+	t->up_out_len = (size_t)res;
+	t->up_out_off = 0;
+	t->bytes_up += (uint64_t)res;
+	up_send(t);
+}
+
+static void handle_tls_send(struct dp_tunnel *t, int res)
+{
+	if (res < 0) {
+		dp_tunnel_abort_errno(t, "sending to the kTLS socket", -res);
+		return;
+	}
+	t->up_out_off += (size_t)res;
+	if (t->up_out_off < t->up_out_len) {
+		if (t->up_closing) /* a record is atomic: a short alert never happens */
+			dp_tunnel_abort(t, "close_notify not sent whole");
+		else
+			up_send(t);
+	} else if (t->up_closing) {
+		shutdown(t->tls_fd, SHUT_WR);
+		t->up_done = true;
+		dp_tunnel_maybe_finish(t);
+	} else {
+		up_recv(t);
+	}
+}
+
+/* ---- kernel -> plaintext ---- */
+
+static void down_recv(struct dp_tunnel *t)
+{
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+
+	t->down_iov.iov_base = t->down_out;
+	t->down_iov.iov_len = DP_DOWN_OUT;
+	memset(&t->down_msg, 0, sizeof(t->down_msg));
+	t->down_msg.msg_iov = &t->down_iov;
+	t->down_msg.msg_iovlen = 1;
+	t->down_msg.msg_control = t->down_cmsg.buf;
+	t->down_msg.msg_controllen = sizeof(t->down_cmsg.buf);
+	io_uring_prep_recvmsg(sqe, t->tls_fd, &t->down_msg, 0);
+	dp_set_data(sqe, t, DP_OP_TLS_RECV);
+	t->inflight++;
+}
+
+static void down_send(struct dp_tunnel *t)
+{
+	dp_queue_send(t, DP_OP_PLAIN_SEND, t->plain_fd, t->down_out + t->down_out_off,
+		      t->down_out_len - t->down_out_off);
+}
+
+static int record_type(const struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR((struct msghdr *)msg, c))
+		if (c->cmsg_level == SOL_TLS && c->cmsg_type == TLS_GET_RECORD_TYPE)
+			return *CMSG_DATA(c);
+	return FG_CT_APPLICATION_DATA;
+}
+
+/* A non-data record the kernel decrypted. Returns 1 to read on, 0 at close_notify, <0 to abort. */
+static int down_control(struct dp_tunnel *t, int type, const uint8_t *p, size_t len)
+{
+	switch (type) {
+	case FG_CT_ALERT:
+		return dp_down_alert(t, p, len);
+	case FG_CT_HANDSHAKE:
+		if (len >= 4 && p[0] == TLS_HS_NEW_SESSION_TICKET) {
+			fg_debug("tunnel %s: ignored a NewSessionTicket", t->name);
+			return 1;
+		}
+		if (len >= 4 && p[0] == TLS_HS_KEY_UPDATE) {
+			/* Linux before 6.14 cannot take a second TLS_RX key (EBUSY). */
+			fg_warn("tunnel %s: peer sent KeyUpdate, and kernel TLS on this kernel "
+				"cannot rekey; closing the tunnel",
+				t->name);
+			return -EKEYEXPIRED;
+		}
+		fg_warn("tunnel %s: unexpected post-handshake message type %u", t->name,
+			len ? p[0] : 0);
+		return -EPROTO;
+	}
+	fg_warn("tunnel %s: unexpected record type %d", t->name, type);
+	return -EPROTO;
+}
+
+static void handle_tls_recv(struct dp_tunnel *t, int res)
+{
+	int type, ret;
+
+	if (res < 0) {
+		char why[128];
+
+		snprintf(why, sizeof(why), "from peer: %s", dp_record_error(res));
+		dp_tunnel_abort(t, why);
+		return;
+	}
+	if (res == 0) {
+		fg_info("tunnel %s: peer closed without close_notify", t->name);
+		t->down_eof = true;
+		dp_down_finish(t);
+		return;
+	}
+	type = record_type(&t->down_msg);
+	if (type == FG_CT_APPLICATION_DATA) {
+		t->down_out_len = (size_t)res;
+		t->down_out_off = 0;
+		t->bytes_down += (uint64_t)res;
+		down_send(t);
+		return;
+	}
+	ret = down_control(t, type, t->down_out, (size_t)res);
+	if (ret < 0) {
+		dp_tunnel_abort(t, ret == -ECONNABORTED ? "peer alert"
+				   : ret == -EKEYEXPIRED ? "KeyUpdate not supported by kernel TLS"
+							 : "protocol error");
+	} else if (ret == 0) {
+		t->down_eof = true;
+		dp_down_finish(t);
+	} else {
+		down_recv(t);
+	}
+}
+
+static void handle_plain_send(struct dp_tunnel *t, int res)
+{
+	if (res < 0) {
+		dp_tunnel_abort_errno(t, "sending plaintext", -res);
+		return;
+	}
+	t->down_out_off += (size_t)res;
+	if (t->down_out_off < t->down_out_len) {
+		down_send(t);
+		return;
+	}
+	t->down_out_len = t->down_out_off = 0;
+	down_recv(t);
+}
+
+void dp_kernel_complete(struct dp_tunnel *t, enum dp_op op, int res)
+{
+	switch (op) {
+	case DP_OP_PLAIN_RECV:
+		handle_plain_recv(t, res);
+		break;
+	case DP_OP_TLS_SEND:
+		handle_tls_send(t, res);
+		break;
+	case DP_OP_TLS_RECV:
+		handle_tls_recv(t, res);
+		break;
+	case DP_OP_PLAIN_SEND:
+		handle_plain_send(t, res);
+		break;
+	case DP_OP_HANDOFF:
+		break;
+	}
+}
+
+void dp_kernel_start(struct dp_tunnel *t)
+{
+	up_recv(t);
+	if (t->down_out_len)
+		down_send(t);
+	else
+		down_recv(t);
+}
