@@ -2,36 +2,74 @@
 /* Peer authorization: the tunnel's allow rules over a verified identity. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fedgate/allow.h"
 
-static int char_eq(char a, char b, enum fg_pattern_kind kind)
+static int char_eq(char a, char b, int fold)
 {
-	if (kind == FG_PATTERN_DNS)
+	if (fold)
 		return tolower((unsigned char)a) == tolower((unsigned char)b);
 	return a == b;
 }
 
-int fg_pattern_match(const char *p, const char *s, enum fg_pattern_kind kind)
+/*
+ * Glob over @s[0..sl) with '*' as the only wildcard; with @min1 each star
+ * takes at least one character. Greedy with one backtrack point: O(pl * sl)
+ * even for many stars, since the peer chooses @s.
+ */
+static int glob(const char *p, size_t pl, const char *s, size_t sl, int fold, int min1)
 {
-	if (*p == '\0')
-		return *s == '\0';
-	if (*p == '*') {
-		/* Try every length; DNS stars need one character and stay in a label. */
-		size_t i = kind == FG_PATTERN_DNS ? 1 : 0;
+	size_t i = 0, j = 0, star_i = SIZE_MAX, star_j = 0;
 
-		for (;; i++) {
-			if (i > strlen(s))
-				return 0;
-			if (kind == FG_PATTERN_DNS && i > 0 && s[i - 1] == '.')
-				return 0;
-			if (fg_pattern_match(p + 1, s + i, kind))
-				return 1;
+	while (j < sl) {
+		if (i < pl && p[i] == '*') {
+			if (min1)
+				j++;
+			star_i = ++i;
+			star_j = j;
+		} else if (i < pl && char_eq(p[i], s[j], fold)) {
+			i++;
+			j++;
+		} else if (star_i != SIZE_MAX) {
+			i = star_i;
+			j = ++star_j;
+		} else {
+			return 0;
 		}
 	}
-	return *s && char_eq(*p, *s, kind) && fg_pattern_match(p + 1, s + 1, kind);
+	if (j > sl)
+		return 0;
+	for (; i < pl && p[i] == '*'; i++)
+		if (min1)
+			return 0;
+	return i == pl;
+}
+
+/* DNS: same number of labels, each label a glob whose stars take 1+ characters. */
+static int dns_match(const char *p, const char *s)
+{
+	for (;;) {
+		const char *pd = strchr(p, '.'), *sd = strchr(s, '.');
+		size_t pl = pd ? (size_t)(pd - p) : strlen(p);
+		size_t sl = sd ? (size_t)(sd - s) : strlen(s);
+
+		if (!glob(p, pl, s, sl, 1, 1))
+			return 0;
+		if (!pd || !sd)
+			return !pd && !sd;
+		p = pd + 1;
+		s = sd + 1;
+	}
+}
+
+int fg_pattern_match(const char *p, const char *s, enum fg_pattern_kind kind)
+{
+	if (kind == FG_PATTERN_DNS)
+		return dns_match(p, s);
+	return glob(p, strlen(p), s, strlen(s), 0, 0);
 }
 
 static int any_match(const char *pattern, const char (*names)[FG_PEER_NAME_MAX], size_t n,
@@ -92,21 +130,21 @@ int fg_allow_check(const struct fg_allow_rule *rules, size_t n, const struct fg_
 
 void fg_peer_describe(const struct fg_peer_id *peer, char *out, size_t len)
 {
-	size_t used;
-	int w;
+	size_t used = 0;
+	int first = 1;
 
-	w = snprintf(out, len, "%s [", peer->cn[0] ? peer->cn : "(no CN)");
-	used = w > 0 ? (size_t)w : 0;
-	for (size_t i = 0; i < peer->n_dns && used < len; i++) {
-		w = snprintf(out + used, len - used, "%sdns:%s", used > 0 && out[used - 1] != '[' ? " " : "",
-			     peer->dns[i]);
-		used += w > 0 ? (size_t)w : 0;
-	}
-	for (size_t i = 0; i < peer->n_uri && used < len; i++) {
-		w = snprintf(out + used, len - used, "%suri:%s", out[used - 1] != '[' ? " " : "",
-			     peer->uri[i]);
-		used += w > 0 ? (size_t)w : 0;
-	}
-	if (used < len)
-		snprintf(out + used, len - used, "]");
+	if (!len)
+		return;
+#define PUT(...)                                                                                   \
+	do {                                                                                       \
+		int _w = used < len ? snprintf(out + used, len - used, __VA_ARGS__) : 0;           \
+		used += _w > 0 ? (size_t)_w : 0;                                                   \
+	} while (0)
+	PUT("%s [", peer->cn[0] ? peer->cn : "(no CN)");
+	for (size_t i = 0; i < peer->n_dns; i++, first = 0)
+		PUT("%sdns:%s", first ? "" : " ", peer->dns[i]);
+	for (size_t i = 0; i < peer->n_uri; i++, first = 0)
+		PUT("%suri:%s", first ? "" : " ", peer->uri[i]);
+	PUT("]");
+#undef PUT
 }

@@ -28,6 +28,10 @@ int fg_conf_fail(struct fg_conf_err *err, const char *file, const char *jpath, c
 	va_start(ap, fmt);
 	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
 	va_end(ap);
+	/* Keys, values and paths come from the file: keep the message one line. */
+	for (char *p = err->msg; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 
@@ -97,6 +101,8 @@ int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const cha
 	host[hlen] = '\0';
 	errno = 0;
 	port = strtol(colon + 1, &end, 10);
+	if (strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5)
+		end = (char *)"x";
 	if (!colon[1] || *end || errno || port < 0 || port > 65535 || (!passive && port == 0)) {
 		*why = passive ? "port must be 0..65535" : "port must be 1..65535";
 		return -EINVAL;
@@ -137,10 +143,13 @@ static int check_keys(struct walk *w, const cJSON *obj, const char *path,
 
 		for (const char *const *a = allowed; *a; a++)
 			ok |= !strcmp(it->string, *a);
-		if (!ok) {
-			snprintf(jp, sizeof(jp), "%s.%s", path, it->string);
+		snprintf(jp, sizeof(jp), "%s.%s", path, it->string);
+		if (!ok)
 			return fg_conf_fail(w->err, w->file, jp, "unknown key");
-		}
+		/* JSON tools disagree on which duplicate wins: refuse the doubt. */
+		for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+			if (!strcmp(prev->string, it->string))
+				return fg_conf_fail(w->err, w->file, jp, "key given twice");
 	}
 	return 0;
 }
@@ -175,10 +184,12 @@ static int get_int(struct walk *w, const cJSON *obj, const char *path, const cha
 	if (!it)
 		return 0;
 	snprintf(jp, sizeof(jp), "%s.%s", path, key);
-	if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long long)it->valuedouble)
+	if (!cJSON_IsNumber(it))
 		return fg_conf_fail(w->err, w->file, jp, "expected an integer");
-	if (it->valuedouble < lo || it->valuedouble > hi)
+	if (!(it->valuedouble >= lo && it->valuedouble <= hi))
 		return fg_conf_fail(w->err, w->file, jp, "must be between %d and %d", lo, hi);
+	if (it->valuedouble != (double)(int)it->valuedouble)
+		return fg_conf_fail(w->err, w->file, jp, "expected an integer");
 	*out = (int)it->valuedouble;
 	return 0;
 }
@@ -292,7 +303,9 @@ static int parse_tls(struct walk *w, struct fg_config *cfg, const cJSON *tls)
 		uint16_t c;
 
 		snprintf(jp, sizeof(jp), "$.tls.ciphers[%d]", i++);
-		c = cJSON_IsString(it) ? fg_cipher_from_name(it->valuestring) : 0;
+		if (!cJSON_IsString(it))
+			return fg_conf_fail(w->err, w->file, jp, "expected a string");
+		c = fg_cipher_from_name(it->valuestring);
 		if (!c)
 			return fg_conf_fail(w->err, w->file, jp,
 					    "unknown cipher (use AES-128-GCM, AES-256-GCM or "
@@ -377,6 +390,12 @@ static int parse_addr(struct walk *w, const cJSON *obj, const char *path, const 
 	return ret;
 }
 
+static const char *key_path(char *buf, size_t len, const char *path, const char *key)
+{
+	snprintf(buf, len, "%s.%s", path, key);
+	return buf;
+}
+
 static int parse_tunnel(struct walk *w, const cJSON *obj, const char *path,
 			struct fg_tunnel_conf *t)
 {
@@ -412,16 +431,17 @@ static int parse_tunnel(struct walk *w, const cJSON *obj, const char *path,
 		if (!ret)
 			ret = get_str(w, obj, path, "server_name", 1, &t->server_name);
 		if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "upstream"))
-			ret = fg_conf_fail(w->err, w->file, path,
+			ret = fg_conf_fail(w->err, w->file, key_path(jp, sizeof(jp), path, "upstream"),
 					   "\"upstream\" belongs to terminate tunnels; an "
 					   "originate tunnel dials \"peer\"");
 		if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "proxy_protocol"))
-			ret = fg_conf_fail(w->err, w->file, path,
+			ret = fg_conf_fail(w->err, w->file,
+					   key_path(jp, sizeof(jp), path, "proxy_protocol"),
 					   "\"proxy_protocol\" applies to terminate tunnels only");
 	} else {
 		ret = parse_addr(w, obj, path, "upstream", 0, &t->target);
 		if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "peer"))
-			ret = fg_conf_fail(w->err, w->file, path,
+			ret = fg_conf_fail(w->err, w->file, key_path(jp, sizeof(jp), path, "peer"),
 					   "\"peer\" belongs to originate tunnels; a terminate "
 					   "tunnel forwards to \"upstream\"");
 		if (!ret)
@@ -435,7 +455,8 @@ static int parse_tunnel(struct walk *w, const cJSON *obj, const char *path,
 						   "expected \"v2\" or \"none\", got \"%s\"", pp);
 		}
 		if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "server_name"))
-			ret = fg_conf_fail(w->err, w->file, path,
+			ret = fg_conf_fail(w->err, w->file,
+					   key_path(jp, sizeof(jp), path, "server_name"),
 					   "\"server_name\" applies to originate tunnels only");
 	}
 	if (ret)

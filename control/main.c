@@ -153,6 +153,7 @@ static int cmd_check(int argc, char **argv)
 {
 	struct fg_config cfg = { 0 };
 	struct fg_tls tls = { 0 };
+	enum fg_dp_backend backend;
 	const char *path, *ports;
 	int ret;
 
@@ -162,11 +163,18 @@ static int cmd_check(int argc, char **argv)
 	ret = load(path, &cfg, &tls);
 	if (ret)
 		return ret;
-	printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle\n", path, cfg.n_tunnels,
-	       tls.n_roots);
+	/* The same verdict as `run` on this machine, offload included. */
+	fg_log_init("fedgate[check]", FG_LOG_WARN);
+	ret = choose_backend(&cfg, &backend);
+	if (ret)
+		goto out;
+	printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle, %s\n", path,
+	       cfg.n_tunnels, tls.n_roots,
+	       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
+out:
 	fg_tls_exit(&tls);
 	fg_config_free(&cfg);
-	return 0;
+	return ret;
 }
 
 static int cmd_version(int argc, char **argv)

@@ -11,6 +11,7 @@ Valid configs (relative paths, both cipher spellings) pass `fedgate check`.
 
 import copy
 import json
+import re
 import os
 import shutil
 import signal
@@ -309,21 +310,27 @@ CASES = {
                                       "$.tunnels[1].server_name", ["missing required key"]),
     "originate-without-peer": (delv(tun(1), "peer"), "$.tunnels[1].peer",
                                ["missing required key"]),
-    "originate-with-upstream": (setv(tun(1), "upstream", UPSTREAM), "$.tunnels[1]",
+    "originate-with-upstream": (setv(tun(1), "upstream", UPSTREAM), "$.tunnels[1].upstream",
                                 ['"upstream" belongs to terminate tunnels']),
-    "originate-with-proxy-protocol": (setv(tun(1), "proxy_protocol", "v2"), "$.tunnels[1]",
+    "originate-with-proxy-protocol": (setv(tun(1), "proxy_protocol", "v2"),
+                                      "$.tunnels[1].proxy_protocol",
                                       ['"proxy_protocol" applies to terminate tunnels only']),
     "terminate-without-upstream": (delv(tun(0), "upstream"), "$.tunnels[0].upstream",
                                    ["missing required key"]),
-    "terminate-with-peer": (setv(tun(0), "peer", "127.0.0.1:8443"), "$.tunnels[0]",
+    "terminate-with-peer": (setv(tun(0), "peer", "127.0.0.1:8443"), "$.tunnels[0].peer",
                             ['"peer" belongs to originate tunnels']),
-    "terminate-with-server-name": (setv(tun(0), "server_name", "bar.internal"), "$.tunnels[0]",
+    "terminate-with-server-name": (setv(tun(0), "server_name", "bar.internal"),
+                                   "$.tunnels[0].server_name",
                                    ['"server_name" applies to originate tunnels only']),
     "proxy-protocol-v1": (setv(tun(0), "proxy_protocol", "v1"), "$.tunnels[0].proxy_protocol",
                           ['"v2" or "none"', 'got "v1"']),
     # --- addresses
     "listen-without-port": (setv(tun(0), "listen", "localhost"), "$.tunnels[0].listen",
                             ['bad address "localhost"', 'expected "host:port"']),
+    "listen-port-plus-sign": (setv(tun(0), "listen", "127.0.0.1:+80"), "$.tunnels[0].listen",
+                              ['bad address "127.0.0.1:+80"', "port must be"]),
+    "listen-port-space": (setv(tun(0), "listen", "127.0.0.1: 80"), "$.tunnels[0].listen",
+                          ["port must be"]),
     "listen-port-99999": (setv(tun(0), "listen", "1.2.3.4:99999"), "$.tunnels[0].listen",
                           ['bad address "1.2.3.4:99999"', "port must be 0..65535"]),
     "upstream-port-99999": (setv(tun(0), "upstream", "1.2.3.4:99999"), "$.tunnels[0].upstream",
@@ -369,7 +376,7 @@ def test_base_config_is_valid(pki, tmp_path):
     path = write_config(tmp_path, base_config(pki))
     r, left = run_fedgate(["check", "-c", str(path)])
     assert (r.returncode, r.stderr) == (0, ""), r.stderr
-    assert r.stdout == f"{path}: OK: 2 tunnel(s), 2 root(s) in the trust bundle\n"
+    assert r.stdout.startswith(f"{path}: OK: 2 tunnel(s), 2 root(s) in the trust bundle, ")
     assert not left
 
 
@@ -416,14 +423,15 @@ def test_run_refuses_kernel_offload(pki, tmp_path):
     cfg = base_config(pki)
     cfg["dataplane"]["offload"] = "kernel"
     path = write_config(tmp_path, cfg)
-    r, left = run_fedgate(["run", "-c", str(path)])
-    assert r.returncode == 2, r.stderr
-    assert r.stdout == ""
-    assert r.stderr.endswith("\n") and r.stderr.count("\n") == 1, r.stderr
-    assert r.stderr.startswith(f"fedgate: {path}: $.dataplane.offload: "), r.stderr
-    assert '"kernel"' in r.stderr
-    assert '"auto" or "userspace"' in r.stderr
-    assert not left, "run left a process behind"
+    for cmd in ("run", "check"):
+        r, left = run_fedgate([cmd, "-c", str(path)])
+        assert r.returncode == 2, r.stderr
+        assert r.stdout == ""
+        assert r.stderr.endswith("\n") and r.stderr.count("\n") == 1, r.stderr
+        assert r.stderr.startswith(f"fedgate: {path}: $.dataplane.offload: "), r.stderr
+        assert '"kernel"' in r.stderr
+        assert '"auto" or "userspace"' in r.stderr
+        assert not left, f"{cmd} left a process behind"
 
 
 # ---------------------------------------------------------------------------
@@ -434,7 +442,8 @@ def check_ok(path, cwd=None, tunnels=2):
     r, left = run_fedgate(["check", "-c", str(path)], cwd=cwd)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
-    assert r.stdout == f"{path}: OK: {tunnels} tunnel(s), 2 root(s) in the trust bundle\n"
+    assert re.fullmatch(rf"{re.escape(str(path))}: OK: {tunnels} tunnel\(s\), 2 root\(s\) in the "
+                        r"trust bundle, (userspace record layer|kernel TLS)\n", r.stdout), r.stdout
     assert not left
     return r
 
@@ -565,3 +574,47 @@ def test_version():
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("fedgate ")
     assert "OpenSSL 3." in r.stdout
+
+
+# ---------------------------------------------------------------------------
+# Doubtful input that JSON allows.
+
+
+def refused_one_line(path, jpath, words):
+    for cmd in ("check", "run"):
+        r, left = run_fedgate([cmd, "-c", str(path)])
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.count("\n") == 1 and r.stderr.endswith("\n"), r.stderr
+        assert r.stderr.startswith(f"fedgate: {path}: {jpath}: "), r.stderr
+        for w in words:
+            assert w in r.stderr, r.stderr
+        assert not left
+
+
+def test_duplicate_key_is_refused(pki, tmp_path):
+    text = json.dumps(base_config(pki))
+    text = text[:-1] + ', "tunnels": []}'
+    path = tmp_path / "dup.json"
+    path.write_text(text)
+    refused_one_line(path, "$.tunnels", ["key given twice"])
+
+
+def test_control_characters_in_keys_stay_on_one_line(pki, tmp_path):
+    cfg = base_config(pki)
+    cfg["a\nb"] = 1
+    path = write_config(tmp_path, cfg)
+    refused_one_line(path, "$.a?b", ["unknown key"])
+
+
+def test_huge_number_is_out_of_range_not_a_crash(pki, tmp_path):
+    cfg = base_config(pki)
+    cfg["dataplane"]["workers"] = 1e30
+    path = write_config(tmp_path, cfg)
+    refused_one_line(path, "$.dataplane.workers", ["must be between 1 and 64"])
+
+
+def test_cipher_that_is_not_a_string(pki, tmp_path):
+    cfg = base_config(pki)
+    cfg["tls"] = {"ciphers": [1]}
+    path = write_config(tmp_path, cfg)
+    refused_one_line(path, "$.tls.ciphers[0]", ["expected a string"])

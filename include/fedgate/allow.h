@@ -23,7 +23,7 @@ int fg_pattern_match(const char *pattern, const char *s, enum fg_pattern_kind ki
 int fg_allow_check(const struct fg_allow_rule *rules, size_t n, const struct fg_peer_id *peer,
 		   char *why, size_t why_len);
 
-/* "foo.internal [dns:a,b uri:spiffe://x]" for log lines. */
+/* "foo.internal [dns:a dns:b uri:spiffe://x]" for log lines; truncated to fit @len. */
 void fg_peer_describe(const struct fg_peer_id *peer, char *out, size_t len);
 
 #endif

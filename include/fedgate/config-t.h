@@ -52,7 +52,7 @@ struct fg_config {
 
 /* Where a config problem is: "FILE: JSONPATH: problem". */
 struct fg_conf_err {
-	char msg[1024];
+	char msg[8192];
 };
 
 #endif
