@@ -35,6 +35,8 @@ BIG = (4 << 20) if IN_VM else (64 << 20)
 def offload_for(mode):
     if OFFLOAD == "mixed":
         return "kernel" if mode == "terminate" else "userspace"
+    if OFFLOAD == "mixed-reverse":
+        return "userspace" if mode == "terminate" else "kernel"
     return OFFLOAD
 
 
@@ -209,7 +211,7 @@ def upstream():
         u.close()
 
 
-def pair_configs(pki, upstream_addr, cipher=None, proxy_v2=False, workers=1):
+def pair_configs(pki, upstream_addr, cipher=None, proxy_v2=False, workers=1, offload=None):
     """Terminate (bar, Kubernetes root) in front of @upstream_addr; originate (foo, Cloud)."""
     term = {"name": "from-aws", "mode": "terminate", "listen": "127.0.0.1:0",
             "upstream": upstream_addr,
@@ -217,21 +219,21 @@ def pair_configs(pki, upstream_addr, cipher=None, proxy_v2=False, workers=1):
                       {"uri": "spiffe://k8s.example/*", "root": "Kubernetes Root CA"}]}
     if proxy_v2:
         term["proxy_protocol"] = "v2"
-    b = gateway_config(pki, "bar", [term], cipher=cipher, workers=workers)
+    b = gateway_config(pki, "bar", [term], cipher=cipher, workers=workers, offload=offload)
     return b, lambda b_port: gateway_config(pki, "foo", [
         {"name": "to-gcp", "mode": "originate", "listen": "127.0.0.1:0",
          "peer": f"127.0.0.1:{b_port}", "server_name": "bar.internal",
          "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}],
-        cipher=cipher, workers=workers)
+        cipher=cipher, workers=workers, offload=offload)
 
 
 @pytest.fixture
 def tunnel_pair(pki, gateways, upstream):
     """Factory: (cipher, handler) -> (originate gw, terminate gw, upstream)."""
 
-    def make(cipher=None, handler=None, proxy_v2=False, workers=1):
+    def make(cipher=None, handler=None, proxy_v2=False, workers=1, offload=None):
         up = upstream(handler)
-        b_cfg, a_cfg = pair_configs(pki, up.addr, cipher, proxy_v2, workers)
+        b_cfg, a_cfg = pair_configs(pki, up.addr, cipher, proxy_v2, workers, offload)
         b = gateways("terminate", b_cfg)
         a = gateways("originate", a_cfg(b.port("from-aws")))
         return a, b, up

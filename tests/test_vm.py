@@ -1,0 +1,33 @@
+"""The kernel TLS suite, inside Debian's own kernel under QEMU (tests/vm/run).
+
+One VM boot runs every pass of tests/vm/suite. Where QEMU or the kernel package
+cannot be had, this is a loud SKIP, never a silent pass.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import IN_VM, ROOT
+
+VM_TIMEOUT = 900
+
+
+@pytest.mark.skipif(IN_VM, reason="already inside the VM")
+def test_kernel_tls_suite_in_vm():
+    if not shutil.which("qemu-system-x86_64"):
+        pytest.skip("SKIP: qemu-system-x86_64 missing: kernel TLS tests did not run")
+    env = dict(os.environ, VM_TIMEOUT=str(VM_TIMEOUT))
+    r = subprocess.run([os.path.join(ROOT, "tests/vm/run"), "--", "tests/vm/suite"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=VM_TIMEOUT + 120)
+    out = r.stdout + r.stderr
+    print(out)
+    if r.returncode == 125:
+        pytest.skip("SKIP: the VM could not be started: kernel TLS tests did not run:\n"
+                    + out[-2000:])
+    summaries = re.findall(r"^(\d+ passed.*|.*\d+ failed.*)$", r.stdout, re.M)
+    assert r.returncode == 0, f"VM suite failed (rc {r.returncode}):\n{out[-12000:]}"
+    assert len(summaries) == 3 and all("failed" not in s for s in summaries), out[-4000:]
