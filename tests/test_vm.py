@@ -24,6 +24,10 @@ def test_kernel_tls_suite_in_vm():
     r = subprocess.run([os.path.join(ROOT, "tests/vm/run"), "--", "tests/vm/suite"], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=VM_TIMEOUT + 120)
     out = r.stdout + r.stderr
+    # Kept for a look after the fact: the VM's tmpfs and its logs are gone.
+    os.makedirs(os.path.join(ROOT, "build", "vm"), exist_ok=True)
+    with open(os.path.join(ROOT, "build", "vm", "last-suite.log"), "w") as f:
+        f.write(out)
     print(out)
     if r.returncode == 125:
         pytest.skip("SKIP: the VM could not be started: kernel TLS tests did not run:\n"
