@@ -320,8 +320,8 @@ static int parse_tls(struct walk *w, struct fg_config *cfg, const cJSON *tls)
 
 static int parse_dataplane(struct walk *w, struct fg_config *cfg, const cJSON *dp)
 {
-	static const char *const keys[] = { "workers", "offload", NULL };
-	char *offload = NULL;
+	static const char *const keys[] = { "workers", "offload", "kernel_tx", NULL };
+	char *offload = NULL, *ktx = NULL;
 	int ret;
 
 	cfg->workers = 1;
@@ -331,6 +331,15 @@ static int parse_dataplane(struct walk *w, struct fg_config *cfg, const cJSON *d
 	ret = check_keys(w, dp, "$.dataplane", keys);
 	if (!ret)
 		ret = get_int(w, dp, "$.dataplane", "workers", 1, 64, &cfg->workers);
+	if (!ret)
+		ret = get_str(w, dp, "$.dataplane", "kernel_tx", 0, &ktx);
+	if (!ret && ktx) {
+		if (!strcmp(ktx, "splice"))
+			cfg->kernel_tx_splice = 1;
+		else if (strcmp(ktx, "copy"))
+			ret = fg_conf_fail(w->err, w->file, "$.dataplane.kernel_tx",
+					   "expected \"copy\" or \"splice\", got \"%s\"", ktx);
+	}
 	if (!ret)
 		ret = get_str(w, dp, "$.dataplane", "offload", 0, &offload);
 	if (ret || !offload)
@@ -346,6 +355,7 @@ static int parse_dataplane(struct walk *w, struct fg_config *cfg, const cJSON *d
 				   "expected \"auto\", \"kernel\" or \"userspace\", got \"%s\"",
 				   offload);
 out:
+	free(ktx);
 	free(offload);
 	return ret;
 }

@@ -113,7 +113,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct fg_config cfg = { 0 };
 	struct fg_tls tls = { 0 };
-	enum fg_dp_backend backend;
+	struct fg_dp_opts dp = { 0 };
 	const char *path, *ports;
 	int socks[64], ret, status;
 	pid_t pid;
@@ -125,11 +125,13 @@ static int cmd_run(int argc, char **argv)
 	ret = load(path, &cfg, &tls);
 	if (ret)
 		return ret;
-	ret = choose_backend(&cfg, &backend);
+	ret = choose_backend(&cfg, &dp.backend);
 	if (ret)
 		goto free_tls;
+	dp.workers = cfg.workers;
+	dp.splice_tx = cfg.kernel_tx_splice;
 	signal(SIGPIPE, SIG_IGN);
-	ret = fg_dataplane_spawn(cfg.workers, backend, &pid, socks);
+	ret = fg_dataplane_spawn(&dp, &pid, socks);
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;

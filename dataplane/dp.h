@@ -18,6 +18,7 @@ enum dp_op {
 	DP_OP_TLS_SEND,	   /* sealed records out */
 	DP_OP_TLS_RECV,	   /* records in, to be opened */
 	DP_OP_PLAIN_SEND,  /* opened plaintext out */
+	DP_OP_POLL,	   /* readiness ahead of a linked splice; its result is not needed */
 };
 #define DP_OP_MASK 7u
 
@@ -31,8 +32,24 @@ enum dp_op {
 #define DP_UP_OUT (FG_TLS_SEAL_MAX * DP_BATCH + 2 * 64)
 #define DP_DOWN_IN (FG_TLS_RECORD_MAX * DP_BATCH)
 #define DP_DOWN_OUT (FG_TLS_MAX_PLAIN * DP_BATCH + 1)
+/* Bytes moved per splice into kTLS: the default pipe holds 16 pages. */
+#define DP_SPLICE_LEN 65536
 
 struct dp_worker;
+struct dp_tunnel;
+
+/*
+ * What a backend does at each completion; dp_tunnel_complete() dispatches. Each
+ * handler gets the operation's result (bytes or -errno) and queues the next step.
+ */
+struct dp_backend {
+	const char *name;
+	void (*start)(struct dp_tunnel *t);
+	void (*plain_recv)(struct dp_tunnel *t, int res);
+	void (*tls_send)(struct dp_tunnel *t, int res);
+	void (*tls_recv)(struct dp_tunnel *t, int res);
+	void (*plain_send)(struct dp_tunnel *t, int res);
+};
 
 /* A control-message buffer for one TLS record-type cmsg. */
 union dp_cmsg {
@@ -56,6 +73,9 @@ struct dp_tunnel {
 	bool closing;		 /* aborted: waiting for in-flight ops before freeing */
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
+	const struct dp_backend *backend;
+	bool splice;		 /* kernel mode: plaintext reaches kTLS through @pipe */
+	int pipe[2];		 /* splice mode: [0] read end, [1] write end; else -1 */
 	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
 	struct msghdr down_msg, up_msg;
 	struct iovec down_iov, up_iov;
@@ -70,6 +90,7 @@ struct dp_worker {
 	int handoff_fd;
 	bool kernel; /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
 	bool kernel_required; /* offload kernel: no userspace fallback */
+	bool splice_tx;	      /* kTLS TX by splice through a pipe, not send from a buffer */
 	bool handoff_open;
 	struct fg_handoff *h; /* receive buffer for handoffs */
 	struct msghdr msg;
@@ -123,11 +144,10 @@ const char *dp_record_error(int err);
 #define TLS_ALERT_USER_CANCELED 90
 
 /* ---- tunnel_user.c: the userspace record layer ---- */
-void dp_user_start(struct dp_tunnel *t);
-void dp_user_complete(struct dp_tunnel *t, enum dp_op op, int res);
+extern const struct dp_backend dp_user_backend;
 
-/* ---- tunnel_kernel.c: kTLS ---- */
-void dp_kernel_start(struct dp_tunnel *t);
-void dp_kernel_complete(struct dp_tunnel *t, enum dp_op op, int res);
+/* ---- tunnel_kernel.c: kTLS; TX by send from a buffer, or by splice through a pipe ---- */
+extern const struct dp_backend dp_kernel_backend;
+extern const struct dp_backend dp_kernel_splice_backend;
 
 #endif

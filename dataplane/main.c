@@ -16,13 +16,42 @@
 
 #define MAX_WORKERS 64
 
-static enum fg_dp_backend backend;
+static struct fg_dp_opts opts;
 
 static void *worker_thread(void *arg)
 {
 	int index = (int)(intptr_t)arg;
 
-	return (void *)(intptr_t)dp_worker_run(index, FG_DP_FD_BASE + index, backend);
+	return (void *)(intptr_t)dp_worker_run(index, FG_DP_FD_BASE + index, &opts);
+}
+
+/* Returns 0, or -EINVAL when @argv is not what fg_dataplane_spawn() passes. */
+static int parse_args(int argc, char **argv, struct fg_dp_opts *o)
+{
+	static const char *const backends[] = { "userspace", "kernel", "kernel-only" };
+	char *end = NULL;
+	int i;
+
+	if ((argc != 5 && argc != 7) || strcmp(argv[1], "--workers") ||
+	    strcmp(argv[3], "--backend"))
+		return -EINVAL;
+	o->workers = (int)strtol(argv[2], &end, 10);
+	if (!end || *end || o->workers < 1 || o->workers > MAX_WORKERS)
+		return -EINVAL;
+	for (i = 0; i < 3 && strcmp(argv[4], backends[i]); i++)
+		;
+	if (i == 3)
+		return -EINVAL;
+	o->backend = (enum fg_dp_backend)i;
+	if (argc == 7) {
+		if (strcmp(argv[5], "--kernel-tx"))
+			return -EINVAL;
+		if (!strcmp(argv[6], "splice"))
+			o->splice_tx = 1;
+		else if (strcmp(argv[6], "copy"))
+			return -EINVAL;
+	}
+	return 0;
 }
 
 int fg_dataplane_main(int argc, char **argv)
@@ -30,31 +59,19 @@ int fg_dataplane_main(int argc, char **argv)
 	pthread_t threads[MAX_WORKERS];
 	static const char *const names[] = { "userspace record layer", "kernel TLS",
 					     "kernel TLS only" };
-	int workers = 0, failed = 0, ok = 0;
-	char *end = NULL;
+	int failed = 0;
 
 	fg_log_init("fedgate[dataplane]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
-	if (argc == 5 && !strcmp(argv[1], "--workers") && !strcmp(argv[3], "--backend")) {
-		workers = (int)strtol(argv[2], &end, 10);
-		ok = 1;
-		if (!strcmp(argv[4], "userspace"))
-			backend = FG_DP_USERSPACE;
-		else if (!strcmp(argv[4], "kernel"))
-			backend = FG_DP_KERNEL;
-		else if (!strcmp(argv[4], "kernel-only"))
-			backend = FG_DP_KERNEL_ONLY;
-		else
-			ok = 0;
-	}
-	if (!ok || !end || *end || workers < 1 || workers > MAX_WORKERS) {
+	if (parse_args(argc, argv, &opts)) {
 		fprintf(stderr, "usage: fedgate dataplane --workers N --backend "
-				"userspace|kernel|kernel-only (started by fedgate run)\n");
+				"userspace|kernel|kernel-only [--kernel-tx copy|splice] "
+				"(started by fedgate run)\n");
 		return 2;
 	}
 	/* If the control process dies, so do we: tunnels without it are orphans. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
-	for (int i = 0; i < workers; i++) {
+	for (int i = 0; i < opts.workers; i++) {
 		int ret = pthread_create(&threads[i], NULL, worker_thread, (void *)(intptr_t)i);
 
 		if (ret) {
@@ -62,8 +79,9 @@ int fg_dataplane_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	fg_info("%d worker(s) running, %s", workers, names[backend]);
-	for (int i = 0; i < workers; i++) {
+	fg_info("%d worker(s) running, %s%s", opts.workers, names[opts.backend],
+		opts.backend != FG_DP_USERSPACE && opts.splice_tx ? ", TX by splice" : "");
+	for (int i = 0; i < opts.workers; i++) {
 		void *res;
 
 		pthread_join(threads[i], &res);

@@ -10,9 +10,9 @@
 
 #define FD_PARK 200 /* above the fds the child renumbers into */
 
-int fg_dataplane_spawn(int workers, enum fg_dp_backend backend, pid_t *pid, int *socks)
+int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 {
-	int child_ends[64], n = 0, ret = 0;
+	int child_ends[64], n = 0, ret = 0, workers = o->workers;
 	char nbuf[16];
 
 	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
@@ -44,7 +44,8 @@ int fg_dataplane_spawn(int workers, enum fg_dp_backend backend, pid_t *pid, int 
 				_exit(127);
 		/* A fresh image: the data plane never holds a copy of the private key. */
 		execl("/proc/self/exe", "fedgate", "dataplane", "--workers", nbuf, "--backend",
-		      names[backend], (char *)NULL);
+		      names[o->backend], "--kernel-tx", o->splice_tx ? "splice" : "copy",
+		      (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < workers; i++)

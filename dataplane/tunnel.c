@@ -67,6 +67,9 @@ static void tunnel_free(struct dp_tunnel *t)
 		close(t->plain_fd);
 	if (t->tls_fd >= 0)
 		close(t->tls_fd);
+	for (int i = 0; i < 2; i++)
+		if (t->pipe[i] >= 0)
+			close(t->pipe[i]);
 	fg_record_exit(&t->tx);
 	fg_record_exit(&t->rx);
 	if (t->up_in) {
@@ -173,13 +176,30 @@ const char *dp_record_error(int err)
 
 void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 {
+	const struct dp_backend *b = t->backend;
+
 	t->inflight--;
-	if (t->closing)
+	if (t->closing) {
 		dp_tunnel_maybe_finish(t);
-	else if (t->kernel)
-		dp_kernel_complete(t, op, res);
-	else
-		dp_user_complete(t, op, res);
+		return;
+	}
+	switch (op) {
+	case DP_OP_PLAIN_RECV:
+		b->plain_recv(t, res);
+		break;
+	case DP_OP_TLS_SEND:
+		b->tls_send(t, res);
+		break;
+	case DP_OP_TLS_RECV:
+		b->tls_recv(t, res);
+		break;
+	case DP_OP_PLAIN_SEND:
+		b->plain_send(t, res);
+		break;
+	case DP_OP_POLL: /* the linked operation reports, failure included */
+	case DP_OP_HANDOFF:
+		break;
+	}
 }
 
 /* io_uring would return -EAGAIN on O_NONBLOCK sockets instead of waiting. */
@@ -190,6 +210,19 @@ static int make_blocking(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
 		return -errno;
 	return 0;
+}
+
+/* Without a pipe (fd limit) the tunnel still works: TX copies through a buffer. */
+static void use_splice(struct dp_tunnel *t)
+{
+	if (pipe2(t->pipe, O_CLOEXEC)) {
+		fg_warn("tunnel %s: no pipe for splice (%s); kTLS TX copies through a buffer",
+			t->name, strerror(errno));
+		t->pipe[0] = t->pipe[1] = -1;
+		return;
+	}
+	t->splice = true;
+	t->backend = &dp_kernel_splice_backend;
 }
 
 /*
@@ -207,6 +240,9 @@ static int choose_backend(struct dp_tunnel *t, const struct fg_handoff *h)
 	ret = fg_ktls_install(t->tls_fd, &h->keys, &why);
 	if (!ret) {
 		t->kernel = true;
+		t->backend = &dp_kernel_backend;
+		if (t->w->splice_tx)
+			use_splice(t);
 		return 0;
 	}
 	/*
@@ -243,6 +279,8 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	t->w = w;
 	t->plain_fd = plain_fd;
 	t->tls_fd = tls_fd;
+	t->pipe[0] = t->pipe[1] = -1;
+	t->backend = &dp_user_backend;
 	snprintf(t->name, sizeof(t->name), "%s", h->tunnel);
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
 	ret = make_blocking(plain_fd);
@@ -277,10 +315,7 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	memcpy(t->down_out, h->preread, h->preread_len);
 	t->down_out_len = h->preread_len;
 	t->bytes_down = h->preread_len;
-	if (t->kernel)
-		dp_kernel_start(t);
-	else
-		dp_user_start(t);
+	t->backend->start(t);
 	return 0;
 
 free_keys:
@@ -288,6 +323,9 @@ free_keys:
 	fg_record_exit(&t->rx);
 	free(t->up_in);
 free_tunnel:
+	for (int i = 0; i < 2; i++)
+		if (t->pipe[i] >= 0)
+			close(t->pipe[i]);
 	free(t);
 close_fds:
 	close(plain_fd);

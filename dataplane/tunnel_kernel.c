@@ -5,6 +5,8 @@
  * without one, a non-data record (alert, NewSessionTicket) fails with EIO.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -208,31 +210,108 @@ static void handle_plain_send(struct dp_tunnel *t, int res)
 	down_recv(t);
 }
 
-void dp_kernel_complete(struct dp_tunnel *t, enum dp_op op, int res)
+/*
+ * ---- plaintext -> kernel by splice ----
+ * io_uring runs every splice in an io-wq worker thread, where it may block, so
+ * a read waits for readiness first (a linked poll): an idle tunnel then parks
+ * no kernel thread. The write end may block on a full socket buffer, which is
+ * the backpressure. Bytes move plain socket -> pipe -> kTLS without a copy into
+ * userspace; the pipe is empty whenever a read is queued.
+ */
+
+static void up_splice_in(struct dp_tunnel *t)
 {
-	switch (op) {
-	case DP_OP_PLAIN_RECV:
-		handle_plain_recv(t, res);
-		break;
-	case DP_OP_TLS_SEND:
-		handle_tls_send(t, res);
-		break;
-	case DP_OP_TLS_RECV:
-		handle_tls_recv(t, res);
-		break;
-	case DP_OP_PLAIN_SEND:
-		handle_plain_send(t, res);
-		break;
-	case DP_OP_HANDOFF:
-		break;
-	}
+	struct io_uring_sqe *sqe;
+
+	/* A link must not straddle a submit: the splice would run unlinked and block. */
+	if (io_uring_sq_space_left(&t->w->ring) < 2)
+		io_uring_submit(&t->w->ring);
+	sqe = dp_get_sqe(t->w);
+
+	io_uring_prep_poll_add(sqe, t->plain_fd, POLLIN | POLLRDHUP);
+	sqe->flags |= IOSQE_IO_LINK;
+	dp_set_data(sqe, t, DP_OP_POLL);
+	t->inflight++;
+	sqe = dp_get_sqe(t->w);
+	io_uring_prep_splice(sqe, t->plain_fd, -1, t->pipe[1], -1, DP_SPLICE_LEN,
+			     SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+	dp_set_data(sqe, t, DP_OP_PLAIN_RECV);
+	t->inflight++;
 }
 
-void dp_kernel_start(struct dp_tunnel *t)
+static void up_splice_out(struct dp_tunnel *t)
 {
-	up_recv(t);
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+
+	io_uring_prep_splice(sqe, t->pipe[0], -1, t->tls_fd, -1,
+			     (unsigned int)(t->up_out_len - t->up_out_off), SPLICE_F_MOVE);
+	dp_set_data(sqe, t, DP_OP_TLS_SEND);
+	t->inflight++;
+}
+
+static void handle_splice_in(struct dp_tunnel *t, int res)
+{
+	if (res == -EAGAIN) { /* readiness was spurious */
+		up_splice_in(t);
+		return;
+	}
+	if (res < 0) {
+		dp_tunnel_abort_errno(t, "splicing plaintext into the pipe", -res);
+		return;
+	}
+	if (res == 0) {
+		up_close_notify(t);
+		return;
+	}
+	t->up_out_len = (size_t)res;
+	t->up_out_off = 0;
+	t->bytes_up += (uint64_t)res;
+	up_splice_out(t);
+}
+
+static void handle_splice_out(struct dp_tunnel *t, int res)
+{
+	if (t->up_closing) { /* the close_notify went by sendmsg */
+		handle_tls_send(t, res);
+		return;
+	}
+	if (res <= 0) {
+		dp_tunnel_abort_errno(t, "splicing into the kTLS socket", res ? -res : EPIPE);
+		return;
+	}
+	t->up_out_off += (size_t)res;
+	if (t->up_out_off < t->up_out_len)
+		up_splice_out(t);
+	else
+		up_splice_in(t);
+}
+
+static void start(struct dp_tunnel *t)
+{
+	if (t->splice)
+		up_splice_in(t);
+	else
+		up_recv(t);
 	if (t->down_out_len)
 		down_send(t);
 	else
 		down_recv(t);
 }
+
+const struct dp_backend dp_kernel_backend = {
+	.name = "kernel TLS",
+	.start = start,
+	.plain_recv = handle_plain_recv,
+	.tls_send = handle_tls_send,
+	.tls_recv = handle_tls_recv,
+	.plain_send = handle_plain_send,
+};
+
+const struct dp_backend dp_kernel_splice_backend = {
+	.name = "kernel TLS, TX by splice",
+	.start = start,
+	.plain_recv = handle_splice_in,
+	.tls_send = handle_splice_out,
+	.tls_recv = handle_tls_recv,
+	.plain_send = handle_plain_send,
+};

@@ -233,28 +233,17 @@ static void handle_plain_send(struct dp_tunnel *t, int res)
 	down_process(t);
 }
 
-void dp_user_complete(struct dp_tunnel *t, enum dp_op op, int res)
-{
-	switch (op) {
-	case DP_OP_PLAIN_RECV:
-		handle_plain_recv(t, res);
-		break;
-	case DP_OP_TLS_SEND:
-		handle_tls_send(t, res);
-		break;
-	case DP_OP_TLS_RECV:
-		handle_tls_recv(t, res);
-		break;
-	case DP_OP_PLAIN_SEND:
-		handle_plain_send(t, res);
-		break;
-	case DP_OP_HANDOFF:
-		break;
-	}
-}
-
-void dp_user_start(struct dp_tunnel *t)
+static void start(struct dp_tunnel *t)
 {
 	up_recv(t);
 	down_process(t);
 }
+
+const struct dp_backend dp_user_backend = {
+	.name = "userspace record layer",
+	.start = start,
+	.plain_recv = handle_plain_recv,
+	.tls_send = handle_tls_send,
+	.tls_recv = handle_tls_recv,
+	.plain_send = handle_plain_send,
+};

@@ -79,12 +79,13 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	case DP_OP_TLS_SEND:
 	case DP_OP_TLS_RECV:
 	case DP_OP_PLAIN_SEND:
+	case DP_OP_POLL:
 		dp_tunnel_complete(owner, op, cqe->res);
 		break;
 	}
 }
 
-int dp_worker_run(int index, int handoff_fd, enum fg_dp_backend backend)
+int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o)
 {
 	struct dp_worker *w;
 	int ret;
@@ -94,8 +95,9 @@ int dp_worker_run(int index, int handoff_fd, enum fg_dp_backend backend)
 		return -ENOMEM;
 	w->index = index;
 	w->handoff_fd = handoff_fd;
-	w->kernel = backend != FG_DP_USERSPACE;
-	w->kernel_required = backend == FG_DP_KERNEL_ONLY;
+	w->kernel = o->backend != FG_DP_USERSPACE;
+	w->kernel_required = o->backend == FG_DP_KERNEL_ONLY;
+	w->splice_tx = o->splice_tx;
 	w->h = malloc(sizeof(*w->h));
 	if (!w->h) {
 		ret = -ENOMEM;

@@ -8,6 +8,6 @@
  * Runs one worker on the current thread until its handoff socket closes.
  * Returns 0, or a negative errno when io_uring fails.
  */
-int dp_worker_run(int index, int handoff_fd, enum fg_dp_backend backend);
+int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o);
 
 #endif

@@ -28,6 +28,8 @@ CIPHERS = ["AES-128-GCM", "AES-256-GCM", "CHACHA20-POLY1305"]
 # (terminate gateways on kTLS, originate gateways on the userspace record layer).
 OFFLOAD = os.environ.get("FEDGATE_OFFLOAD", "userspace")
 IN_VM = os.environ.get("FEDGATE_IN_VM") == "1"
+# How kTLS gateways move plaintext into the kernel: copy (send from a buffer) or splice.
+KERNEL_TX = os.environ.get("FEDGATE_KERNEL_TX", "copy")
 # Under TCG the VM is 50 to 100 times slower: payloads shrink to a few MiB there.
 BIG = (4 << 20) if IN_VM else (64 << 20)
 
@@ -123,10 +125,15 @@ def identity(pki, leaf):
 
 def gateway_config(pki, leaf, tunnels, cipher=None, offload=None, workers=1):
     offload = offload or offload_for(tunnels[0]["mode"])
-    cfg = {"identity": identity(pki, leaf), "dataplane": {"workers": workers, "offload": offload},
+    cfg = {"identity": identity(pki, leaf),
+           "dataplane": {"workers": workers, "offload": offload, "kernel_tx": KERNEL_TX},
            "tunnels": tunnels}
     if cipher:
         cfg["tls"] = {"ciphers": [cipher]}
+    if IN_VM:
+        # Under TCG a handshake costs 50 to 100 times more CPU: 200 at once on a busy host
+        # take longer than the 10 s default deadline. Tests of the deadline set their own.
+        cfg.setdefault("tls", {})["handshake_timeout_ms"] = 60000
     return cfg
 
 

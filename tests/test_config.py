@@ -295,6 +295,10 @@ CASES = {
                      ['"auto", "kernel" or "userspace"', 'got "fast"']),
     "offload-case": (setv(dataplane, "offload", "Kernel"), "$.dataplane.offload",
                      ['got "Kernel"']),
+    "kernel-tx-sendfile": (setv(dataplane, "kernel_tx", "sendfile"), "$.dataplane.kernel_tx",
+                           ['"copy" or "splice"', 'got "sendfile"']),
+    "kernel-tx-bool": (setv(dataplane, "kernel_tx", True), "$.dataplane.kernel_tx",
+                       ["expected a string"]),
     # --- tunnels
     "tunnels-missing": (delv(top, "tunnels"), "$.tunnels", ["missing required key"]),
     "tunnels-empty": (setv(top, "tunnels", []), "$.tunnels",
@@ -522,7 +526,7 @@ def test_minimal_config_accepted(pki, tmp_path):
 def test_boundary_values_accepted(pki, tmp_path):
     cfg = base_config(pki)
     cfg["tls"]["handshake_timeout_ms"] = 600000
-    cfg["dataplane"] = {"workers": 64, "offload": "auto"}
+    cfg["dataplane"] = {"workers": 64, "offload": "auto", "kernel_tx": "splice"}
     cfg["tunnels"][0]["listen"] = "[::1]:0"
     cfg["tunnels"][0]["upstream"] = "localhost:65535"
     cfg["tunnels"][0]["proxy_protocol"] = "v2"

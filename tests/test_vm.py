@@ -34,4 +34,4 @@ def test_kernel_tls_suite_in_vm():
                     + out[-2000:])
     summaries = re.findall(r"^(\d+ passed.*|.*\d+ failed.*)$", r.stdout, re.M)
     assert r.returncode == 0, f"VM suite failed (rc {r.returncode}):\n{out[-12000:]}"
-    assert len(summaries) == 3 and all("failed" not in s for s in summaries), out[-4000:]
+    assert len(summaries) == 4 and all("failed" not in s for s in summaries), out[-4000:]

@@ -46,6 +46,7 @@ struct fg_config {
 	int handshake_timeout_ms;
 	int workers;
 	enum fg_offload offload;
+	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */
 	struct fg_tunnel_conf *tunnels;
 	size_t n_tunnels;
 };

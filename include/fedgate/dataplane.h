@@ -15,14 +15,24 @@ enum fg_dp_backend {
 	FG_DP_KERNEL_ONLY, /* kTLS or the tunnel is closed (offload "kernel") */
 };
 
+/* How the data plane runs; the command line of `fedgate dataplane` carries it. */
+struct fg_dp_opts {
+	int workers; /* 1..64 */
+	enum fg_dp_backend backend;
+	int splice_tx; /* kTLS TX by splice through a pipe instead of send from a buffer */
+};
+
 /*
  * Starts the data plane as a fresh process image (`fedgate dataplane`), so it
  * never holds a copy of the private key. On success returns 0 with *@pid and
- * the control ends of @workers SOCK_SEQPACKET sockets in @socks.
+ * the control ends of @o->workers SOCK_SEQPACKET sockets in @socks.
  */
-int fg_dataplane_spawn(int workers, enum fg_dp_backend backend, pid_t *pid, int *socks);
+int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks);
 
-/* `fedgate dataplane --workers N --backend B`: runs the workers; returns the exit status. */
+/*
+ * `fedgate dataplane --workers N --backend B [--kernel-tx copy|splice]`: runs
+ * the workers; returns the exit status.
+ */
 int fg_dataplane_main(int argc, char **argv);
 
 #endif

@@ -4,6 +4,7 @@ import os
 import re
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -124,3 +125,47 @@ def test_new_session_tickets_after_handoff_are_consumed(pki, gateways, monkeypat
     finally:
         srv.kill()
         srv.wait()
+
+
+def dataplane_threads(gw):
+    pid = int(re.search(r"data plane pid (\d+)", gw.log()).group(1))
+    return len(os.listdir(f"/proc/{pid}/task"))
+
+
+@pytest.mark.parametrize("cipher", CIPHERS)
+def test_splice_tx_moves_bytes_exactly_and_idle_tunnels_park_no_threads(tunnel_pair, cipher,
+                                                                          monkeypatch):
+    """kernel_tx splice on both gateways: exact bytes both ways, through kTLS, and idle
+    tunnels wait on a poll, not on a blocked splice in an io-wq thread each."""
+    import conftest
+    monkeypatch.setattr(conftest, "KERNEL_TX", "splice")
+    before = tls_stat()
+    a, b, up = tunnel_pair(cipher, offload="kernel")
+    for gw in (a, b):
+        gw.wait_log(r"worker\(s\) running, kernel TLS only, TX by splice")
+    data = os.urandom(3 << 20)
+    s = connect(a.port("to-gcp"), timeout=120)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(recv_all(s)))
+    reader.start()
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+    reader.join(180)
+    assert got and got[0] == data, "echo through splice TX differs"
+    s.close()
+    assert "using the userspace record layer" not in a.log() + b.log()
+    b.wait_log(rf"tunnel from-aws: foo\.internal closed: {len(data)} bytes to peer, "
+               rf"{len(data)} bytes from peer")
+    after = tls_stat()
+    assert after["TlsTxSw"] - before["TlsTxSw"] >= 2
+    assert after["TlsDecryptError"] == before["TlsDecryptError"]
+    # 40 idle tunnels: each has a splice queued behind a poll; none may hold a thread.
+    base = dataplane_threads(a)
+    idle = [connect(a.port("to-gcp")) for _ in range(40)]
+    for i, c in enumerate(idle):
+        c.sendall(b"%d" % i)
+        assert c.recv(16) == b"%d" % i
+    time.sleep(1)
+    assert dataplane_threads(a) < base + 10, "idle splice tunnels parked io-wq threads"
+    for c in idle:
+        c.close()
