@@ -11,7 +11,7 @@
 #include "fedgate/handoff-t.h"
 #include "fedgate/record-t.h"
 
-/* Operation types, kept in the low bits of user_data (the owner is 8-byte aligned). */
+/* Operation types, kept in the low bits of user_data (owners are 16-byte aligned). */
 enum dp_op {
 	DP_OP_HANDOFF = 1, /* recvmsg on the worker's handoff socket */
 	DP_OP_PLAIN_RECV,  /* plaintext in, to be sealed */
@@ -19,8 +19,10 @@ enum dp_op {
 	DP_OP_TLS_RECV,	   /* records in, to be opened */
 	DP_OP_PLAIN_SEND,  /* opened plaintext out */
 	DP_OP_POLL,	   /* readiness ahead of a linked splice; its result is not needed */
+	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
+	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
 };
-#define DP_OP_MASK 7u
+#define DP_OP_MASK 15u
 
 /*
  * Records handled per direction per read: bigger batches mean fewer syscalls
@@ -35,6 +37,32 @@ enum dp_op {
 /* Bytes moved per splice into kTLS: the default pipe holds 16 pages. */
 #define DP_SPLICE_LEN 65536
 
+/*
+ * A direction holds its buffers (one chunk: in, then out) only while bytes
+ * move: an idle tunnel waits on a poll with none, and its chunk goes back to
+ * the worker's pool. That keeps idle tunnels at a few hundred bytes each.
+ */
+#define DP_UP_CHUNK (DP_UP_IN + DP_UP_OUT)
+#define DP_DOWN_CHUNK (DP_DOWN_IN + DP_DOWN_OUT)
+#define DP_CHUNK (DP_UP_CHUNK > DP_DOWN_CHUNK ? DP_UP_CHUNK : DP_DOWN_CHUNK)
+/* Free chunks a worker keeps for reuse; more are wiped and freed. */
+#define DP_POOL_KEEP 64
+
+struct dp_pool {
+	void *free; /* a chunk's first word links to the next free one */
+	size_t n_free;
+	size_t n_out; /* chunks held by tunnels, for the debug log and tests */
+};
+
+/* ---- pool.c ---- */
+
+/* Returns a DP_CHUNK-byte buffer, or NULL when memory is short. */
+void *dp_pool_get(struct dp_pool *p);
+/* Takes back @chunk (NULL is fine). Chunks kept for reuse are not wiped: they stay here. */
+void dp_pool_put(struct dp_pool *p, void *chunk);
+/* Wipes and frees every kept chunk. */
+void dp_pool_exit(struct dp_pool *p);
+
 struct dp_worker;
 struct dp_tunnel;
 
@@ -45,6 +73,8 @@ struct dp_tunnel;
 struct dp_backend {
 	const char *name;
 	void (*start)(struct dp_tunnel *t);
+	void (*up_recv)(struct dp_tunnel *t);	/* read plaintext again (after UP_READY) */
+	void (*down_recv)(struct dp_tunnel *t); /* read records again (after DOWN_READY) */
 	void (*plain_recv)(struct dp_tunnel *t, int res);
 	void (*tls_send)(struct dp_tunnel *t, int res);
 	void (*tls_recv)(struct dp_tunnel *t, int res);
@@ -57,12 +87,13 @@ union dp_cmsg {
 	struct cmsghdr align;
 };
 
-struct dp_tunnel {
+struct __attribute__((aligned(16))) dp_tunnel {
 	struct dp_worker *w;
 	struct dp_tunnel *prev, *next;
 	int plain_fd, tls_fd;
 	struct fg_record_dir tx, rx;
-	uint8_t *up_in, *up_out, *down_in, *down_out; /* one allocation, up_in owns it */
+	/* NULL while the direction is idle; up_in and down_in own a pool chunk each */
+	uint8_t *up_in, *up_out, *down_in, *down_out;
 	size_t up_out_len, up_out_off;
 	size_t down_in_len;
 	size_t down_out_len, down_out_off;
@@ -84,8 +115,9 @@ struct dp_tunnel {
 	char name[64], peer[256];
 };
 
-struct dp_worker {
+struct __attribute__((aligned(16))) dp_worker {
 	struct io_uring ring;
+	struct dp_pool pool;
 	int index;
 	int handoff_fd;
 	bool kernel; /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
@@ -126,7 +158,21 @@ void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
 /* Frees @t once nothing is in flight and it is aborted or both directions are done. */
 void dp_tunnel_maybe_finish(struct dp_tunnel *t);
 
-void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len);
+/* @flags MSG_DONTWAIT: the read completes with -EAGAIN instead of waiting (see dp_idle()). */
+void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags);
+
+/* Give a direction its chunk: 0, or -ENOMEM. Release: back to the pool, if held. */
+int dp_up_hold(struct dp_tunnel *t);
+int dp_down_hold(struct dp_tunnel *t);
+void dp_up_release(struct dp_tunnel *t);
+void dp_down_release(struct dp_tunnel *t);
+
+/*
+ * For a read that got -EAGAIN with nothing pending in that direction: returns
+ * its chunk to the pool and waits on a poll, which completes as @op (UP_READY
+ * or DOWN_READY). Returns true when it did.
+ */
+bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res);
 void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len);
 
 /* The TLS peer is done sending: SHUT_WR toward the plaintext side. */

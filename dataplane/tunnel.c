@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,10 +73,8 @@ static void tunnel_free(struct dp_tunnel *t)
 			close(t->pipe[i]);
 	fg_record_exit(&t->tx);
 	fg_record_exit(&t->rx);
-	if (t->up_in) {
-		OPENSSL_cleanse(t->up_in, DP_UP_IN + DP_UP_OUT + DP_DOWN_IN + DP_DOWN_OUT);
-		free(t->up_in);
-	}
+	dp_pool_put(&w->pool, t->up_in);
+	dp_pool_put(&w->pool, t->down_in);
 	if (t->prev)
 		t->prev->next = t->next;
 	else
@@ -119,11 +118,11 @@ void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err)
 	dp_tunnel_abort(t, why);
 }
 
-void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len)
+void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags)
 {
 	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
 
-	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	io_uring_prep_recv(sqe, fd, buf, len, flags);
 	dp_set_data(sqe, t, op);
 	t->inflight++;
 }
@@ -137,8 +136,61 @@ void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, 
 	t->inflight++;
 }
 
+int dp_up_hold(struct dp_tunnel *t)
+{
+	if (!t->up_in) {
+		t->up_in = dp_pool_get(&t->w->pool);
+		if (!t->up_in)
+			return -ENOMEM;
+		t->up_out = t->up_in + DP_UP_IN;
+	}
+	return 0;
+}
+
+int dp_down_hold(struct dp_tunnel *t)
+{
+	if (!t->down_in) {
+		t->down_in = dp_pool_get(&t->w->pool);
+		if (!t->down_in)
+			return -ENOMEM;
+		t->down_out = t->down_in + DP_DOWN_IN;
+	}
+	return 0;
+}
+
+void dp_up_release(struct dp_tunnel *t)
+{
+	dp_pool_put(&t->w->pool, t->up_in);
+	t->up_in = t->up_out = NULL;
+}
+
+void dp_down_release(struct dp_tunnel *t)
+{
+	dp_pool_put(&t->w->pool, t->down_in);
+	t->down_in = t->down_out = NULL;
+}
+
+bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
+{
+	struct io_uring_sqe *sqe;
+	bool up = op == DP_OP_UP_READY;
+
+	if (res != -EAGAIN)
+		return false;
+	if (up)
+		dp_up_release(t);
+	else
+		dp_down_release(t);
+	sqe = dp_get_sqe(t->w);
+	io_uring_prep_poll_add(sqe, up ? t->plain_fd : t->tls_fd, POLLIN | POLLRDHUP);
+	dp_set_data(sqe, t, op);
+	t->inflight++;
+	return true;
+}
+
 void dp_down_finish(struct dp_tunnel *t)
 {
+	dp_down_release(t);
 	shutdown(t->plain_fd, SHUT_WR);
 	t->down_done = true;
 	dp_tunnel_maybe_finish(t);
@@ -195,6 +247,18 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		break;
 	case DP_OP_PLAIN_SEND:
 		b->plain_send(t, res);
+		break;
+	case DP_OP_UP_READY:
+		if (res < 0)
+			dp_tunnel_abort_errno(t, "waiting for plaintext", -res);
+		else
+			b->up_recv(t);
+		break;
+	case DP_OP_DOWN_READY:
+		if (res < 0)
+			dp_tunnel_abort_errno(t, "waiting for records", -res);
+		else
+			b->down_recv(t);
 		break;
 	case DP_OP_POLL: /* the linked operation reports, failure included */
 	case DP_OP_HANDOFF:
@@ -290,14 +354,15 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 		ret = choose_backend(t, h);
 	if (ret)
 		goto free_tunnel;
-	t->up_in = malloc(DP_UP_IN + DP_UP_OUT + DP_DOWN_IN + DP_DOWN_OUT);
-	if (!t->up_in) {
-		ret = -ENOMEM;
-		goto free_tunnel;
+	/* Plaintext OpenSSL had already read goes to the plain side first. */
+	if (h->preread_len) {
+		ret = dp_down_hold(t);
+		if (ret)
+			goto free_tunnel;
+		memcpy(t->down_out, h->preread, h->preread_len);
+		t->down_out_len = h->preread_len;
+		t->bytes_down = h->preread_len;
 	}
-	t->up_out = t->up_in + DP_UP_IN;
-	t->down_in = t->up_out + DP_UP_OUT;
-	t->down_out = t->down_in + DP_DOWN_IN;
 	if (!t->kernel) {
 		ret = fg_record_init(&t->tx, h->keys.cipher, &h->keys.tx, 1);
 		if (!ret)
@@ -311,18 +376,14 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 		w->tunnels->prev = t;
 	w->tunnels = t;
 	w->n_tunnels++;
-	/* Plaintext OpenSSL had already read goes to the plain side first. */
-	memcpy(t->down_out, h->preread, h->preread_len);
-	t->down_out_len = h->preread_len;
-	t->bytes_down = h->preread_len;
 	t->backend->start(t);
 	return 0;
 
 free_keys:
 	fg_record_exit(&t->tx);
 	fg_record_exit(&t->rx);
-	free(t->up_in);
 free_tunnel:
+	dp_pool_put(&w->pool, t->down_in);
 	for (int i = 0; i < 2; i++)
 		if (t->pipe[i] >= 0)
 			close(t->pipe[i]);

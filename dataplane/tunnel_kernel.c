@@ -22,9 +22,14 @@
 
 /* ---- plaintext -> kernel ---- */
 
+/* Reads without waiting: when nothing is there, the tunnel idles without its chunk. */
 static void up_recv(struct dp_tunnel *t)
 {
-	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN);
+	if (dp_up_hold(t)) {
+		dp_tunnel_abort(t, "out of memory for buffers");
+		return;
+	}
+	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN, MSG_DONTWAIT);
 }
 
 static void up_send(struct dp_tunnel *t)
@@ -40,8 +45,9 @@ static void up_close_notify(struct dp_tunnel *t)
 	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
 	struct cmsghdr *c;
 
-	memcpy(t->up_in, close_notify, sizeof(close_notify));
-	t->up_iov.iov_base = t->up_in;
+	/* The kernel only reads it; the plaintext side is done with its chunk. */
+	dp_up_release(t);
+	t->up_iov.iov_base = (void *)close_notify;
 	t->up_iov.iov_len = sizeof(close_notify);
 	memset(&t->up_msg, 0, sizeof(t->up_msg));
 	memset(&t->up_cmsg, 0, sizeof(t->up_cmsg));
@@ -64,6 +70,8 @@ static void up_close_notify(struct dp_tunnel *t)
 
 static void handle_plain_recv(struct dp_tunnel *t, int res)
 {
+	if (dp_idle(t, DP_OP_UP_READY, res))
+		return;
 	if (res < 0) {
 		dp_tunnel_abort_errno(t, "reading plaintext", -res);
 		return;
@@ -101,10 +109,16 @@ static void handle_tls_send(struct dp_tunnel *t, int res)
 
 /* ---- kernel -> plaintext ---- */
 
+/* A record is opened whole by the kernel, so nothing is pending while this waits. */
 static void down_recv(struct dp_tunnel *t)
 {
-	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+	struct io_uring_sqe *sqe;
 
+	if (dp_down_hold(t)) {
+		dp_tunnel_abort(t, "out of memory for buffers");
+		return;
+	}
+	sqe = dp_get_sqe(t->w);
 	t->down_iov.iov_base = t->down_out;
 	t->down_iov.iov_len = DP_DOWN_OUT;
 	memset(&t->down_msg, 0, sizeof(t->down_msg));
@@ -112,7 +126,7 @@ static void down_recv(struct dp_tunnel *t)
 	t->down_msg.msg_iovlen = 1;
 	t->down_msg.msg_control = t->down_cmsg.buf;
 	t->down_msg.msg_controllen = sizeof(t->down_cmsg.buf);
-	io_uring_prep_recvmsg(sqe, t->tls_fd, &t->down_msg, 0);
+	io_uring_prep_recvmsg(sqe, t->tls_fd, &t->down_msg, MSG_DONTWAIT);
 	dp_set_data(sqe, t, DP_OP_TLS_RECV);
 	t->inflight++;
 }
@@ -161,6 +175,8 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 {
 	int type, ret;
 
+	if (dp_idle(t, DP_OP_DOWN_READY, res))
+		return;
 	if (res < 0) {
 		char why[128];
 
@@ -301,6 +317,8 @@ static void start(struct dp_tunnel *t)
 const struct dp_backend dp_kernel_backend = {
 	.name = "kernel TLS",
 	.start = start,
+	.up_recv = up_recv,
+	.down_recv = down_recv,
 	.plain_recv = handle_plain_recv,
 	.tls_send = handle_tls_send,
 	.tls_recv = handle_tls_recv,
@@ -310,6 +328,8 @@ const struct dp_backend dp_kernel_backend = {
 const struct dp_backend dp_kernel_splice_backend = {
 	.name = "kernel TLS, TX by splice",
 	.start = start,
+	.up_recv = up_splice_in,
+	.down_recv = down_recv,
 	.plain_recv = handle_splice_in,
 	.tls_send = handle_splice_out,
 	.tls_recv = handle_tls_recv,

@@ -14,9 +14,14 @@
 
 /* ---- plaintext -> records ---- */
 
+/* Reads without waiting: when nothing is there, the tunnel idles without its chunk. */
 static void up_recv(struct dp_tunnel *t)
 {
-	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN);
+	if (dp_up_hold(t)) {
+		dp_tunnel_abort(t, "out of memory for buffers");
+		return;
+	}
+	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN, MSG_DONTWAIT);
 }
 
 static void up_send(struct dp_tunnel *t)
@@ -57,6 +62,8 @@ static void handle_plain_recv(struct dp_tunnel *t, int res)
 	static const uint8_t close_notify[2] = { 1, TLS_ALERT_CLOSE_NOTIFY };
 	int ret = 0;
 
+	if (dp_idle(t, DP_OP_UP_READY, res))
+		return;
 	if (res < 0) {
 		dp_tunnel_abort_errno(t, "reading plaintext", -res);
 		return;
@@ -91,6 +98,7 @@ static void handle_tls_send(struct dp_tunnel *t, int res)
 	if (t->up_out_off < t->up_out_len) {
 		up_send(t);
 	} else if (t->up_closing) {
+		dp_up_release(t);
 		shutdown(t->tls_fd, SHUT_WR);
 		t->up_done = true;
 		dp_tunnel_maybe_finish(t);
@@ -141,11 +149,29 @@ static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
 	return 0;
 }
 
+/*
+ * Reads records. Without a partial record pending it does not wait, so an idle
+ * tunnel gives its chunk back; with one, the chunk holds it until the rest comes.
+ */
+static void down_recv(struct dp_tunnel *t)
+{
+	if (dp_down_hold(t)) {
+		dp_tunnel_abort(t, "out of memory for buffers");
+		return;
+	}
+	dp_queue_recv(t, DP_OP_TLS_RECV, t->tls_fd, t->down_in + t->down_in_len,
+		      DP_DOWN_IN - t->down_in_len, t->down_in_len ? 0 : MSG_DONTWAIT);
+}
+
 static void down_process(struct dp_tunnel *t)
 {
 	size_t off = 0;
 	int ret = 1;
 
+	if (!t->down_in) { /* idle, nothing buffered */
+		down_recv(t);
+		return;
+	}
 	while (!t->down_eof && t->down_out_len + FG_TLS_MAX_PLAIN + 1 <= DP_DOWN_OUT) {
 		uint8_t type, *out = t->down_out + t->down_out_len;
 		size_t plen;
@@ -193,12 +219,13 @@ static void down_process(struct dp_tunnel *t)
 	else if (t->down_eof)
 		dp_down_finish(t);
 	else
-		dp_queue_recv(t, DP_OP_TLS_RECV, t->tls_fd, t->down_in + t->down_in_len,
-			   DP_DOWN_IN - t->down_in_len);
+		down_recv(t);
 }
 
 static void handle_tls_recv(struct dp_tunnel *t, int res)
 {
+	if (dp_idle(t, DP_OP_DOWN_READY, res))
+		return;
 	if (res < 0) {
 		dp_tunnel_abort_errno(t, "reading records", -res);
 		return;
@@ -242,6 +269,8 @@ static void start(struct dp_tunnel *t)
 const struct dp_backend dp_user_backend = {
 	.name = "userspace record layer",
 	.start = start,
+	.up_recv = up_recv,
+	.down_recv = down_recv,
 	.plain_recv = handle_plain_recv,
 	.tls_send = handle_tls_send,
 	.tls_recv = handle_tls_recv,

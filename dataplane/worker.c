@@ -80,6 +80,8 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	case DP_OP_TLS_RECV:
 	case DP_OP_PLAIN_SEND:
 	case DP_OP_POLL:
+	case DP_OP_UP_READY:
+	case DP_OP_DOWN_READY:
 		dp_tunnel_complete(owner, op, cqe->res);
 		break;
 	}
@@ -136,6 +138,7 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o)
 		dp_tunnel_abort(t, "data plane stopping");
 	}
 	io_uring_queue_exit(&w->ring);
+	dp_pool_exit(&w->pool);
 free_buf:
 	OPENSSL_cleanse(w->h, sizeof(*w->h));
 	free(w->h);
