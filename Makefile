@@ -26,7 +26,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps test demo clean unit
+.PHONY: all deps test demo clean unit bench
 all: $(BUILD)/fedgate
 
 # The first build installs what is missing (as root) or says what to install.
@@ -80,6 +80,18 @@ test: $(BUILD)/fedgate $(UNIT_BINS)
 	$(Q)scripts/deps test
 	$(Q)FEDGATE=$(abspath $(BUILD)/fedgate) UNIT_DIR=$(abspath $(BUILD)/tests) \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
+
+# bench/*.c: the load and sink tools of `make bench` (QUICK=1: plain, fedgate, stunnel only).
+BENCH_BINS := $(addprefix $(BUILD)/bench/,echod pingpong conns)
+$(BUILD)/bench/%: bench/%.c | $(DEPS_STAMP)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< -o $@
+
+bench: $(BUILD)/fedgate $(BENCH_BINS)
+	$(Q)scripts/deps bench
+	$(Q)/usr/bin/python3 bench/run.py --fedgate $(abspath $(BUILD)/fedgate) \
+		--tools $(abspath $(BUILD)/bench) $(if $(filter 1,$(QUICK)),--quick)
 
 demo: $(BUILD)/fedgate
 	$(Q)scripts/deps demo

@@ -1,0 +1,579 @@
+"""The contenders: each brings up an originate/terminate pair on loopback (or a
+VPN between two network namespaces) in front of the sinks, and stops it again.
+
+Every TLS contender uses the same PKI (ECDSA P-256 leaves from tests/pki.py:
+foo.internal originates, bar.internal terminates, each trusts the federated
+roots), TLS 1.3 only, TLS_AES_128_GCM_SHA256, X25519, a client certificate
+required and verified, the server name checked, and no session resumption
+(tickets off on the terminate side, reuse off on the originate side), using
+each program's own options. OPENSSL_CONF additionally pins the same protocol,
+suite and group for every program that loads the OpenSSL config (socat has no
+option for TLS 1.3 suites).
+
+A contender exposes, after start(): ports {"iperf", "echo", "http"} to dial,
+host (the address to dial), client_ns (the namespace the load runs in),
+roots (the pids whose process trees are "the proxy"), and skip
+{metric: reason} for metrics that do not apply to it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+from load import BenchError, free_port, spawn, stop, wait_listen
+
+SUITE = "TLS_AES_128_GCM_SHA256"
+UPSTREAMS = ("iperf", "echo", "http")
+
+OPENSSL_CNF = f"""\
+# make bench: the same TLS parameters for every program that loads this file.
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+MinProtocol = TLSv1.3
+Ciphersuites = {SUITE}
+Groups = X25519
+"""
+
+
+class Ctx:
+    """What every contender shares: PKI paths, work dir, pinning, limits."""
+
+    def __init__(self, pki, workdir, pin, fedgate, fd_limit):
+        self.pki, self.workdir, self.pin, self.fedgate = pki, workdir, pin, fedgate
+        self.fd_limit = fd_limit
+        leaves = pki["leaves"]
+        self.client_crt, self.client_key = leaves["foo"]["crt"], leaves["foo"]["key"]
+        self.server_crt, self.server_key = leaves["bar"]["crt"], leaves["bar"]["key"]
+        self.trust = pki["federated"]
+        self.server_name = "bar.internal"
+        self.openssl_cnf = os.path.join(workdir, "openssl.cnf")
+        with open(self.openssl_cnf, "w") as f:
+            f.write(OPENSSL_CNF)
+        self.env = dict(os.environ, OPENSSL_CONF=self.openssl_cnf)
+        # HAProxy wants certificate chain and key in one file.
+        self.client_pem = self._combined("foo")
+        self.server_pem = self._combined("bar")
+
+    def _combined(self, leaf):
+        path = os.path.join(self.workdir, f"{leaf}.combined.pem")
+        with open(path, "w") as out:
+            for part in ("crt", "key"):
+                with open(self.pki["leaves"][leaf][part]) as f:
+                    out.write(f.read())
+        os.chmod(path, 0o600)
+        return path
+
+    def path(self, name):
+        return os.path.join(self.workdir, name)
+
+
+class Contender:
+    name = "?"
+    kind = "tls"
+    host = "127.0.0.1"
+    client_ns = None
+    sink_ns = None
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.procs = []
+        self.ports = {}
+        self.skip = {}
+
+    @property
+    def roots(self):
+        return [p.pid for p in self.procs]
+
+    def unavailable(self):
+        """None if the contender can run here, else the reason it cannot."""
+        return None
+
+    def idle_cap(self):
+        """The most idle tunnels to open: the same for every contender, within the fd limit.
+
+        A proxy process holds two descriptors per tunnel, and stunnel admits at most
+        125/256 of its descriptor limit as clients; stay just under that.
+        """
+        return max(1, self.ctx.fd_limit * 125 // 256 - 32)
+
+    def start(self, upstream):
+        raise NotImplementedError
+
+    def stop(self):
+        for p in self.procs:
+            stop(p)
+        self.procs = []
+
+    def _spawn(self, argv, log, env=None, ns=None):
+        p = spawn(self.ctx.pin.proxy(argv, ns), self.ctx.path(log), env=env or self.ctx.env)
+        self.procs.append(p)
+        return p
+
+
+def _need(*programs):
+    missing = [p for p in programs if not shutil.which(p)]
+    return f"not installed: {', '.join(missing)} (scripts/deps bench)" if missing else None
+
+
+class Plain(Contender):
+    """No proxy: the load talks to the sinks directly (loopback's own limit)."""
+    name = "plain"
+    kind = "plain"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        reason = "no proxy processes"
+        self.skip = {m: reason for m in ("cpu_at_1gbps_pct", "cpu_core_s_per_gb",
+                                         "cpu_core_ms_per_handshake", "rss_per_idle_tunnel_kib",
+                                         "rtt_added_p50_us", "rtt_added_p99_us")}
+        self.skip["handshakes_per_s"] = "no TLS handshake"
+
+    def start(self, upstream):
+        self.ports = dict(upstream)
+
+
+class Fedgate(Contender):
+    """fedgate run: a terminate gateway and an originate gateway, one worker each."""
+
+    def __init__(self, ctx, offload, kernel_tx=None):
+        super().__init__(ctx)
+        self.offload, self.kernel_tx = offload, kernel_tx
+        self.name = f"fedgate-{offload}" + (f"-{kernel_tx}" if kernel_tx else "")
+
+    def _config(self, leaf, tunnels):
+        return {"identity": {"cert": self.ctx.pki["leaves"][leaf]["crt"],
+                             "key": self.ctx.pki["leaves"][leaf]["key"],
+                             "trust": self.ctx.trust},
+                "tls": {"ciphers": ["AES-128-GCM"]},
+                "dataplane": dict({"workers": 1, "offload": self.offload},
+                                  **({"kernel_tx": self.kernel_tx} if self.kernel_tx else {})),
+                "tunnels": tunnels}
+
+    def _terminate_config(self, upstream):
+        return self._config("bar", [
+            {"name": f"from-{k}", "mode": "terminate", "listen": "127.0.0.1:0",
+             "upstream": f"127.0.0.1:{upstream[k]}",
+             "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]} for k in UPSTREAMS])
+
+    def unavailable(self):
+        if not os.access(self.ctx.fedgate, os.X_OK):
+            return f"{self.ctx.fedgate} is not built (make)"
+        if self.offload == "userspace":
+            return None
+        # `fedgate check` gives the same offload verdict as `fedgate run` would.
+        path = self.ctx.path(f"{self.name}-check.json")
+        with open(path, "w") as f:
+            json.dump(self._terminate_config({k: 9 for k in UPSTREAMS}), f)
+        r = subprocess.run([self.ctx.fedgate, "check", "-c", path], capture_output=True,
+                           text=True, env=self.ctx.env)
+        if r.returncode:
+            why = (r.stderr.strip().splitlines() or [f"exited {r.returncode}"])[-1]
+            # Drop "fedgate: /path/to/check.json: $.dataplane.offload: ": the path is ours.
+            return "fedgate check: " + why.split(": $.dataplane.offload: ", 1)[-1]
+        return None
+
+    def _gateway(self, side, cfg):
+        cfg_path = self.ctx.path(f"{self.name}-{side}.json")
+        ports_path = self.ctx.path(f"{self.name}-{side}.ports")
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f, indent=1)
+        if os.path.exists(ports_path):
+            os.unlink(ports_path)
+        p = self._spawn([self.ctx.fedgate, "run", "-c", cfg_path, "--ports-file", ports_path],
+                        f"{self.name}-{side}.log")
+        deadline = time.monotonic() + 15
+        while not os.path.exists(ports_path):
+            if p.poll() is not None:
+                raise BenchError(f"fedgate {side} exited {p.returncode}; see "
+                                 f"{self.ctx.path(self.name + '-' + side + '.log')}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"fedgate {side} wrote no ports file within 15s")
+            time.sleep(0.02)
+        with open(ports_path) as f:
+            return {t: int(a.rsplit(":", 1)[1]) for t, a in (ln.split() for ln in f if ln.strip())}
+
+    def start(self, upstream):
+        term = self._gateway("terminate", self._terminate_config(upstream))
+        orig = self._gateway("originate", self._config("foo", [
+            {"name": f"to-{k}", "mode": "originate", "listen": "127.0.0.1:0",
+             "peer": f"127.0.0.1:{term['from-' + k]}", "server_name": self.ctx.server_name,
+             "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}
+            for k in UPSTREAMS]))
+        self.ports = {k: orig[f"to-{k}"] for k in UPSTREAMS}
+
+
+class Stunnel(Contender):
+    """stunnel4: one process per side (a thread per connection), three services each."""
+    name = "stunnel"
+
+    def unavailable(self):
+        return _need("stunnel")
+
+    def _conf(self, side, services):
+        c = self.ctx
+        lines = ["foreground = yes", "pid =", "debug = 4", "syslog = no",
+                 f"output = {c.path('stunnel-' + side + '.log')}"]
+        for name, accept, connect in services:
+            lines += [f"[{name}]", f"accept = 127.0.0.1:{accept}",
+                      f"connect = 127.0.0.1:{connect}", f"CAfile = {c.trust}",
+                      "verifyChain = yes", "sslVersionMin = TLSv1.3",
+                      f"ciphersuites = {SUITE}", "curves = X25519", "sessionResume = no",
+                      "socket = l:TCP_NODELAY=1", "socket = r:TCP_NODELAY=1"]
+            if side == "originate":
+                lines += ["client = yes", f"cert = {c.client_crt}", f"key = {c.client_key}",
+                          f"checkHost = {c.server_name}", f"sni = {c.server_name}"]
+            else:
+                lines += [f"cert = {c.server_crt}", f"key = {c.server_key}",
+                          "requireCert = yes", "options = NO_TICKET"]
+        path = c.path(f"stunnel-{side}.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        return path
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        p1 = self._spawn(["stunnel", self._conf("terminate", [(k, term[k], upstream[k])
+                                                              for k in UPSTREAMS])],
+                         "stunnel-terminate.out")
+        p2 = self._spawn(["stunnel", self._conf("originate", [(k, orig[k], term[k])
+                                                             for k in UPSTREAMS])],
+                         "stunnel-originate.out")
+        wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
+        self.ports = orig
+
+
+class Haproxy(Contender):
+    """HAProxy 2.6 in TCP mode, one thread per side."""
+    name = "haproxy"
+
+    def unavailable(self):
+        return _need("haproxy")
+
+    def _conf(self, side, listen, connect):
+        c = self.ctx
+        maxconn = self.idle_cap() + 64
+        lines = ["global", "    nbthread 1", f"    maxconn {maxconn}",
+                 "    tune.ssl.cachesize 0", "",
+                 "defaults", "    mode tcp", f"    maxconn {maxconn}",
+                 "    timeout connect 10s", "    timeout client 1h", "    timeout server 1h", ""]
+        for k in UPSTREAMS:
+            tls = (f" ssl crt {c.server_pem} ca-file {c.trust} verify required"
+                   f" ssl-min-ver TLSv1.3 ciphersuites {SUITE} curves X25519 no-tls-tickets"
+                   if side == "terminate" else "")
+            lines += [f"frontend f_{k}", f"    bind 127.0.0.1:{listen[k]}{tls}",
+                      f"    default_backend b_{k}", f"backend b_{k}"]
+            srv = f"    server s 127.0.0.1:{connect[k]}"
+            if side == "originate":
+                srv += (f" ssl crt {c.client_pem} ca-file {c.trust} verify required"
+                        f" verifyhost {c.server_name} sni str({c.server_name}) no-ssl-reuse"
+                        f" ssl-min-ver TLSv1.3 ciphersuites {SUITE}")
+            lines += [srv, ""]
+        path = c.path(f"haproxy-{side}.cfg")
+        with open(path, "w") as f:
+            f.write("\n".join(lines))
+        return path
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        p1 = self._spawn(["haproxy", "-db", "-f", self._conf("terminate", term, upstream)],
+                         "haproxy-terminate.log")
+        p2 = self._spawn(["haproxy", "-db", "-f", self._conf("originate", orig, term)],
+                         "haproxy-originate.log")
+        wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
+        self.ports = orig
+
+
+NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+
+class Nginx(Contender):
+    """nginx stream module: a master and one worker per side."""
+    name = "nginx"
+
+    def unavailable(self):
+        missing = _need("nginx")
+        if missing:
+            return missing
+        if not os.path.exists(NGINX_STREAM):
+            return f"{NGINX_STREAM} missing (Debian package libnginx-mod-stream)"
+        return None
+
+    def _conf(self, side, listen, connect):
+        c = self.ctx
+        prefix = c.path(f"nginx-{side}")
+        os.makedirs(prefix, exist_ok=True)
+        nofile = c.fd_limit
+        servers = []
+        for k in UPSTREAMS:
+            if side == "terminate":
+                tls = [f"ssl_certificate {c.server_crt};", f"ssl_certificate_key {c.server_key};",
+                       f"ssl_client_certificate {c.trust};", "ssl_verify_client on;",
+                       "ssl_verify_depth 3;", "ssl_protocols TLSv1.3;",
+                       "ssl_session_tickets off;", "ssl_ecdh_curve X25519;",
+                       f"ssl_conf_command Ciphersuites {SUITE};"]
+                listen_line = f"listen 127.0.0.1:{listen[k]} ssl backlog=4096;"
+            else:
+                tls = ["proxy_ssl on;", f"proxy_ssl_certificate {c.client_crt};",
+                       f"proxy_ssl_certificate_key {c.client_key};",
+                       f"proxy_ssl_trusted_certificate {c.trust};", "proxy_ssl_verify on;",
+                       "proxy_ssl_verify_depth 3;", f"proxy_ssl_name {c.server_name};",
+                       "proxy_ssl_server_name on;", "proxy_ssl_protocols TLSv1.3;",
+                       "proxy_ssl_session_reuse off;",
+                       f"proxy_ssl_conf_command Ciphersuites {SUITE};"]
+                listen_line = f"listen 127.0.0.1:{listen[k]} backlog=4096;"
+            body = "\n        ".join([listen_line, f"proxy_pass 127.0.0.1:{connect[k]};",
+                                      "proxy_timeout 1h;"] + tls)
+            servers.append(f"    server {{\n        {body}\n    }}")
+        conf = (f"load_module {NGINX_STREAM};\n"
+                f"worker_processes 1;\nworker_rlimit_nofile {nofile};\n"
+                f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n"
+                f"events {{ worker_connections {nofile}; }}\n"
+                "stream {\n    tcp_nodelay on;\n" + "\n".join(servers) + "\n}\n")
+        path = os.path.join(prefix, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        return prefix, path
+
+    def _nginx(self, side, listen, connect):
+        prefix, conf = self._conf(side, listen, connect)
+        return self._spawn(["nginx", "-p", prefix, "-c", conf, "-e", f"{prefix}/error.log",
+                            "-g", "daemon off;"], f"nginx-{side}.out")
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        p1 = self._nginx("terminate", term, upstream)
+        p2 = self._nginx("originate", orig, term)
+        wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
+        self.ports = orig
+
+
+class Socat(Contender):
+    """socat with OpenSSL addresses: a listener per tunnel, a forked child per connection."""
+    name = "socat"
+    # Each idle tunnel is two forked processes: thousands of them would crowd the pid space.
+    IDLE_CAP = 1000
+
+    def unavailable(self):
+        return _need("socat")
+
+    def idle_cap(self):
+        return min(self.IDLE_CAP, super().idle_cap())
+
+    def start(self, upstream):
+        c = self.ctx
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        procs = []
+        for k in UPSTREAMS:
+            procs.append(self._spawn(
+                ["socat", f"OPENSSL-LISTEN:{term[k]},bind=127.0.0.1,reuseaddr,fork,backlog=4096,"
+                 f"cert={c.server_crt},key={c.server_key},cafile={c.trust},verify=1,nodelay,"
+                 "min-version=TLS1.3", f"TCP:127.0.0.1:{upstream[k]},nodelay"],
+                f"socat-terminate-{k}.log"))
+            procs.append(self._spawn(
+                ["socat", f"TCP-LISTEN:{orig[k]},bind=127.0.0.1,reuseaddr,fork,backlog=4096,"
+                 "nodelay", f"OPENSSL:127.0.0.1:{term[k]},cert={c.client_crt},"
+                 f"key={c.client_key},cafile={c.trust},verify=1,commonname={c.server_name},"
+                 f"snihost={c.server_name},nodelay,min-version=TLS1.3"],
+                f"socat-originate-{k}.log"))
+        wait_listen(list(term.values()) + list(orig.values()), procs=procs)
+        self.ports = orig
+
+
+class Netns:
+    """Two network namespaces joined by a veth pair: A (load) 10.77.0.1, B (sinks) 10.77.0.2."""
+
+    def __init__(self, tag):
+        self.a, self.b = f"fgb{tag}a", f"fgb{tag}b"
+        self.veth_a, self.veth_b = f"fgv{tag}a", f"fgv{tag}b"
+        self.addr_a, self.addr_b = "10.77.0.1", "10.77.0.2"
+        self.up = False
+        self.error = None
+
+    def create(self):
+        cmds = [["ip", "netns", "add", self.a], ["ip", "netns", "add", self.b],
+                ["ip", "link", "add", self.veth_a, "netns", self.a, "type", "veth",
+                 "peer", "name", self.veth_b, "netns", self.b]]
+        for ns, dev, addr in ((self.a, self.veth_a, self.addr_a),
+                              (self.b, self.veth_b, self.addr_b)):
+            cmds += [["ip", "-n", ns, "link", "set", "lo", "up"],
+                     ["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev],
+                     ["ip", "-n", ns, "link", "set", dev, "up"]]
+        for cmd in cmds:
+            r = subprocess.run(cmd, capture_output=True, text=True)
+            if r.returncode:
+                self.error = f"`{' '.join(cmd)}` failed: {r.stderr.strip()}"
+                self.destroy()
+                return False
+            self.up = True
+        return True
+
+    def destroy(self):
+        for ns in (self.a, self.b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        self.up = False
+
+
+class Vpn(Contender):
+    kind = "vpn"
+
+    def __init__(self, ctx, netns):
+        super().__init__(ctx)
+        self.netns = netns
+        self.client_ns, self.sink_ns = netns.a, netns.b
+        self.skip = {"handshakes_per_s": "a VPN sets up one tunnel for every connection",
+                     "cpu_core_ms_per_handshake": "a VPN sets up one tunnel for every connection"}
+
+    def unavailable(self):
+        if os.geteuid() != 0:
+            return "needs root (network namespaces and tun devices)"
+        if not os.path.exists("/dev/net/tun"):
+            return "no /dev/net/tun on this machine"
+        if not self.netns.up and not self.netns.create():
+            return f"cannot create network namespaces: {self.netns.error}"
+        return None
+
+    def _ip(self, ns, *args):
+        r = subprocess.run(["ip", "-n", ns] + list(args), capture_output=True, text=True)
+        if r.returncode:
+            raise BenchError(f"ip -n {ns} {' '.join(args)}: {r.stderr.strip()}")
+
+    def _wait_dev(self, ns, dev, proc, timeout=15):
+        deadline = time.monotonic() + timeout
+        while subprocess.run(["ip", "-n", ns, "link", "show", "dev", dev],
+                             capture_output=True).returncode:
+            if proc.poll() is not None:
+                raise BenchError(f"{self.name} in {ns} exited {proc.returncode} before "
+                                 f"creating {dev}: {self._log_tail(proc)}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{self.name}: no {dev} in {ns} after {timeout}s")
+            time.sleep(0.05)
+
+    def _log_tail(self, proc):
+        return ""
+
+
+class Wireguard(Vpn):
+    """wireguard-go (userspace WireGuard) in each namespace, over the veth pair."""
+    name = "wireguard-go"
+
+    def unavailable(self):
+        return _need("wireguard-go", "wg") or super().unavailable()
+
+    def _keys(self):
+        if hasattr(self, "priv"):
+            return
+        self.priv, self.pub = {}, {}
+        for side in ("a", "b"):
+            priv = subprocess.run(["wg", "genkey"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+            self.pub[side] = subprocess.run(["wg", "pubkey"], input=priv, capture_output=True,
+                                            text=True, check=True).stdout.strip()
+            self.priv[side] = self.ctx.path(f"wg-{side}.key")
+            fd = os.open(self.priv[side], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(priv + "\n")
+
+    def start(self, upstream):
+        n = self.netns
+        self._keys()
+        env = dict(self.ctx.env, WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD="1")
+        sides = (("a", n.a, "b", n.addr_b, "10.78.0.1", "10.78.0.2"),
+                 ("b", n.b, "a", n.addr_a, "10.78.0.2", "10.78.0.1"))
+        for side, ns, other, endpoint, mine, theirs in sides:
+            dev = f"fgwg{os.getpid() % 100000}{side}"
+            log = f"wireguard-{side}.log"
+            p = self._spawn(["wireguard-go", "-f", dev], log, env=env, ns=ns)
+            self.log_paths = getattr(self, "log_paths", {})
+            self.log_paths[p.pid] = self.ctx.path(log)
+            self._wait_dev(ns, dev, p)
+            r = subprocess.run(["ip", "netns", "exec", ns, "wg", "set", dev, "private-key",
+                                self.priv[side], "listen-port", "51820", "peer",
+                                self.pub[other], "allowed-ips", f"{theirs}/32", "endpoint",
+                                f"{endpoint}:51820"], capture_output=True, text=True)
+            if r.returncode:
+                raise BenchError(f"wg set {dev}: {r.stderr.strip()}")
+            self._ip(ns, "addr", "add", f"{mine}/24", "dev", dev)
+            self._ip(ns, "link", "set", dev, "up")
+        self.host = "10.78.0.2"
+        self.ports = dict(upstream)
+
+    def _log_tail(self, proc):
+        try:
+            with open(self.log_paths[proc.pid]) as f:
+                return " / ".join(f.read().strip().splitlines()[-2:])
+        except (OSError, KeyError, AttributeError):
+            return ""
+
+
+class Openvpn(Vpn):
+    """OpenVPN 2.6 in TLS mode (same certificates, TLS 1.3 control channel,
+    AES-128-GCM data channel), UDP, point-to-point, userspace (no DCO)."""
+    name = "openvpn"
+
+    def unavailable(self):
+        return _need("openvpn") or super().unavailable()
+
+    def start(self, upstream):
+        c, n = self.ctx, self.netns
+        sides = (("a", n.a, n.addr_a, n.addr_b, "10.79.0.1", "10.79.0.2"),
+                 ("b", n.b, n.addr_b, n.addr_a, "10.79.0.2", "10.79.0.1"))
+        logs = []
+        for side, ns, local, remote, mine, theirs in sides:
+            dev = f"fgov{os.getpid() % 100000}{side}"
+            log = c.path(f"openvpn-{side}.log")
+            if os.path.exists(log):
+                os.unlink(log)
+            argv = ["openvpn", "--dev", dev, "--dev-type", "tun", "--proto", "udp",
+                    "--local", local, "--lport", "1194", "--remote", remote, "1194",
+                    "--ifconfig", mine, theirs, "--ca", c.trust, "--tls-version-min", "1.3",
+                    "--tls-ciphersuites", SUITE, "--tls-groups", "X25519",
+                    "--data-ciphers", "AES-128-GCM", "--cipher", "AES-128-GCM",
+                    "--disable-dco", "--verb", "3", "--log", log]
+            if side == "a":
+                argv += ["--tls-client", "--cert", c.client_crt, "--key", c.client_key,
+                         "--remote-cert-tls", "server",
+                         "--verify-x509-name", c.server_name, "name"]
+            else:
+                argv += ["--tls-server", "--dh", "none", "--cert", c.server_crt,
+                         "--key", c.server_key, "--remote-cert-tls", "client"]
+            self._spawn(argv, f"openvpn-{side}.out", ns=ns)
+            logs.append(log)
+        deadline = time.monotonic() + 30
+        while True:
+            done = 0
+            for log, p in zip(logs, self.procs):
+                text = open(log).read() if os.path.exists(log) else ""
+                if p.poll() is not None:
+                    tail = " / ".join(text.strip().splitlines()[-2:])
+                    raise BenchError(f"openvpn exited {p.returncode}: {tail}")
+                done += "Initialization Sequence Completed" in text
+            if done == 2:
+                break
+            if time.monotonic() > deadline:
+                raise BenchError("openvpn: no 'Initialization Sequence Completed' within 30s")
+            time.sleep(0.1)
+        self.host = "10.79.0.2"
+        self.ports = dict(upstream)
+
+
+# fedgate's data plane modes: (offload, kernel_tx). Those the kernel cannot run are
+# reported unavailable with `fedgate check`'s reason.
+FEDGATE_MODES = [("userspace", None), ("kernel", None), ("kernel", "splice")]
+
+
+def make_all(ctx, netns):
+    """Every contender in the order of the results table."""
+    out = [Plain(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
+    out += [Wireguard(ctx, netns), Openvpn(ctx, netns)]
+    return out
