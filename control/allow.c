@@ -97,7 +97,14 @@ static const char *rule_fails(const struct fg_allow_rule *r, const struct fg_pee
 		snprintf(buf, len, "cn '%s' does not match '%s'", r->cn, peer->cn);
 		return buf;
 	}
-	if (r->root && !fg_pattern_match(r->root, peer->root_cn, FG_PATTERN_CN)) {
+	if (r->root && !strncmp(r->root, FG_ROOT_SHA256_PREFIX, strlen(FG_ROOT_SHA256_PREFIX))) {
+		/* By fingerprint: the one root, whatever its CN (config.c lowercased it). */
+		if (strcmp(r->root + strlen(FG_ROOT_SHA256_PREFIX), peer->root_sha256)) {
+			snprintf(buf, len, "root '%s' is not the trust anchor (sha256:%s)", r->root,
+				 peer->root_sha256);
+			return buf;
+		}
+	} else if (r->root && !fg_pattern_match(r->root, peer->root_cn, FG_PATTERN_CN)) {
 		snprintf(buf, len, "root '%s' does not match '%s'", r->root, peer->root_cn);
 		return buf;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <ctype.h>
 #include <cjson/cJSON.h>
 
 #include "fedgate/config.h"
@@ -219,9 +220,136 @@ static int check_readable(struct walk *w, const char *jpath, const char *file)
 	return 0;
 }
 
+static const char *key_path(char *buf, size_t len, const char *path, const char *key)
+{
+	snprintf(buf, len, "%s.%s", path, key);
+	return buf;
+}
+
+/* Copies an optional non-empty array of non-empty strings. */
+static int get_str_array(struct walk *w, const cJSON *obj, const char *path, const char *key,
+			 char ***out, size_t *n)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, key), *it;
+	char jp[256];
+	int i = 0;
+
+	if (!arr)
+		return 0;
+	snprintf(jp, sizeof(jp), "%s.%s", path, key);
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+		return fg_conf_fail(w->err, w->file, jp, "expected a non-empty array of strings");
+	*out = calloc((size_t)cJSON_GetArraySize(arr), sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr)
+	{
+		snprintf(jp, sizeof(jp), "%s.%s[%d]", path, key, i++);
+		if (!cJSON_IsString(it) || !it->valuestring[0])
+			return fg_conf_fail(w->err, w->file, jp, "expected a non-empty string");
+		(*out)[*n] = strdup(it->valuestring);
+		if (!(*out)[*n])
+			return -ENOMEM;
+		(*n)++;
+	}
+	return 0;
+}
+
+static void free_str_array(char **a, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(a[i]);
+	free(a);
+}
+
+/* {"url": "https://...", "root": FILE} */
+static int parse_endpoint(struct walk *w, struct fg_config *cfg, const cJSON *obj,
+			  const char *path, const char *const *keys, struct fg_ca_endpoint *ep)
+{
+	char jp[256];
+	int ret;
+
+	ret = check_keys(w, obj, path, keys);
+	if (!ret)
+		ret = get_str(w, obj, path, "url", 1, &ep->url);
+	if (!ret && strncmp(ep->url, "https://", 8))
+		ret = fg_conf_fail(w->err, w->file, key_path(jp, sizeof(jp), path, "url"),
+				   "expected an https:// URL, got \"%s\"", ep->url);
+	if (!ret)
+		ret = get_str(w, obj, path, "root", 1, &ep->root);
+	if (!ret)
+		ret = resolve_path(cfg, &ep->root);
+	if (!ret)
+		ret = check_readable(w, key_path(jp, sizeof(jp), path, "root"), ep->root);
+	return ret;
+}
+
+static int parse_ca_identity(struct walk *w, struct fg_config *cfg, const cJSON *obj)
+{
+	static const char *const keys[] = { "url", "root", "token_file", "subject", "sans", NULL };
+	static const char *path = "$.identity.ca";
+	struct fg_ca_identity *ca;
+	int ret;
+
+	ca = cfg->ca = calloc(1, sizeof(*cfg->ca));
+	if (!ca)
+		return -ENOMEM;
+	ret = parse_endpoint(w, cfg, obj, path, keys, &ca->ca);
+	if (!ret)
+		ret = get_str(w, obj, path, "subject", 1, &ca->subject);
+	if (!ret)
+		ret = get_str(w, obj, path, "token_file", 0, &ca->token_file);
+	if (!ret)
+		ret = resolve_path(cfg, &ca->token_file);
+	if (!ret)
+		ret = get_str_array(w, obj, path, "sans", &ca->sans, &ca->n_sans);
+	return ret;
+}
+
+/* identity.trust: a PEM file, or {"federation": [{"url","root"}...], "refresh_s": N}. */
+static int parse_trust(struct walk *w, struct fg_config *cfg, const cJSON *trust)
+{
+	static const char *const keys[] = { "federation", "refresh_s", NULL };
+	static const char *const ep_keys[] = { "url", "root", NULL };
+	const cJSON *fed, *it;
+	char jp[256];
+	int ret, i = 0;
+
+	if (!cJSON_IsObject(trust))
+		return fg_conf_fail(w->err, w->file, "$.identity.trust",
+				    "expected a file name or an object with \"federation\"");
+	cfg->refresh_s = 300;
+	ret = check_keys(w, trust, "$.identity.trust", keys);
+	if (!ret)
+		ret = get_int(w, trust, "$.identity.trust", "refresh_s", 1, 86400, &cfg->refresh_s);
+	if (ret)
+		return ret;
+	fed = cJSON_GetObjectItemCaseSensitive(trust, "federation");
+	if (!fed)
+		return fg_conf_fail(w->err, w->file, "$.identity.trust.federation",
+				    "missing required key");
+	if (!cJSON_IsArray(fed) || cJSON_GetArraySize(fed) == 0)
+		return fg_conf_fail(w->err, w->file, "$.identity.trust.federation",
+				    "expected a non-empty array of {\"url\", \"root\"}");
+	cfg->federation = calloc((size_t)cJSON_GetArraySize(fed), sizeof(*cfg->federation));
+	if (!cfg->federation)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, fed)
+	{
+		snprintf(jp, sizeof(jp), "$.identity.trust.federation[%d]", i++);
+		cfg->n_federation++;
+		ret = parse_endpoint(w, cfg, it, jp, ep_keys,
+				     &cfg->federation[cfg->n_federation - 1]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
 static int parse_identity(struct walk *w, struct fg_config *cfg, const cJSON *id)
 {
-	static const char *const keys[] = { "cert", "key", "trust", NULL };
+	static const char *const keys[] = { "cert", "key", "trust", "ca", NULL };
+	const cJSON *ca, *trust;
 	int ret;
 
 	if (!id)
@@ -231,21 +359,124 @@ static int parse_identity(struct walk *w, struct fg_config *cfg, const cJSON *id
 		ret = get_str(w, id, "$.identity", "cert", 1, &cfg->cert_file);
 	if (!ret)
 		ret = get_str(w, id, "$.identity", "key", 1, &cfg->key_file);
-	if (!ret)
+	if (ret)
+		return ret;
+	trust = cJSON_GetObjectItemCaseSensitive(id, "trust");
+	if (cJSON_IsString(trust) || !trust)
 		ret = get_str(w, id, "$.identity", "trust", 1, &cfg->trust_file);
+	else
+		ret = parse_trust(w, cfg, trust);
 	if (!ret)
 		ret = resolve_path(cfg, &cfg->cert_file);
 	if (!ret)
 		ret = resolve_path(cfg, &cfg->key_file);
 	if (!ret)
 		ret = resolve_path(cfg, &cfg->trust_file);
-	if (!ret)
+	if (ret)
+		return ret;
+	ca = cJSON_GetObjectItemCaseSensitive(id, "ca");
+	if (ca) {
+		/* The CA writes cert and key: they need not exist yet. */
+		ret = parse_ca_identity(w, cfg, ca);
+	} else {
 		ret = check_readable(w, "$.identity.cert", cfg->cert_file);
-	if (!ret)
-		ret = check_readable(w, "$.identity.key", cfg->key_file);
-	if (!ret)
+		if (!ret)
+			ret = check_readable(w, "$.identity.key", cfg->key_file);
+	}
+	if (!ret && cfg->trust_file)
 		ret = check_readable(w, "$.identity.trust", cfg->trust_file);
 	return ret;
+}
+
+/*
+ * A fingerprint as "AB:CD:..." (openssl x509 -fingerprint) or plain hex,
+ * rewritten in place as plain lowercase hex. -EINVAL unless 64 hex digits.
+ */
+#define FP_PREFIX_LEN (sizeof(FG_ROOT_SHA256_PREFIX) - 1)
+
+static int normalize_sha256(char *fp)
+{
+	size_t n = 0;
+
+	for (const char *p = fp; *p; p++) {
+		if (*p == ':')
+			continue;
+		if (!strchr("0123456789abcdefABCDEF", *p) || n >= 64)
+			return -EINVAL;
+		fp[n++] = (char)tolower((unsigned char)*p);
+	}
+	if (n != 64)
+		return -EINVAL;
+	fp[n] = '\0';
+	return 0;
+}
+
+/* roots[]: {"cn"|"sha256", "dns"?, "uri"?, "leaf_cn"?} */
+static int parse_root_rule(struct walk *w, const cJSON *obj, const char *path,
+			   struct fg_root_rule *r)
+{
+	static const char *const keys[] = { "cn", "sha256", "dns", "uri", "leaf_cn", NULL };
+	char jp[256];
+	int ret;
+
+	ret = check_keys(w, obj, path, keys);
+	if (!ret)
+		ret = get_str(w, obj, path, "cn", 0, &r->cn);
+	if (!ret)
+		ret = get_str(w, obj, path, "sha256", 0, &r->sha256);
+	if (!ret && r->sha256 && normalize_sha256(r->sha256))
+		return fg_conf_fail(w->err, w->file, key_path(jp, sizeof(jp), path, "sha256"),
+				    "expected a SHA-256 fingerprint: 64 hex digits");
+	if (!ret && !r->cn && !r->sha256)
+		ret = fg_conf_fail(w->err, w->file, path,
+				   "name the root with \"cn\" or \"sha256\" (or both)");
+	if (!ret)
+		ret = get_str_array(w, obj, path, "dns", &r->dns, &r->n_dns);
+	if (!ret)
+		ret = get_str_array(w, obj, path, "uri", &r->uri, &r->n_uri);
+	if (!ret)
+		ret = get_str_array(w, obj, path, "leaf_cn", &r->leaf_cn, &r->n_leaf_cn);
+	if (!ret && !r->n_dns && !r->n_uri)
+		ret = fg_conf_fail(w->err, w->file, path,
+				   "a root rule needs \"dns\" or \"uri\" patterns: the names this "
+				   "root may vouch for");
+	return ret;
+}
+
+static int parse_roots(struct walk *w, struct fg_config *cfg, const cJSON *arr)
+{
+	char jp[64];
+	const cJSON *it;
+	int ret, i = 0;
+
+	if (!arr)
+		return 0;
+	if (!cJSON_IsArray(arr))
+		return fg_conf_fail(w->err, w->file, "$.roots", "expected an array of root rules");
+	cfg->root_rules = calloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof(*cfg->root_rules));
+	if (!cfg->root_rules)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct fg_root_rule *r = &cfg->root_rules[cfg->n_root_rules];
+
+		snprintf(jp, sizeof(jp), "$.roots[%d]", i++);
+		cfg->n_root_rules++;
+		ret = parse_root_rule(w, it, jp, r);
+		if (ret)
+			return ret;
+		for (size_t j = 0; j + 1 < cfg->n_root_rules; j++) {
+			const struct fg_root_rule *o = &cfg->root_rules[j];
+
+			if ((r->cn && o->cn && !strcmp(r->cn, o->cn)) ||
+			    (r->sha256 && o->sha256 && !strcmp(r->sha256, o->sha256)))
+				return fg_conf_fail(w->err, w->file, jp,
+						    "the same root as $.roots[%zu]: one rule "
+						    "per root",
+						    j);
+		}
+	}
+	return 0;
 }
 
 static int parse_version(struct walk *w, const cJSON *tls, const char *key)
@@ -363,6 +594,7 @@ out:
 static int parse_rule(struct walk *w, const cJSON *obj, const char *path, struct fg_allow_rule *r)
 {
 	static const char *const keys[] = { "dns", "uri", "cn", "root", NULL };
+	char jp[320];
 	int ret;
 
 	ret = check_keys(w, obj, path, keys);
@@ -374,6 +606,11 @@ static int parse_rule(struct walk *w, const cJSON *obj, const char *path, struct
 		ret = get_str(w, obj, path, "cn", 0, &r->cn);
 	if (!ret)
 		ret = get_str(w, obj, path, "root", 0, &r->root);
+	if (!ret && r->root && !strncmp(r->root, FG_ROOT_SHA256_PREFIX, FP_PREFIX_LEN) &&
+	    normalize_sha256(r->root + FP_PREFIX_LEN))
+		ret = fg_conf_fail(w->err, w->file, key_path(jp, sizeof(jp), path, "root"),
+				   "expected \"sha256:\" and a SHA-256 fingerprint (64 hex "
+				   "digits)");
 	if (!ret && !r->dns && !r->uri && !r->cn && !r->root)
 		ret = fg_conf_fail(w->err, w->file, path,
 				   "an allow rule needs at least one of dns, uri, cn, root");
@@ -398,12 +635,6 @@ static int parse_addr(struct walk *w, const cJSON *obj, const char *path, const 
 		return fg_conf_fail(w->err, w->file, jp, "bad address \"%s\": %s", it->valuestring,
 				    why);
 	return ret;
-}
-
-static const char *key_path(char *buf, size_t len, const char *path, const char *key)
-{
-	snprintf(buf, len, "%s.%s", path, key);
-	return buf;
 }
 
 static int parse_tunnel(struct walk *w, const cJSON *obj, const char *path,
@@ -570,7 +801,8 @@ out:
 
 int fg_config_load(const char *path, struct fg_config *cfg, struct fg_conf_err *err)
 {
-	static const char *const keys[] = { "identity", "tls", "dataplane", "tunnels", NULL };
+	static const char *const keys[] = { "identity", "tls", "dataplane", "tunnels", "roots",
+					    NULL };
 	struct walk w = { .file = path, .err = err };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -612,6 +844,8 @@ int fg_config_load(const char *path, struct fg_config *cfg, struct fg_conf_err *
 		ret = parse_dataplane(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "dataplane"));
 	if (!ret)
 		ret = parse_tunnels(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "tunnels"));
+	if (!ret)
+		ret = parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
 free_json:
 	cJSON_Delete(root);
 free_text:
@@ -647,5 +881,28 @@ void fg_config_free(struct fg_config *cfg)
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->trust_file);
+	if (cfg->ca) {
+		free(cfg->ca->ca.url);
+		free(cfg->ca->ca.root);
+		free(cfg->ca->token_file);
+		free(cfg->ca->subject);
+		free_str_array(cfg->ca->sans, cfg->ca->n_sans);
+		free(cfg->ca);
+	}
+	for (size_t i = 0; i < cfg->n_federation; i++) {
+		free(cfg->federation[i].url);
+		free(cfg->federation[i].root);
+	}
+	free(cfg->federation);
+	for (size_t i = 0; i < cfg->n_root_rules; i++) {
+		struct fg_root_rule *r = &cfg->root_rules[i];
+
+		free(r->cn);
+		free(r->sha256);
+		free_str_array(r->dns, r->n_dns);
+		free_str_array(r->uri, r->n_uri);
+		free_str_array(r->leaf_cn, r->n_leaf_cn);
+	}
+	free(cfg->root_rules);
 	memset(cfg, 0, sizeof(*cfg));
 }

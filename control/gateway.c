@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,15 +25,19 @@
 #include <openssl/x509.h>
 
 #include "fedgate/allow.h"
+#include "fedgate/ca_jobs.h"
+#include "fedgate/config.h"
 #include "fedgate/control.h"
 #include "fedgate/handoff.h"
+#include "fedgate/identity.h"
 #include "fedgate/log.h"
 #include "fedgate/proxyv2.h"
 #include "fedgate/record.h"
+#include "fedgate/roots.h"
 #include "fedgate/tls.h"
 #include "fedgate/tls13.h"
 
-enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE };
+enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_WORKER };
 
 /* Every epoll registration points at one of these, first member of its owner. */
 struct src {
@@ -47,9 +52,27 @@ struct listener {
 
 enum conn_state { CONN_DIAL_PEER, CONN_HANDSHAKE, CONN_DIAL_UPSTREAM };
 
+/*
+ * One loaded config. A reload makes a new one current; the old one lives on
+ * while connections that started under it (and point at its tunnels) do.
+ */
+struct gen {
+	struct fg_config *cfg;
+	int owned; /* the first one is the caller's */
+	int refs;  /* connections + 1 while current */
+	struct gen *next;
+};
+
 struct conn {
 	struct src src;
 	struct conn *prev, *next;
+	/*
+	 * Taken together when the connection is accepted: a SIGHUP before its
+	 * handshake must not pair the new bundle with the old allow rules or
+	 * the other way round.
+	 */
+	struct gen *gen;
+	struct fg_tls tls;
 	const struct fg_tunnel_conf *t;
 	enum conn_state state;
 	int plain_fd; /* originate: the app; terminate: the upstream (once dialed) */
@@ -64,12 +87,13 @@ struct conn {
 
 struct control {
 	int epfd;
-	const struct fg_config *cfg;
-	struct fg_tls *tls;
+	struct gen *cur, *retired;
+	struct fg_ident *id;
+	struct fg_worker *id_worker, *fed_worker; /* enroll/renew; federation fetches */
 	struct listener *listeners;
 	size_t n_listeners;
-	struct src sig_src, dp_src;
-	int sigfd;
+	struct src sig_src, dp_src, timer_src, id_worker_src, fed_worker_src;
+	int sigfd, timerfd;
 	const int *dp_socks;
 	int n_dp, next_dp;
 	struct conn *conns;
@@ -119,6 +143,29 @@ static int watch(struct control *ctl, struct conn *c, int fd, uint32_t events)
 	return epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+static void gen_free(struct gen *g)
+{
+	if (!g)
+		return;
+	if (g->owned) {
+		fg_config_free(g->cfg);
+		free(g->cfg);
+	}
+	free(g);
+}
+
+static void gen_put(struct control *ctl, struct gen *g)
+{
+	if (--g->refs > 0)
+		return;
+	for (struct gen **p = &ctl->retired; *p; p = &(*p)->next)
+		if (*p == g) {
+			*p = g->next;
+			break;
+		}
+	gen_free(g);
+}
+
 static void conn_free(struct control *ctl, struct conn *c)
 {
 	if (c->watch_fd >= 0)
@@ -135,6 +182,8 @@ static void conn_free(struct control *ctl, struct conn *c)
 		ctl->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	gen_put(ctl, c->gen);
+	fg_tls_exit(&c->tls);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
 }
@@ -145,10 +194,16 @@ static struct conn *conn_new(struct control *ctl, const struct fg_tunnel_conf *t
 
 	if (!c)
 		return NULL;
+	if (fg_tls_share(&c->tls, fg_ident_tls(ctl->id))) {
+		free(c);
+		return NULL;
+	}
 	c->src.kind = SRC_CONN;
+	c->gen = ctl->cur;
+	c->gen->refs++;
 	c->t = t;
 	c->plain_fd = c->tls_fd = c->watch_fd = -1;
-	c->deadline_ms = now_ms() + (uint64_t)ctl->cfg->handshake_timeout_ms;
+	c->deadline_ms = now_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
 	c->next = ctl->conns;
 	if (ctl->conns)
 		ctl->conns->prev = c;
@@ -331,11 +386,22 @@ static void handle_dial_upstream(struct control *ctl, struct conn *c)
 
 static void handshake_done(struct control *ctl, struct conn *c)
 {
+	const struct fg_config *cfg = c->gen->cfg;
+	STACK_OF(X509) *chain;
 	char why[1024];
 	int ret;
 
 	if (fg_tls_peer(c->ssl, &c->peer)) {
 		refuse(ctl, c, NULL, "peer certificate not verified");
+		return;
+	}
+	/* It chains; now, may its root vouch for these names? */
+	chain = SSL_get0_verified_chain(c->ssl);
+	if (fg_roots_check(cfg->root_rules, cfg->n_root_rules,
+			   sk_X509_value(chain, sk_X509_num(chain) - 1), &c->peer, why,
+			   sizeof(why))) {
+		send_access_denied(c);
+		refuse(ctl, c, &c->peer, "name constraints: %s", why);
 		return;
 	}
 	if (fg_allow_check(c->t->allow, c->t->n_allow, &c->peer, why, sizeof(why))) {
@@ -392,7 +458,7 @@ static void start_handshake(struct control *ctl, struct conn *c)
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 
-	c->ssl = fg_tls_conn_new(ctl->tls, is_server, c->tls_fd, c->t->server_name, &c->st);
+	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, c->t->server_name, &c->st);
 	if (!c->ssl) {
 		refuse(ctl, c, NULL, "cannot create TLS session");
 		return;
@@ -472,7 +538,7 @@ static void expire(struct control *ctl)
 		next = c->next;
 		if (c->deadline_ms <= now)
 			refuse(ctl, c, NULL, "handshake timed out after %d ms",
-			       ctl->cfg->handshake_timeout_ms);
+			       c->gen->cfg->handshake_timeout_ms);
 	}
 }
 
@@ -488,6 +554,103 @@ static int next_timeout(struct control *ctl)
 	return first <= now ? 0 : (int)(first - now);
 }
 
+/* What a reload cannot change in a running process: the listeners and the data plane. */
+static int reload_compatible(const struct fg_config *a, const struct fg_config *b,
+			     struct fg_conf_err *err)
+{
+	char jp[64];
+
+	if (a->n_tunnels != b->n_tunnels)
+		return fg_conf_fail(err, b->path, "$.tunnels",
+				    "%zu tunnels instead of %zu: adding or removing tunnels "
+				    "needs a restart",
+				    b->n_tunnels, a->n_tunnels);
+	for (size_t i = 0; i < a->n_tunnels; i++) {
+		const struct fg_tunnel_conf *x = &a->tunnels[i], *y = &b->tunnels[i];
+
+		snprintf(jp, sizeof(jp), "$.tunnels[%zu]", i);
+		if (strcmp(x->name, y->name) || x->mode != y->mode ||
+		    strcmp(x->listen.text, y->listen.text))
+			return fg_conf_fail(err, b->path, jp,
+					    "name, mode or listen changed (was %s, %s): "
+					    "listeners change only on restart",
+					    x->name, x->listen.text);
+	}
+	if (a->workers != b->workers || a->offload != b->offload ||
+	    a->kernel_tx_splice != b->kernel_tx_splice)
+		return fg_conf_fail(err, b->path, "$.dataplane",
+				    "the data plane settings change only on restart");
+	return 0;
+}
+
+/*
+ * SIGHUP: the whole config again. Everything that verifies applies to new
+ * handshakes; established tunnels and handshakes in flight keep what they
+ * have. A config that fails leaves the running one, with its error logged.
+ */
+static void reload(struct control *ctl)
+{
+	struct fg_conf_err err = { { 0 } };
+	struct fg_ident *id = NULL;
+	struct fg_config *cfg;
+	struct gen *g;
+	int ret;
+
+	cfg = calloc(1, sizeof(*cfg));
+	g = calloc(1, sizeof(*g));
+	if (!cfg || !g) {
+		fg_error("SIGHUP: out of memory; the running config stays");
+		free(cfg);
+		free(g);
+		return;
+	}
+	fg_info("SIGHUP: reloading %s", ctl->cur->cfg->path);
+	ret = fg_config_load(ctl->cur->cfg->path, cfg, &err);
+	if (!ret)
+		ret = reload_compatible(ctl->cur->cfg, cfg, &err);
+	if (!ret)
+		ret = fg_ident_new(&id, cfg, ctl->id, 0, &err);
+	if (ret) {
+		fg_error("config not reloaded: %s; the running config stays",
+			 err.msg[0] ? err.msg : strerror(-ret));
+		fg_config_free(cfg);
+		free(cfg);
+		free(g);
+		return;
+	}
+	g->cfg = cfg;
+	g->owned = 1;
+	g->refs = 1;
+	for (size_t i = 0; i < ctl->n_listeners; i++)
+		ctl->listeners[i].t = &cfg->tunnels[i];
+	fg_ident_attach(id, ctl->id_worker, ctl->fed_worker);
+	fg_ident_free(ctl->id);
+	ctl->id = id;
+	ctl->cur->next = ctl->retired;
+	ctl->retired = ctl->cur;
+	gen_put(ctl, ctl->cur);
+	ctl->cur = g;
+	fg_info("config reloaded: %zu tunnel(s), %d root(s) in the trust bundle, %zu root rule(s)",
+		cfg->n_tunnels, fg_ident_tls(id)->n_roots, cfg->n_root_rules);
+}
+
+static void handle_timer(struct control *ctl)
+{
+	uint64_t n;
+
+	if (read(ctl->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		fg_debug("timerfd: %s", strerror(errno));
+	fg_ident_tick(ctl->id);
+}
+
+static void handle_worker(struct control *ctl, struct fg_worker *w)
+{
+	struct fg_job *j;
+
+	while ((j = fg_worker_take(w)))
+		fg_ident_job_done(ctl->id, j);
+}
+
 static void handle_signal(struct control *ctl)
 {
 	struct signalfd_siginfo si;
@@ -497,6 +660,10 @@ static void handle_signal(struct control *ctl)
 	if (si.ssi_signo == SIGCHLD) {
 		fg_error("the data plane process exited; stopping");
 		ctl->fatal = -ECHILD;
+		return;
+	}
+	if (si.ssi_signo == SIGHUP) {
+		reload(ctl);
 		return;
 	}
 	fg_info("%s: stopping", strsignal((int)si.ssi_signo));
@@ -562,6 +729,7 @@ static int write_ports(struct control *ctl, const char *ports_file)
 static int setup(struct control *ctl, const char *ports_file)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct itimerspec every = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
 	sigset_t mask;
 	int ret;
 
@@ -572,6 +740,7 @@ static int setup(struct control *ctl, const char *ports_file)
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL))
 		return -errno;
 	ctl->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -581,6 +750,28 @@ static int setup(struct control *ctl, const char *ports_file)
 	ev.data.ptr = &ctl->sig_src;
 	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->sigfd, &ev))
 		return -errno;
+	/* One tick a second: file polls, renewals and refreshes that are due. */
+	ctl->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (ctl->timerfd < 0 || timerfd_settime(ctl->timerfd, 0, &every, NULL))
+		return -errno;
+	ctl->timer_src.kind = SRC_TIMER;
+	ev.data.ptr = &ctl->timer_src;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->timerfd, &ev))
+		return -errno;
+	ret = fg_worker_new(&ctl->id_worker);
+	if (!ret)
+		ret = fg_worker_new(&ctl->fed_worker);
+	if (ret)
+		return ret;
+	fg_ident_attach(ctl->id, ctl->id_worker, ctl->fed_worker);
+	ctl->id_worker_src.kind = SRC_WORKER;
+	ev.data.ptr = &ctl->id_worker_src;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_worker_fd(ctl->id_worker), &ev))
+		return -errno;
+	ctl->fed_worker_src.kind = SRC_WORKER;
+	ev.data.ptr = &ctl->fed_worker_src;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_worker_fd(ctl->fed_worker), &ev))
+		return -errno;
 	ctl->dp_src.kind = SRC_DATAPLANE;
 	for (int i = 0; i < ctl->n_dp; i++) {
 		struct epoll_event dev = { .events = EPOLLRDHUP, .data.ptr = &ctl->dp_src };
@@ -588,13 +779,13 @@ static int setup(struct control *ctl, const char *ports_file)
 		if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->dp_socks[i], &dev))
 			return -errno;
 	}
-	ctl->n_listeners = ctl->cfg->n_tunnels;
+	ctl->n_listeners = ctl->cur->cfg->n_tunnels;
 	ctl->listeners = calloc(ctl->n_listeners, sizeof(*ctl->listeners));
 	if (!ctl->listeners)
 		return -ENOMEM;
 	for (size_t i = 0; i < ctl->n_listeners; i++) {
 		ctl->listeners[i].fd = -1;
-		ctl->listeners[i].t = &ctl->cfg->tunnels[i];
+		ctl->listeners[i].t = &ctl->cur->cfg->tunnels[i];
 	}
 	ret = write_ports(ctl, ports_file);
 	return ret;
@@ -608,21 +799,40 @@ static void teardown(struct control *ctl)
 		if (ctl->listeners[i].fd >= 0)
 			close(ctl->listeners[i].fd);
 	free(ctl->listeners);
+	/* A CA request in flight gets a short grace; the process does not wait on the CA. */
+	fg_worker_free(ctl->id_worker);
+	fg_worker_free(ctl->fed_worker);
+	fg_ident_free(ctl->id);
+	while (ctl->retired) {
+		struct gen *g = ctl->retired;
+
+		ctl->retired = g->next;
+		gen_free(g);
+	}
+	gen_free(ctl->cur);
+	if (ctl->timerfd >= 0)
+		close(ctl->timerfd);
 	if (ctl->sigfd >= 0)
 		close(ctl->sigfd);
 	if (ctl->epfd >= 0)
 		close(ctl->epfd);
 }
 
-int fg_control_run(const struct fg_config *cfg, struct fg_tls *tls, const int *dp_socks,
-		   int n_dp, const char *ports_file)
+int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_socks, int n_dp,
+		   const char *ports_file)
 {
-	struct control ctl = {
-		.epfd = -1, .sigfd = -1, .cfg = cfg, .tls = tls, .dp_socks = dp_socks, .n_dp = n_dp
-	};
+	struct control ctl = { .epfd = -1, .sigfd = -1, .timerfd = -1, .id = id,
+			       .dp_socks = dp_socks, .n_dp = n_dp };
 	struct epoll_event evs[64];
 	int ret;
 
+	ctl.cur = calloc(1, sizeof(*ctl.cur));
+	if (!ctl.cur) {
+		fg_ident_free(id);
+		return -ENOMEM;
+	}
+	ctl.cur->cfg = cfg;
+	ctl.cur->refs = 1;
 	ret = setup(&ctl, ports_file);
 	if (ret)
 		goto out;
@@ -649,6 +859,13 @@ int fg_control_run(const struct fg_config *cfg, struct fg_tls *tls, const int *d
 				break;
 			case SRC_SIGNAL:
 				handle_signal(&ctl);
+				break;
+			case SRC_TIMER:
+				handle_timer(&ctl);
+				break;
+			case SRC_WORKER:
+				handle_worker(&ctl, s == &ctl.id_worker_src ? ctl.id_worker
+									   : ctl.fed_worker);
 				break;
 			case SRC_DATAPLANE:
 				fg_error("the data plane closed its handoff socket; stopping");

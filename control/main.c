@@ -10,9 +10,11 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
+#include "fedgate/ca.h"
 #include "fedgate/config.h"
 #include "fedgate/control.h"
 #include "fedgate/dataplane.h"
+#include "fedgate/identity.h"
 #include "fedgate/ktls.h"
 #include "fedgate/log.h"
 #include "fedgate/tls.h"
@@ -58,8 +60,12 @@ usage:
 	return EXIT_CONFIG;
 }
 
-/* Loads config and TLS identity; on failure prints the one-line error. */
-static int load(const char *path, struct fg_config *cfg, struct fg_tls *tls)
+/*
+ * Loads config and TLS identity (with identity.ca / trust.federation, `run`
+ * enrolls and fetches now; @offline, for `check`, contacts no CA); on
+ * failure prints the one-line error.
+ */
+static int load(const char *path, struct fg_config *cfg, struct fg_ident **id, int offline)
 {
 	struct fg_conf_err err = { { 0 } };
 
@@ -67,7 +73,7 @@ static int load(const char *path, struct fg_config *cfg, struct fg_tls *tls)
 		fprintf(stderr, "fedgate: %s\n", err.msg);
 		return EXIT_CONFIG;
 	}
-	if (fg_tls_init(tls, cfg, &err)) {
+	if (fg_ident_new(id, cfg, NULL, offline, &err)) {
 		fprintf(stderr, "fedgate: %s\n", err.msg);
 		fg_config_free(cfg);
 		return EXIT_CONFIG;
@@ -112,7 +118,7 @@ static int choose_backend(const struct fg_config *cfg, enum fg_dp_backend *backe
 static int cmd_run(int argc, char **argv)
 {
 	struct fg_config cfg = { 0 };
-	struct fg_tls tls = { 0 };
+	struct fg_ident *id = NULL;
 	struct fg_dp_opts dp = { 0 };
 	const char *path, *ports;
 	int socks[64], ret, status;
@@ -122,7 +128,7 @@ static int cmd_run(int argc, char **argv)
 	if (ret)
 		return ret;
 	fg_log_init("fedgate[control]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
-	ret = load(path, &cfg, &tls);
+	ret = load(path, &cfg, &id, 0);
 	if (ret)
 		return ret;
 	ret = choose_backend(&cfg, &dp.backend);
@@ -138,15 +144,16 @@ static int cmd_run(int argc, char **argv)
 		goto free_tls;
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
-		FEDGATE_VERSION, cfg.n_tunnels, tls.n_roots, (int)pid);
-	ret = fg_control_run(&cfg, &tls, socks, cfg.workers, ports) ? 1 : 0;
+		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
+	ret = fg_control_run(&cfg, id, socks, cfg.workers, ports) ? 1 : 0;
+	id = NULL; /* freed by fg_control_run */
 	for (int i = 0; i < cfg.workers; i++)
 		close(socks[i]);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	fg_info("stopped");
 free_tls:
-	fg_tls_exit(&tls);
+	fg_ident_free(id);
 	fg_config_free(&cfg);
 	return ret;
 }
@@ -154,7 +161,7 @@ free_tls:
 static int cmd_check(int argc, char **argv)
 {
 	struct fg_config cfg = { 0 };
-	struct fg_tls tls = { 0 };
+	struct fg_ident *id = NULL;
 	enum fg_dp_backend backend;
 	const char *path, *ports;
 	int ret;
@@ -162,7 +169,7 @@ static int cmd_check(int argc, char **argv)
 	ret = parse_run_args(argc, argv, &path, &ports);
 	if (ret)
 		return ret;
-	ret = load(path, &cfg, &tls);
+	ret = load(path, &cfg, &id, 1);
 	if (ret)
 		return ret;
 	/* The same verdict as `run` on this machine, offload included. */
@@ -170,11 +177,17 @@ static int cmd_check(int argc, char **argv)
 	ret = choose_backend(&cfg, &backend);
 	if (ret)
 		goto out;
-	printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle, %s\n", path,
-	       cfg.n_tunnels, tls.n_roots,
-	       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
+	if (cfg.trust_file)
+		printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle, %s\n", path,
+		       cfg.n_tunnels, fg_ident_tls(id)->n_roots,
+		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
+	else
+		printf("%s: OK: %zu tunnel(s), trust from %zu federation CA(s) (not contacted), "
+		       "%s\n",
+		       path, cfg.n_tunnels, cfg.n_federation,
+		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
 out:
-	fg_tls_exit(&tls);
+	fg_ident_free(id);
 	fg_config_free(&cfg);
 	return ret;
 }
@@ -192,6 +205,7 @@ static int cmd_help(int argc, char **argv);
 static const struct subcommand subcommands[] = {
 	{ "run", cmd_run, "run -c FILE [--ports-file FILE]  run the gateway" },
 	{ "check", cmd_check, "check -c FILE                   validate a config and its PKI" },
+	{ "ca", fg_ca_main, "ca COMMAND ...                  online CA and client (ca help)" },
 	{ "version", cmd_version, "version                         print versions" },
 	{ "help", cmd_help, "help                            this list" },
 	{ "dataplane", fg_dataplane_main, NULL }, /* internal: started by run */

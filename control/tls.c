@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -71,6 +72,7 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 			slot = peer->uri;
 			count = &peer->n_uri;
 		} else {
+			peer->other_sans++;
 			continue;
 		}
 		if (*count >= FG_PEER_SANS_MAX || s->length <= 0 ||
@@ -87,8 +89,10 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 
 int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
 {
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int md_len = 0;
 	STACK_OF(X509) *chain;
-	X509 *leaf;
+	X509 *leaf, *root;
 
 	memset(peer, 0, sizeof(*peer));
 	leaf = SSL_get0_peer_certificate(ssl);
@@ -96,8 +100,12 @@ int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
 	if (!leaf || !chain || sk_X509_num(chain) < 1 || SSL_get_verify_result(ssl) != X509_V_OK)
 		return -EACCES;
 	peer_from_leaf(leaf, peer);
-	name_cn(X509_get_subject_name(sk_X509_value(chain, sk_X509_num(chain) - 1)), peer->root_cn,
-		sizeof(peer->root_cn));
+	root = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	name_cn(X509_get_subject_name(root), peer->root_cn, sizeof(peer->root_cn));
+	if (!X509_digest(root, EVP_sha256(), md, &md_len) || md_len != 32)
+		return -EACCES;
+	for (unsigned int i = 0; i < md_len; i++)
+		snprintf(peer->root_sha256 + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }
 
@@ -288,55 +296,152 @@ static int cipher_string(const struct fg_config *cfg, char *out, size_t len)
 	return 0;
 }
 
-/* Loads the bundle, counting its certificates; an empty bundle trusts nothing and is an error. */
-static int load_trust(SSL_CTX *ctx, const struct fg_config *cfg, int *n_roots,
-		      struct fg_conf_err *err)
+static BIO *open_input(const char *file, const char *pem)
 {
-	X509_STORE *store = SSL_CTX_get_cert_store(ctx);
+	return pem ? BIO_new_mem_buf(pem, -1) : BIO_new_file(file, "r");
+}
+
+int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg,
+			      const char *cert_file, const char *key_file, const char *cert_pem,
+			      const char *key_pem, struct fg_conf_err *err)
+{
+	char ebuf[256];
+	X509 *x;
+	BIO *in;
+	int ret = 0;
+
+	ERR_clear_error();
+	in = open_input(cert_file, cert_pem);
+	m->leaf = in ? PEM_read_bio_X509_AUX(in, NULL, NULL, NULL) : NULL;
+	if (!m->leaf) {
+		ret = fg_conf_fail(err, cfg->path, "$.identity.cert",
+				   "%s is not a usable PEM certificate chain: %s", cert_file,
+				   fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_bio;
+	}
+	m->chain = sk_X509_new_null();
+	if (!m->chain) {
+		ret = -ENOMEM;
+		goto free_bio;
+	}
+	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)))
+		if (!sk_X509_push(m->chain, x)) {
+			X509_free(x);
+			ret = -ENOMEM;
+			goto free_bio;
+		}
+	/* The end of the text is the only error expected after the leaf. */
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
+	    ERR_peek_last_error()) {
+		ret = fg_conf_fail(err, cfg->path, "$.identity.cert",
+				   "%s is not a usable PEM certificate chain: %s", cert_file,
+				   fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_bio;
+	}
+	ERR_clear_error();
+	BIO_free(in);
+	in = open_input(key_file, key_pem);
+	m->key = in ? PEM_read_bio_PrivateKey(in, NULL, NULL, NULL) : NULL;
+	if (!m->key) {
+		ret = fg_conf_fail(err, cfg->path, "$.identity.key",
+				   "%s is not a usable PEM private key (or does not match %s): %s",
+				   key_file, cert_file, fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_bio;
+	}
+	if (X509_check_private_key(m->leaf, m->key) != 1)
+		ret = fg_conf_fail(err, cfg->path, "$.identity.key",
+				   "the key in %s does not match the certificate in %s", key_file,
+				   cert_file);
+free_bio:
+	BIO_free(in);
+	ERR_clear_error();
+	return ret;
+}
+
+/* An empty bundle trusts nothing and is an error. */
+int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, const char *file,
+			   const char *pem, struct fg_conf_err *err)
+{
 	STACK_OF(X509_INFO) *infos = NULL;
 	char ebuf[256];
 	BIO *in;
-	int ret = 0, n = 0;
+	int ret = 0;
 
-	in = BIO_new_file(cfg->trust_file, "r");
+	ERR_clear_error();
+	in = open_input(file, pem);
 	if (!in)
-		return fg_conf_fail(err, cfg->path, "$.identity.trust", "cannot read %s",
-				    cfg->trust_file);
+		return fg_conf_fail(err, cfg->path, "$.identity.trust", "cannot read %s", file);
 	infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL);
 	if (!infos) {
 		ret = fg_conf_fail(err, cfg->path, "$.identity.trust",
-				   "%s is not a PEM certificate bundle: %s", cfg->trust_file,
+				   "%s is not a PEM certificate bundle: %s", file,
 				   fg_tls_error(ebuf, sizeof(ebuf)));
 		goto free_bio;
+	}
+	m->roots = sk_X509_new_null();
+	if (!m->roots) {
+		ret = -ENOMEM;
+		goto free_infos;
 	}
 	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
 		X509_INFO *xi = sk_X509_INFO_value(infos, i);
 
 		if (!xi->x509)
 			continue;
-		if (!X509_STORE_add_cert(store, xi->x509)) {
-			ret = fg_conf_fail(err, cfg->path, "$.identity.trust", "%s: %s",
-					   cfg->trust_file, fg_tls_error(ebuf, sizeof(ebuf)));
+		if (!sk_X509_push(m->roots, xi->x509)) {
+			ret = -ENOMEM;
 			goto free_infos;
 		}
-		n++;
+		xi->x509 = NULL;
 	}
-	if (n == 0)
+	if (sk_X509_num(m->roots) == 0)
 		ret = fg_conf_fail(err, cfg->path, "$.identity.trust",
-				   "%s holds no certificate: an empty bundle trusts no peer",
-				   cfg->trust_file);
-	*n_roots = n;
+				   "%s holds no certificate: an empty bundle trusts no peer", file);
 free_infos:
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 free_bio:
 	BIO_free(in);
+	ERR_clear_error();
 	return ret;
 }
 
-static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, int *n_roots,
+void fg_material_free(struct fg_material *m)
+{
+	if (!m)
+		return;
+	X509_free(m->leaf);
+	sk_X509_pop_free(m->chain, X509_free);
+	EVP_PKEY_free(m->key);
+	sk_X509_pop_free(m->roots, X509_free);
+	memset(m, 0, sizeof(*m));
+}
+
+void fg_cert_describe(X509 *x, char *out, size_t len)
+{
+	const ASN1_INTEGER *serial = X509_get0_serialNumber(x);
+	BIGNUM *bn = serial ? ASN1_INTEGER_to_BN(serial, NULL) : NULL;
+	char *hex = bn ? BN_bn2hex(bn) : NULL;
+	char cn[FG_PEER_NAME_MAX], until[64] = "?";
+	BIO *mem = BIO_new(BIO_s_mem());
+
+	name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+	if (mem && ASN1_TIME_print(mem, X509_get0_notAfter(x))) {
+		int n = BIO_read(mem, until, sizeof(until) - 1);
+
+		until[n > 0 ? n : 0] = '\0';
+	}
+	snprintf(out, len, "%s, serial %s, valid until %s", cn[0] ? cn : "(no CN)",
+		 hex ? hex : "?", until);
+	BIO_free(mem);
+	OPENSSL_free(hex);
+	BN_free(bn);
+}
+
+static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct fg_material *m,
 			struct fg_conf_err *err)
 {
 	char ciphers[256], ebuf[256];
+	X509_STORE *store;
 	SSL_CTX *ctx;
 
 	ctx = SSL_CTX_new(is_server ? TLS_server_method() : TLS_client_method());
@@ -363,26 +468,26 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, int *n_roots
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(ctx, 8);
 
-	if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert_file) != 1) {
-		fg_conf_fail(err, cfg->path, "$.identity.cert",
-			     "%s is not a usable PEM certificate chain: %s", cfg->cert_file,
-			     fg_tls_error(ebuf, sizeof(ebuf)));
+	if (SSL_CTX_use_certificate(ctx, m->leaf) != 1 ||
+	    (m->chain && SSL_CTX_set1_chain(ctx, m->chain) != 1)) {
+		fg_conf_fail(err, cfg->path, "$.identity.cert", "%s: cannot use the chain: %s",
+			     cfg->cert_file, fg_tls_error(ebuf, sizeof(ebuf)));
 		goto free_ctx;
 	}
-	if (SSL_CTX_use_PrivateKey_file(ctx, cfg->key_file, SSL_FILETYPE_PEM) != 1) {
-		fg_conf_fail(err, cfg->path, "$.identity.key",
-			     "%s is not a usable PEM private key (or does not match %s): %s",
-			     cfg->key_file, cfg->cert_file, fg_tls_error(ebuf, sizeof(ebuf)));
-		goto free_ctx;
-	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	if (SSL_CTX_use_PrivateKey(ctx, m->key) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
 		fg_conf_fail(err, cfg->path, "$.identity.key",
 			     "the key in %s does not match the certificate in %s", cfg->key_file,
 			     cfg->cert_file);
 		goto free_ctx;
 	}
-	if (load_trust(ctx, cfg, n_roots, err))
-		goto free_ctx;
+	store = SSL_CTX_get_cert_store(ctx);
+	for (int i = 0; i < sk_X509_num(m->roots); i++) {
+		if (!X509_STORE_add_cert(store, sk_X509_value(m->roots, i))) {
+			fg_conf_fail(err, cfg->path, "$.identity.trust", "%s",
+				     fg_tls_error(ebuf, sizeof(ebuf)));
+			goto free_ctx;
+		}
+	}
 	return ctx;
 free_ctx:
 	SSL_CTX_free(ctx);
@@ -391,30 +496,65 @@ out:
 	return NULL;
 }
 
-int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err)
+int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
+		 struct fg_conf_err *err)
 {
 	int ret = 0;
 
+	memset(t, 0, sizeof(*t));
 	if (conn_idx < 0)
 		conn_idx = SSL_get_ex_new_index(0, "fedgate conn", NULL, NULL, NULL);
 	if (conn_idx < 0)
 		return -ENOMEM;
-	t->server = ctx_new(cfg, 1, &t->n_roots, err);
+	if (!m->leaf || !m->key || sk_X509_num(m->roots) < 1)
+		return fg_conf_fail(err, cfg->path, "$.identity", "no %s yet",
+				    m->leaf && m->key ? "trust bundle" : "certificate and key");
+	t->server = ctx_new(cfg, 1, m, err);
 	if (!t->server) {
 		ret = -EINVAL;
 		goto out;
 	}
-	t->client = ctx_new(cfg, 0, &t->n_roots, err);
+	t->client = ctx_new(cfg, 0, m, err);
 	if (!t->client) {
 		ret = -EINVAL;
 		goto free_server;
 	}
+	t->n_roots = sk_X509_num(m->roots);
 	return 0;
 free_server:
 	SSL_CTX_free(t->server);
 	t->server = NULL;
 out:
 	return ret;
+}
+
+int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err)
+{
+	struct fg_material m = { 0 };
+	int ret;
+
+	ret = fg_material_load_identity(&m, cfg, cfg->cert_file, cfg->key_file, NULL, NULL, err);
+	if (!ret)
+		ret = fg_material_load_trust(&m, cfg, cfg->trust_file, NULL, err);
+	if (!ret)
+		ret = fg_tls_build(t, cfg, &m, err);
+	fg_material_free(&m);
+	return ret;
+}
+
+int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src->server && !SSL_CTX_up_ref(src->server))
+		return -ENOMEM;
+	dst->server = src->server;
+	if (src->client && !SSL_CTX_up_ref(src->client)) {
+		fg_tls_exit(dst);
+		return -ENOMEM;
+	}
+	dst->client = src->client;
+	dst->n_roots = src->n_roots;
+	return 0;
 }
 
 void fg_tls_exit(struct fg_tls *t)

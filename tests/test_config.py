@@ -195,7 +195,7 @@ CASES = {
     "top-level-string": (text('"fedgate"'), "$", ["expected an object"]),
     # --- unknown keys
     "unknown-top-level-key": (setv(top, "tunnel", []), "$.tunnel", ["unknown key"]),
-    "unknown-identity-key": (setv(ident, "ca", "x"), "$.identity.ca", ["unknown key"]),
+    "unknown-identity-key": (setv(ident, "cafile", "x"), "$.identity.cafile", ["unknown key"]),
     "unknown-tls-key": (setv(tls, "min_versoin", "1.3"), "$.tls.min_versoin", ["unknown key"]),
     "unknown-dataplane-key": (setv(dataplane, "threads", 2), "$.dataplane.threads",
                               ["unknown key"]),

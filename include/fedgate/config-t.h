@@ -21,8 +21,11 @@ struct fg_allow_rule {
 	char *dns;  /* pattern over DNS SANs, '*' = one label or part of it */
 	char *uri;  /* pattern over URI SANs, '*' = any run of characters */
 	char *cn;   /* pattern over the subject CN */
-	char *root; /* CN of the trust anchor the chain must end in */
+	char *root; /* CN of the trust anchor the chain must end in, or "sha256:HEX" */
 };
+
+/* allow[].root naming the trust anchor by its SHA-256 fingerprint rather than its CN. */
+#define FG_ROOT_SHA256_PREFIX "sha256:"
 
 struct fg_tunnel_conf {
 	char *name;
@@ -37,10 +40,45 @@ struct fg_tunnel_conf {
 
 #define FG_MAX_CIPHERS 3
 
+/* A CA's address and the root file the TLS connection to it is pinned to. */
+struct fg_ca_endpoint {
+	char *url;  /* "https://host[:port]" */
+	char *root; /* PEM file: the only trust anchor for this CA's own TLS certificate */
+};
+
+/* identity.ca: the gateway keeps identity.cert/key fresh from this CA. */
+struct fg_ca_identity {
+	struct fg_ca_endpoint ca;
+	char *token_file; /* one-time token for the first enrollment (NULL: none) */
+	char *subject;	  /* the certificate's CN ("sub" of the token) */
+	char **sans;	  /* the SANs asked for; none: the token's "sans" */
+	size_t n_sans;
+};
+
+/*
+ * roots[]: the names one trust anchor may vouch for. A peer whose chain ends
+ * in a root that has a rule must have at least one DNS or URI SAN, every DNS
+ * SAN must match one of @dns, every URI SAN one of @uri, and (if @leaf_cn is
+ * set) its CN one of @leaf_cn. Roots without a rule are unconstrained.
+ */
+struct fg_root_rule {
+	char *cn;     /* the root's subject CN, exact; NULL: any */
+	char *sha256; /* the root's SHA-256 fingerprint, lowercase hex; NULL: any */
+	char **dns, **uri, **leaf_cn;
+	size_t n_dns, n_uri, n_leaf_cn;
+};
+
 struct fg_config {
 	char *path; /* the file, for messages */
 	char *dir;  /* relative paths in the file are relative to this */
-	char *cert_file, *key_file, *trust_file;
+	char *cert_file, *key_file;
+	char *trust_file;		   /* identity.trust as a file; NULL with federation */
+	struct fg_ca_identity *ca;	   /* identity.ca; NULL: cert and key are plain files */
+	struct fg_ca_endpoint *federation; /* identity.trust.federation[] */
+	size_t n_federation;
+	int refresh_s; /* identity.trust.refresh_s */
+	struct fg_root_rule *root_rules;
+	size_t n_root_rules;
 	uint16_t ciphers[FG_MAX_CIPHERS];
 	size_t n_ciphers;
 	int handshake_timeout_ms;

@@ -7,6 +7,18 @@
 #include "fedgate/keys-t.h"
 #include "fedgate/peer-t.h"
 
+/*
+ * What the contexts are built from, in memory: the gateway's leaf, the
+ * intermediates it sends, its key, and the trust bundle. Any member may be
+ * NULL while being assembled; fg_material_free() frees what is set.
+ */
+struct fg_material {
+	X509 *leaf;
+	STACK_OF(X509) *chain;
+	EVP_PKEY *key;
+	STACK_OF(X509) *roots;
+};
+
 /* The gateway's two TLS contexts, built from one identity and one bundle. */
 struct fg_tls {
 	SSL_CTX *server; /* terminate tunnels: requires a client certificate */

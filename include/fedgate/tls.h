@@ -14,6 +14,36 @@
 int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err);
 void fg_tls_exit(struct fg_tls *t);
 
+/* @dst gets its own references to @src's contexts (fg_tls_exit() drops them). */
+int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src);
+
+/*
+ * The same from @m (which stays the caller's; the contexts take their own
+ * references). Errors name $.identity.* of @cfg.
+ */
+int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
+		 struct fg_conf_err *err);
+
+/*
+ * Reads the chain from @cert_file and the key from @key_file into @m and
+ * checks they match; errors name $.identity.cert / $.identity.key of @cfg.
+ * Reads PEM text instead when @cert_pem / @key_pem are set (then the file
+ * names are only for messages).
+ */
+int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg,
+			      const char *cert_file, const char *key_file, const char *cert_pem,
+			      const char *key_pem, struct fg_conf_err *err);
+
+/* Reads every certificate of @file (or @pem text) into @m->roots; none is an error. */
+int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, const char *file,
+			   const char *pem, struct fg_conf_err *err);
+
+/* Frees what @m holds and zeroes it. Accepts NULL. */
+void fg_material_free(struct fg_material *m);
+
+/* "CN, serial HEX, valid until DATE" of @x, for log lines. */
+void fg_cert_describe(X509 *x, char *out, size_t len);
+
 /*
  * Makes an SSL for socket @fd on the context of @is_server, attached to @st
  * (owned by the caller, outliving the SSL). The socket is wrapped in a plain

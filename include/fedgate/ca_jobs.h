@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_CA_JOBS_H
+#define FEDGATE_CA_JOBS_H
+
+/*
+ * The gateway's requests to its CAs (enroll, renew, fetch /federation), run
+ * off the control loop: a CA request blocks for seconds when the CA is slow
+ * or down, and handshakes must not wait for it. A worker is one helper thread
+ * running its jobs in order; the gateway has two (identity jobs and
+ * federation fetches) so that a slow federation source cannot delay a
+ * renewal. Each finished job comes back through fg_worker_take(), and the
+ * eventfd fg_worker_fd() becomes readable when one is there.
+ */
+#include <pthread.h>
+#include <stddef.h>
+
+#include "fedgate/ca_pki.h"
+
+enum fg_job_kind { FG_JOB_ENROLL, FG_JOB_RENEW, FG_JOB_FEDERATION };
+
+struct fg_job {
+	struct fg_job *next;
+	enum fg_job_kind kind;
+	unsigned long owner; /* who asked (the caller's generation), for stale results */
+	int index;	     /* FEDERATION: which source */
+	char *url, *root;    /* the CA and the root its TLS is pinned to */
+	char *subject;	     /* ENROLL */
+	char **sans;	     /* ENROLL; none: the token's */
+	size_t n_sans;
+	char *token;	 /* ENROLL */
+	int timeout_ms;	 /* for the whole request (connect to answer); 0: the default */
+	char *chain_pem; /* RENEW: the current chain; the key goes in key_pem */
+	char *key_pem;	 /* RENEW: in; ENROLL: out (the new key) */
+	/* results */
+	int ret;
+	struct fg_ca_err err;
+	char *out_chain;  /* ENROLL, RENEW */
+	char *out_bundle; /* FEDERATION */
+};
+
+/* Runs @j in the calling thread (blocking); sets j->ret, j->err and the outputs. */
+void fg_job_run(struct fg_job *j);
+/* Frees @j and wipes the key it carries. Accepts NULL. */
+void fg_job_free(struct fg_job *j);
+
+struct fg_worker {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct fg_job *todo, *done; /* FIFO, LIFO */
+	int efd;
+	int stop;
+	int exited;   /* the thread has left its loop */
+	int orphaned; /* fg_worker_free() gave up waiting: the thread frees the worker */
+};
+
+int fg_worker_new(struct fg_worker **out);
+/*
+ * Stops the thread and frees the worker with every job. A job in flight
+ * (a CA request) gets a short grace period; after it the thread is left to
+ * finish on its own and free the worker then, so that shutdown never waits
+ * on a slow CA. Accepts NULL.
+ */
+void fg_worker_free(struct fg_worker *w);
+int fg_worker_fd(struct fg_worker *w);
+/* Queues @j (the worker owns it until fg_worker_take() returns it). */
+void fg_worker_submit(struct fg_worker *w, struct fg_job *j);
+/* One finished job, or NULL; clears the eventfd when none is left. */
+struct fg_job *fg_worker_take(struct fg_worker *w);
+
+#endif
