@@ -782,21 +782,6 @@ out:
 	return ret;
 }
 
-static char *key_pem(EVP_PKEY *key)
-{
-	BIO *mem = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long len;
-
-	if (mem && PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)) {
-		len = BIO_get_mem_data(mem, &data);
-		out = strndup(data, (size_t)len);
-		OPENSSL_cleanse(data, (size_t)len);
-	}
-	BIO_free(mem);
-	return out;
-}
-
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
 		 char **key_out, char **chain_pem, struct fg_ca_err *err)
@@ -834,7 +819,7 @@ int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const 
 	if (!ret)
 		ret = fg_ca_sign(c, csr, ott, not_before, not_after, key, chain_pem, err);
 	if (!ret) {
-		*key_out = key_pem(key);
+		*key_out = fg_pki_key_pem(key);
 		if (!*key_out) {
 			free(*chain_pem);
 			*chain_pem = NULL;

@@ -458,6 +458,21 @@ char *fg_pki_cert_pem(X509 *x)
 	return out;
 }
 
+char *fg_pki_key_pem(EVP_PKEY *key)
+{
+	BIO *mem = BIO_new(BIO_s_mem());
+	char *data, *out = NULL;
+	long len;
+
+	if (mem && PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)) {
+		len = BIO_get_mem_data(mem, &data);
+		out = strndup(data, (size_t)len);
+		OPENSSL_cleanse(data, (size_t)len);
+	}
+	BIO_free(mem);
+	return out;
+}
+
 char *fg_pki_certs_pem(STACK_OF(X509) *sk)
 {
 	BIO *mem = BIO_new(BIO_s_mem());

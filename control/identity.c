@@ -507,21 +507,6 @@ static struct fg_job *job_new(struct fg_ident *id, enum fg_job_kind kind,
 	return j;
 }
 
-static char *pem_of_key(EVP_PKEY *key)
-{
-	BIO *mem = BIO_new(BIO_s_mem());
-	char *data, *out = NULL;
-	long len;
-
-	if (mem && PEM_write_bio_PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)) {
-		len = BIO_get_mem_data(mem, &data);
-		out = strndup(data, (size_t)len);
-		OPENSSL_cleanse(data, (size_t)len);
-	}
-	BIO_free(mem);
-	return out;
-}
-
 static char *pem_of_chain(const struct fg_material *m)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
@@ -599,7 +584,7 @@ static struct fg_job *renew_job(struct fg_ident *id)
 	if (!j)
 		return NULL;
 	j->chain_pem = pem_of_chain(&id->id);
-	j->key_pem = pem_of_key(id->id.key);
+	j->key_pem = fg_pki_key_pem(id->id.key);
 	if (!j->chain_pem || !j->key_pem) {
 		fg_job_free(j);
 		return NULL;

@@ -62,12 +62,34 @@ void fg_record_exit(struct fg_record_dir *d)
 	OPENSSL_cleanse(d, sizeof(*d));
 }
 
+void fg_record_park(struct fg_record_dir *d)
+{
+	EVP_CIPHER_CTX_free(d->ctx);
+	d->ctx = NULL;
+}
+
+/* A parked direction gets its context back, keyed with the current secret. */
+static int unpark(struct fg_record_dir *d)
+{
+	int ret;
+
+	if (d->ctx)
+		return 0;
+	d->ctx = EVP_CIPHER_CTX_new();
+	if (!d->ctx)
+		return -ENOMEM;
+	ret = load_key(d);
+	if (ret)
+		fg_record_park(d);
+	return ret;
+}
+
 int fg_record_key_update(struct fg_record_dir *d)
 {
 	int ret;
 
 	ret = fg_tls13_key_update(d->cipher, &d->k);
-	if (ret)
+	if (ret || !d->ctx) /* a parked context is keyed when it comes back */
 		return ret;
 	return load_key(d);
 }
@@ -84,7 +106,7 @@ ssize_t fg_record_seal(struct fg_record_dir *d, uint8_t type, const uint8_t *in,
 {
 	size_t inner = len + 1, total = FG_TLS_HDR + inner + FG_TLS_TAG;
 	uint8_t nonce[FG_IV_LEN];
-	int n, fin;
+	int n, fin, ret;
 
 	if (len > FG_TLS_MAX_PLAIN)
 		return -EMSGSIZE;
@@ -92,6 +114,9 @@ ssize_t fg_record_seal(struct fg_record_dir *d, uint8_t type, const uint8_t *in,
 		return -ENOBUFS;
 	if (d->k.seq == UINT64_MAX)
 		return -EOVERFLOW;
+	ret = unpark(d);
+	if (ret)
+		return ret;
 
 	out[0] = FG_CT_APPLICATION_DATA;
 	out[1] = 0x03;
@@ -118,7 +143,7 @@ ssize_t fg_record_open(struct fg_record_dir *d, const uint8_t *in, size_t len, u
 {
 	uint8_t nonce[FG_IV_LEN];
 	size_t clen, inner;
-	int n, fin;
+	int n, fin, ret;
 
 	if (len < FG_TLS_HDR)
 		return 0;
@@ -138,6 +163,9 @@ ssize_t fg_record_open(struct fg_record_dir *d, const uint8_t *in, size_t len, u
 		return -ENOBUFS;
 	if (d->k.seq == UINT64_MAX)
 		return -EOVERFLOW;
+	ret = unpark(d);
+	if (ret)
+		return ret;
 
 	make_nonce(d, nonce);
 	if (EVP_DecryptInit_ex(d->ctx, NULL, NULL, NULL, nonce) != 1 ||

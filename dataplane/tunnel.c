@@ -181,6 +181,9 @@ bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
 		dp_up_release(t);
 	else
 		dp_down_release(t);
+	/* Userspace records: an idle direction needs no cipher context either. */
+	if (!t->kernel)
+		fg_record_park(up ? &t->tx : &t->rx);
 	sqe = dp_get_sqe(t->w);
 	io_uring_prep_poll_add(sqe, up ? t->plain_fd : t->tls_fd, POLLIN | POLLRDHUP);
 	dp_set_data(sqe, t, op);

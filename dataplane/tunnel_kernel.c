@@ -68,22 +68,27 @@ static void up_close_notify(struct dp_tunnel *t)
 	t->up_out_off = 0;
 }
 
-static void handle_plain_recv(struct dp_tunnel *t, int res)
+/* A plaintext read's result: true when @res bytes now wait to go out, else handled. */
+static bool up_took(struct dp_tunnel *t, int res, const char *what)
 {
-	if (dp_idle(t, DP_OP_UP_READY, res))
-		return;
 	if (res < 0) {
-		dp_tunnel_abort_errno(t, "reading plaintext", -res);
-		return;
+		dp_tunnel_abort_errno(t, what, -res);
+		return false;
 	}
 	if (res == 0) {
 		up_close_notify(t);
-		return;
+		return false;
 	}
 	t->up_out_len = (size_t)res;
 	t->up_out_off = 0;
 	t->bytes_up += (uint64_t)res;
-	up_send(t);
+	return true;
+}
+
+static void handle_plain_recv(struct dp_tunnel *t, int res)
+{
+	if (!dp_idle(t, DP_OP_UP_READY, res) && up_took(t, res, "reading plaintext"))
+		up_send(t);
 }
 
 static void handle_tls_send(struct dp_tunnel *t, int res)
@@ -267,22 +272,10 @@ static void up_splice_out(struct dp_tunnel *t)
 
 static void handle_splice_in(struct dp_tunnel *t, int res)
 {
-	if (res == -EAGAIN) { /* readiness was spurious */
+	if (res == -EAGAIN) /* readiness was spurious */
 		up_splice_in(t);
-		return;
-	}
-	if (res < 0) {
-		dp_tunnel_abort_errno(t, "splicing plaintext into the pipe", -res);
-		return;
-	}
-	if (res == 0) {
-		up_close_notify(t);
-		return;
-	}
-	t->up_out_len = (size_t)res;
-	t->up_out_off = 0;
-	t->bytes_up += (uint64_t)res;
-	up_splice_out(t);
+	else if (up_took(t, res, "splicing plaintext into the pipe"))
+		up_splice_out(t);
 }
 
 static void handle_splice_out(struct dp_tunnel *t, int res)

@@ -1,10 +1,14 @@
 """Idle tunnels cost the data plane little memory: buffers are held only while bytes move."""
 
 import re
+import subprocess
 
 import pytest
 
-from conftest import IN_VM, connect
+from conftest import FEDGATE, connect
+
+# ASan's redzones and its quarantine of freed memory make RSS say nothing about fedgate.
+SANITIZED = "libasan" in subprocess.run(["ldd", FEDGATE], capture_output=True, text=True).stdout
 
 N_IDLE = 300
 
@@ -15,6 +19,8 @@ def dataplane_rss_kib(gw):
         return int(re.search(r"^VmRSS:\s+(\d+) kB", f.read(), re.M).group(1))
 
 
+@pytest.mark.skipif(SANITIZED, reason="RSS is meaningless under ASan (make test without "
+                    "SANITIZE=1 measures it)")
 @pytest.mark.parametrize("cipher", ["AES-128-GCM", "CHACHA20-POLY1305"])
 def test_idle_tunnels_hold_no_buffers(tunnel_pair, cipher):
     a, b, up = tunnel_pair(cipher)
@@ -40,8 +46,8 @@ def test_idle_tunnels_hold_no_buffers(tunnel_pair, cipher):
         for gw in (a, b):
             per_tunnel = (dataplane_rss_kib(gw) - base[gw.name]) / N_IDLE
             print(f"{gw.name} {cipher}: {per_tunnel:.2f} KiB per idle tunnel")
-            # A chunk is 66 KiB: holding even one per idle tunnel would show here.
-            assert per_tunnel < 8, f"{gw.name}: {per_tunnel:.1f} KiB per idle tunnel"
+            # A 66 KiB chunk or a ~1 KiB cipher context held per idle tunnel would show here.
+            assert per_tunnel < 2, f"{gw.name}: {per_tunnel:.1f} KiB per idle tunnel"
     finally:
         for s in socks:
             s.close()

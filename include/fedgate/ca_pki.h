@@ -79,6 +79,8 @@ STACK_OF(X509) *fg_pki_certs_from_pem(const char *pem, size_t len, struct fg_ca_
 
 /* PEM text of @x (malloc'd), or NULL. */
 char *fg_pki_cert_pem(X509 *x);
+/* Unencrypted PKCS#8 PEM of @key (malloc'd; wipe it before free), or NULL. */
+char *fg_pki_key_pem(EVP_PKEY *key);
 /* PEM text of every certificate of @sk concatenated (malloc'd), or NULL. */
 char *fg_pki_certs_pem(STACK_OF(X509) *sk);
 

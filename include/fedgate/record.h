@@ -20,12 +20,20 @@ void fg_record_exit(struct fg_record_dir *d);
 int fg_record_key_update(struct fg_record_dir *d);
 
 /*
+ * Frees @d's cipher context (about 1 KiB) while @d is idle; the keys and the
+ * sequence number stay. The next seal or open builds a new one (-ENOMEM, -EIO
+ * if it cannot).
+ */
+void fg_record_park(struct fg_record_dir *d);
+
+/*
  * Protects @len bytes (at most FG_TLS_MAX_PLAIN) of content @type into one
  * TLS 1.3 record at @out (outer type application_data, version 0x0303,
  * no padding) and advances the sequence number. @in and @out may not overlap.
  * Returns the record length (len + FG_TLS_HDR + 1 + FG_TLS_TAG), -EMSGSIZE if
  * @len is too big, -ENOBUFS if @cap is too small, -EOVERFLOW when the sequence
- * number is exhausted, -EIO on a crypto failure.
+ * number is exhausted, -ENOMEM for a parked context that cannot come back,
+ * -EIO on a crypto failure.
  */
 ssize_t fg_record_seal(struct fg_record_dir *d, uint8_t type, const uint8_t *in, size_t len,
 		       uint8_t *out, size_t cap);

@@ -1192,6 +1192,52 @@ UNIT_TEST(key_update_all_ciphers)
 	}
 }
 
+/* Parking drops the context, not the keys: records stay byte-identical, KeyUpdate included. */
+UNIT_TEST(park_keeps_keys_and_sequence_all_ciphers)
+{
+	struct fg_record_dir a, b, rx;
+	struct fg_traffic_keys tk;
+	uint8_t msg[] = "parked", ra[128], rb[128], out[FG_TLS_MAX_PLAIN + 1], type;
+	size_t plain_len;
+	ssize_t na, nb;
+
+	for (size_t c = 0; c < sizeof(all_ciphers) / sizeof(all_ciphers[0]); c++) {
+		random_keys(&tk, 7);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		memset(&rx, 0, sizeof(rx));
+		CHECK_EQ(fg_record_init(&a, all_ciphers[c], &tk, 1), 0);
+		CHECK_EQ(fg_record_init(&b, all_ciphers[c], &tk, 1), 0);
+		CHECK_EQ(fg_record_init(&rx, all_ciphers[c], &tk, 0), 0);
+		for (int i = 0; i < 4; i++) {
+			fg_record_park(&b);
+			CHECK(b.ctx == NULL);
+			if (i == 2) { /* a KeyUpdate while parked keys the new context */
+				CHECK_EQ(fg_record_key_update(&a), 0);
+				CHECK_EQ(fg_record_key_update(&b), 0);
+				fg_record_park(&rx);
+				CHECK_EQ(fg_record_key_update(&rx), 0);
+			}
+			na = fg_record_seal(&a, FG_CT_APPLICATION_DATA, msg, sizeof(msg), ra,
+					    sizeof(ra));
+			nb = fg_record_seal(&b, FG_CT_APPLICATION_DATA, msg, sizeof(msg), rb,
+					    sizeof(rb));
+			CHECK_EQ(nb, na);
+			CHECK_MEM(rb, ra, (size_t)na);
+			/* random_keys() starts at 7; a KeyUpdate restarts at 0 */
+			CHECK_EQ(b.k.seq, i < 2 ? 7 + i + 1 : i - 1);
+			fg_record_park(&rx);
+			CHECK_EQ(fg_record_open(&rx, rb, (size_t)nb, out, sizeof(out), &type,
+						&plain_len),
+				 nb);
+			CHECK_MEM(out, msg, sizeof(msg));
+		}
+		fg_record_exit(&a);
+		fg_record_exit(&b);
+		fg_record_exit(&rx);
+	}
+}
+
 UNIT_MAIN("record", UNIT_CASE(rfc8448_client_app_seal), UNIT_CASE(rfc8448_client_app_open),
 	  UNIT_CASE(rfc8448_server_app_open_stream), UNIT_CASE(rfc8448_server_app_seal),
 	  UNIT_CASE(rfc8448_server_app_open_from_seq1), UNIT_CASE(rfc8448_server_handshake_record),
@@ -1205,4 +1251,5 @@ UNIT_MAIN("record", UNIT_CASE(rfc8448_client_app_seal), UNIT_CASE(rfc8448_client
 	  UNIT_CASE(seal_too_long), UNIT_CASE(seal_small_buffer), UNIT_CASE(seal_seq_exhausted),
 	  UNIT_CASE(roundtrip_all_ciphers), UNIT_CASE(high_sequence_number),
 	  UNIT_CASE(sequence_order), UNIT_CASE(key_update_rfc8448_client),
+	  UNIT_CASE(park_keeps_keys_and_sequence_all_ciphers),
 	  UNIT_CASE(key_update_all_ciphers))
