@@ -135,24 +135,8 @@ out:
 	return ctx;
 }
 
-static void conn_close(struct server *s, struct conn *c)
-{
-	for (size_t i = 0; i < s->n_conns; i++) {
-		if (s->conns[i] == c) {
-			s->conns[i] = s->conns[--s->n_conns];
-			break;
-		}
-	}
-	epoll_ctl(s->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	SSL_free(c->ssl);
-	close(c->fd);
-	free(c->out);
-	OPENSSL_cleanse(c->in, c->in_len);
-	free(c);
-}
-
-/* Like conn_close(), but @c stays allocated (marked dead) until reap(). */
-static void conn_evict(struct server *s, struct conn *c)
+/* Takes @c out of the table and epoll, and closes its TLS session and socket. */
+static void conn_detach(struct server *s, struct conn *c)
 {
 	for (size_t i = 0; i < s->n_conns; i++) {
 		if (s->conns[i] == c) {
@@ -164,6 +148,26 @@ static void conn_evict(struct server *s, struct conn *c)
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	close(c->fd);
+}
+
+/* Frees a detached @c, wiping what the client sent. */
+static void conn_release(struct conn *c)
+{
+	free(c->out);
+	OPENSSL_cleanse(c->in, c->in_len);
+	free(c);
+}
+
+static void conn_close(struct server *s, struct conn *c)
+{
+	conn_detach(s, c);
+	conn_release(c);
+}
+
+/* Like conn_close(), but @c stays allocated (marked dead) until reap(). */
+static void conn_evict(struct server *s, struct conn *c)
+{
+	conn_detach(s, c);
 	c->dead = 1;
 	c->next_dead = s->dead;
 	s->dead = c;
@@ -175,8 +179,7 @@ static void reap(struct server *s)
 		struct conn *c = s->dead;
 
 		s->dead = c->next_dead;
-		free(c->out);
-		free(c);
+		conn_release(c);
 	}
 }
 

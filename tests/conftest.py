@@ -62,6 +62,18 @@ def pki(tmp_path_factory):
     return make_pki(str(tmp_path_factory.mktemp("pki")))
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL after @timeout seconds; returns the exit status."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 class Gateway:
     """One `fedgate run` process with its config, ports file and log."""
 
@@ -106,16 +118,10 @@ class Gateway:
                         timeout, f"{self.name} log /{pattern}/ x{count}:\n{self.log()}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if self.proc:
-            self.logf.close()
-        return self.proc.returncode if self.proc else None
+        if not self.proc:
+            return None
+        self.logf.close()
+        return stop_process(self.proc)
 
 
 def identity(pki, leaf):

@@ -12,7 +12,6 @@ import http.client
 import ipaddress
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -26,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from conftest import FEDGATE, wait_for
+from conftest import FEDGATE, stop_process, wait_for
 
 PASSWORD = "correct horse battery staple"
 
@@ -154,15 +153,8 @@ class CA:
         return self.log_path.read_text()
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
         self.logf.close()
-        return self.proc.returncode
+        return stop_process(self.proc)
 
     # --- clients ------------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ import time
 import pytest
 from cryptography import x509
 
-from conftest import (KERNEL_TX, connect, closed_without_data, offload_for, recv_all,
-                      wait_for)
+from conftest import (KERNEL_TX, closed_without_data, connect, offload_for, recv_all,
+                      stop_process, wait_for)
 from test_ca import CA, fedgate, load_certs, ok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -73,8 +73,7 @@ def hello(tmp_path):
                             stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_for(lambda: port_file.exists(), 10, "hello backend")
     yield f"127.0.0.1:{int(port_file.read_text())}"
-    proc.send_signal(signal.SIGTERM)
-    proc.wait(10)
+    stop_process(proc)
 
 
 def ca_identity(ca, d, subject, sans):
