@@ -3,7 +3,6 @@
 #define FEDGATE_RECORD_T_H
 
 #include <stdint.h>
-#include <openssl/evp.h>
 #include "fedgate/keys-t.h"
 
 #define FG_TLS_HDR 5
@@ -25,8 +24,10 @@ enum fg_content_type {
  * One direction of the userspace record layer. A zeroed struct is empty;
  * fg_record_init() fills it, fg_record_exit() wipes it.
  */
+struct gcry_cipher_handle; /* libgcrypt's gcry_cipher_hd_t */
+
 struct fg_record_dir {
-	EVP_CIPHER_CTX *ctx;
+	struct gcry_cipher_handle *ctx; /* NULL while parked */
 	uint16_t cipher;
 	int encrypt;
 	struct fg_traffic_keys k;

@@ -8,7 +8,8 @@
 
 /*
  * Sets up @d to seal (@encrypt != 0) or open records with @k (copied).
- * Returns 0, -EINVAL for an unknown cipher, -ENOMEM.
+ * Returns 0, -EINVAL for an unknown cipher, -ENOMEM, -EIO when libgcrypt
+ * (which does the AEAD) cannot start or refuses the cipher.
  */
 int fg_record_init(struct fg_record_dir *d, uint16_t cipher, const struct fg_traffic_keys *k,
 		   int encrypt);
@@ -20,7 +21,7 @@ void fg_record_exit(struct fg_record_dir *d);
 int fg_record_key_update(struct fg_record_dir *d);
 
 /*
- * Frees @d's cipher context (about 1 KiB) while @d is idle; the keys and the
+ * Frees @d's cipher context (libgcrypt's, about 2 KiB) while @d is idle; the keys and the
  * sequence number stay. The next seal or open builds a new one (-ENOMEM, -EIO
  * if it cannot).
  */
