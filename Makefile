@@ -76,17 +76,23 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 
 unit: $(UNIT_BINS)
 
-test: $(BUILD)/fedgate $(UNIT_BINS)
+test: $(BUILD)/fedgate $(UNIT_BINS) $(BUILD)/bench/aead
 	$(Q)scripts/deps test
 	$(Q)FEDGATE=$(abspath $(BUILD)/fedgate) UNIT_DIR=$(abspath $(BUILD)/tests) \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
 
 # bench/*.c: the load and sink tools of `make bench` (QUICK=1: plain, fedgate, stunnel only).
-BENCH_BINS := $(addprefix $(BUILD)/bench/,echod pingpong conns)
+BENCH_BINS := $(addprefix $(BUILD)/bench/,echod pingpong conns aead)
 $(BUILD)/bench/%: bench/%.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< -o $@
+
+# aead times fedgate's own record layer, so it links it.
+$(BUILD)/bench/aead: bench/aead.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
 
 bench: $(BUILD)/fedgate $(BENCH_BINS)
 	$(Q)scripts/deps bench

@@ -356,6 +356,43 @@ class Nginx(Contender):
         self.ports = orig
 
 
+class PlainRelay(Contender):
+    """Two socat TCP relays, no TLS: what any userspace pair pays before its crypto.
+
+    Not a contender to pick instead of fedgate but the floor under every TLS proxy here:
+    each side reads into userspace and writes back out, as a TLS proxy must, with 128 KiB
+    buffers (socat's default is 8 KiB) so that syscalls are as few as they can be.
+    """
+    name = "plain-relay"
+    kind = "plain"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.skip = {m: "no TLS handshake" for m in ("handshakes_per_s",
+                                                     "cpu_core_ms_per_handshake")}
+        reason = "a floor for bytes moved, not a proxy to compare"
+        for m in ("rss_per_idle_tunnel_kib", "rtt_p50_us", "rtt_p99_us", "rtt_added_p50_us",
+                  "rtt_added_p99_us", "wrk_requests_per_s", "wrk_p99_us"):
+            self.skip[m] = reason
+
+    def unavailable(self):
+        return _need("socat")
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        procs = []
+        for k in UPSTREAMS:
+            for listen, to, side in ((term[k], upstream[k], "terminate"),
+                                     (orig[k], term[k], "originate")):
+                procs.append(self._spawn(
+                    ["socat", "-b", "131072",
+                     f"TCP-LISTEN:{listen},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay",
+                     f"TCP:127.0.0.1:{to},nodelay"], f"plain-relay-{side}-{k}.log"))
+        wait_listen(list(term.values()) + list(orig.values()), procs=procs)
+        self.ports = orig
+
+
 class Socat(Contender):
     """socat with OpenSSL addresses: a listener per tunnel, a forked child per connection."""
     name = "socat"
@@ -573,7 +610,7 @@ FEDGATE_MODES = [("userspace", None), ("kernel", None), ("kernel", "splice")]
 
 def make_all(ctx, netns):
     """Every contender in the order of the results table."""
-    out = [Plain(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    out = [Plain(ctx), PlainRelay(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
     out += [Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out

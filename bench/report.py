@@ -83,10 +83,35 @@ def markdown(meta, rows, order, skipped, unavailable):
             cells.append(f"{_fmt(r['median'])} ({_fmt(r['min'])}-{_fmt(r['max'])})" if r
                          else "-")
         out.append(f"| {name} | " + " | ".join(cells) + " |")
+    out += floor(meta, by)
     if skipped:
         out += ["", "Not measured:", ""]
         out += [f"- {s['contender']} {s['metric']}: {s['reason']}" for s in skipped]
     return "\n".join(out) + "\n"
+
+
+def floor(meta, by):
+    """Lines on the crypto cost and the floor of a userspace TLS pair, when measured."""
+    aead = {(a["cipher"], a["impl"]): a for a in meta.get("aead") or []}
+    mine, ossl = aead.get(("AES-128-GCM", "fedgate")), aead.get(("AES-128-GCM", "openssl"))
+    if not mine:
+        why = meta.get("aead_problem")
+        return ["", f"Crypto floor not measured: {why}"] if why else []
+    out = ["", f"AES-128-GCM on one core (`bench/aead`, 16 KiB records, seal then open): "
+           f"fedgate's record layer {mine['seal_gb_per_s']:.2f} GB/s, "
+           f"{mine['core_s_per_gb']:.2f} core-s/GB for both"]
+    if ossl:
+        out[-1] += (f"; OpenSSL's EVP {ossl['seal_gb_per_s']:.2f} GB/s, "
+                    f"{ossl['core_s_per_gb']:.2f} core-s/GB")
+    out[-1] += "."
+    relay = by.get(("plain-relay", "cpu_core_s_per_gb"))
+    if relay:
+        total = relay["median"] + mine["core_s_per_gb"]
+        out += ["", f"Floor of a userspace TLS pair on this machine: plain-relay's "
+                f"{_fmt(relay['median'])} + seal and open {mine['core_s_per_gb']:.2f} = "
+                f"{_fmt(total)} core-s/GB, that is at most {_fmt(8 / total)} Gbit/s "
+                "through a pair on one core."]
+    return out
 
 
 def write_charts(outdir, workdir, rows, order, rounds):

@@ -18,6 +18,7 @@ bench/README.md. The VPN contenders need root (network namespaces, tun).
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -54,10 +55,11 @@ SETTINGS = {
     # rounds; seconds per timed run; at most this many bytes for CPU per GB; round
     # trips; idle tunnels, held in the first idle_rounds rounds only: opening 10,000
     # tunnels takes most of a minute, and memory does not vary like timings do.
+    # aead_mb: MB sealed and opened by bench/aead for the crypto floor.
     "full": dict(rounds=5, seconds=3, transfer=2_000_000_000, rtt_count=10000, idle=10000,
-                 idle_rounds=1),
+                 idle_rounds=1, aead_mb=2000),
     "quick": dict(rounds=2, seconds=1, transfer=250_000_000, rtt_count=2000, idle=300,
-                  idle_rounds=1),
+                  idle_rounds=1, aead_mb=200),
 }
 HANDSHAKE_CONCURRENCY = 16
 WRK_CONNECTIONS = 16
@@ -131,10 +133,31 @@ def tool_versions():
     return out
 
 
+def measure_aead(pin, tools, fedgate, mb):
+    """bench/aead on the proxies' CPU: seal + open per GB, fedgate's record layer and OpenSSL's.
+
+    Returns (rows, problem): the tool's JSON lines, or None and why there are none.
+    """
+    exe = next((p for p in (os.path.join(tools, "aead"),
+                            os.path.join(os.path.dirname(fedgate), "bench", "aead"))
+                if os.access(p, os.X_OK)), None)
+    if not exe:
+        return None, "bench/aead is not built (make bench and make test build it)"
+    r = subprocess.run(pin.proxy([exe, str(mb)]), capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        return None, f"bench/aead exited {r.returncode}: {r.stderr.strip()[:300]}"
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()], None
+
+
 def pick(all_contenders, wanted):
-    """The contenders named (or prefixed) in @wanted, in table order, plain first."""
+    """The contenders named (or prefixed) in @wanted, in table order, plain first.
+
+    A name that is exactly a contender's picks that one alone: "plain" is not "plain-relay".
+    """
+    names = {c.name for c in all_contenders}
     chosen = [c for c in all_contenders
-              if c.name == "plain" or any(c.name.startswith(w) for w in wanted)]
+              if c.name == "plain" or any(c.name == w or (w not in names and c.name.startswith(w))
+                                          for w in wanted)]
     unknown = [w for w in wanted if not any(c.name.startswith(w) for c in all_contenders)]
     if unknown:
         sys.exit(f"bench: unknown contender(s) {', '.join(unknown)}; known: "
@@ -343,6 +366,11 @@ def main(argv=None):
                  "versions": tool_versions()})
     print(f"bench: {meta['machine']}, {meta['kernel']}, {meta['openssl']}; {pin.describe()}",
           flush=True)
+
+    meta["aead"], why = measure_aead(pin, tools, ctx.fedgate, s["aead_mb"])
+    if why:
+        meta["aead_problem"] = why
+        print(f"bench: crypto floor not measured: {why}", flush=True)
 
     unavailable = []
     bench = Bench(args, s, ctx, tools, groups)

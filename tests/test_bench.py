@@ -70,3 +70,14 @@ def test_bench_plain_baseline_and_table(quick_run):
     # Metrics that do not apply are listed with a reason, never silently missing.
     reasons = {(s["contender"], s["metric"]): s["reason"] for s in doc["skipped"]}
     assert reasons.get(("plain", "cpu_core_s_per_gb")) == "no proxy processes", reasons
+
+
+def test_bench_measures_the_crypto_floor(quick_run):
+    doc, md, _ = quick_run
+    aead = {(a["cipher"], a["impl"]): a for a in doc.get("aead") or []}
+    assert ("AES-128-GCM", "fedgate") in aead, (doc.get("aead"), doc.get("aead_problem"))
+    for key in aead:
+        assert aead[key]["core_s_per_gb"] > 0 and aead[key]["seal_gb_per_s"] > 0, aead[key]
+    assert "AES-128-GCM on one core" in md, md
+    # "plain" picks plain alone: the relay floor is a contender of its own, not in QUICK mode.
+    assert not any(r["contender"] == "plain-relay" for r in doc["results"]), doc["results"]
