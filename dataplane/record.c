@@ -56,7 +56,7 @@ static int aead_of(uint16_t cipher, int *algo, int *mode)
 	return -EINVAL;
 }
 
-/* Builds a context keyed with the current key; the nonce is set per record. */
+/* Builds @d's context (NULL before) with the current key; the nonce is set per record. */
 static int load_key(struct fg_record_dir *d)
 {
 	gcry_cipher_hd_t h = NULL;
@@ -78,7 +78,6 @@ static int load_key(struct fg_record_dir *d)
 	}
 	if (gcry_cipher_setkey(h, d->k.key, gcry_cipher_get_algo_keylen(algo)))
 		goto close_h;
-	gcry_cipher_close(d->ctx); /* the old key's context, after a KeyUpdate */
 	d->ctx = h;
 	return 0;
 close_h:
@@ -126,12 +125,9 @@ static int unpark(struct fg_record_dir *d)
 
 int fg_record_key_update(struct fg_record_dir *d)
 {
-	int ret;
-
-	ret = fg_tls13_key_update(d->cipher, &d->k);
-	if (ret || !d->ctx) /* a parked context is keyed when it comes back */
-		return ret;
-	return load_key(d);
+	/* The old key's context goes, whatever happens: the next record builds one with the new key. */
+	fg_record_park(d);
+	return fg_tls13_key_update(d->cipher, &d->k);
 }
 
 static void make_nonce(const struct fg_record_dir *d, uint8_t nonce[FG_IV_LEN])
