@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fedgate/dataplane.h"
+#include "fedgate/record.h"
 #include "fedgate/log.h"
 #include "worker.h"
 
@@ -59,6 +60,7 @@ int fg_dataplane_main(int argc, char **argv)
 	pthread_t threads[MAX_WORKERS];
 	static const char *const names[] = { "userspace record layer", "kernel TLS",
 					     "kernel TLS only" };
+	const char *aead;
 	int failed = 0;
 
 	fg_log_init("fedgate[dataplane]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
@@ -71,6 +73,8 @@ int fg_dataplane_main(int argc, char **argv)
 	/* If the control process dies, so do we: tunnels without it are orphans. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	signal(SIGPIPE, SIG_IGN);
+	/* Picks the record layer's AEAD library once, before any worker runs. */
+	aead = fg_record_aead_lib();
 	for (int i = 0; i < opts.workers; i++) {
 		int ret = pthread_create(&threads[i], NULL, worker_thread, (void *)(intptr_t)i);
 
@@ -79,8 +83,9 @@ int fg_dataplane_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	fg_info("%d worker(s) running, %s%s", opts.workers, names[opts.backend],
-		opts.backend != FG_DP_USERSPACE && opts.splice_tx ? ", TX by splice" : "");
+	fg_info("%d worker(s) running, %s%s; record layer AEADs from %s", opts.workers,
+		names[opts.backend],
+		opts.backend != FG_DP_USERSPACE && opts.splice_tx ? ", TX by splice" : "", aead);
 	for (int i = 0; i < opts.workers; i++) {
 		void *res;
 

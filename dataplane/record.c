@@ -9,6 +9,7 @@
 #include <string.h>
 #include <gcrypt.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "fedgate/record.h"
 #include "fedgate/tls13.h"
@@ -20,78 +21,156 @@
  * userspace backend costs (bench/README.md has the measurements). The wire
  * format is the same; tests/unit/test_record.c checks every record against
  * OpenSSL's EVP AEADs.
+ *
+ * In FIPS mode libgcrypt refuses to encrypt under a caller-chosen GCM nonce,
+ * which TLS 1.3 needs, and has no ChaCha20: there, and if libgcrypt cannot
+ * start, every direction uses OpenSSL's EVP instead. The choice is made once
+ * per process.
  */
-#define FG_GCRYPT_MIN "1.8.0"
+enum aead_lib { AEAD_GCRYPT, AEAD_EVP };
 
-static pthread_once_t gcry_once = PTHREAD_ONCE_INIT;
-static bool gcry_ok;
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static enum aead_lib lib;
 
-/* libgcrypt must be initialised once before any use, from any thread. */
-static void gcry_setup(void)
+static void lib_setup(void)
 {
-	if (!gcry_check_version(FG_GCRYPT_MIN))
+	lib = AEAD_EVP;
+	if (!gcry_check_version(GCRYPT_VERSION) || gcry_fips_mode_active())
 		return;
 	/* Keys live in our own structs (wiped by fg_record_exit), not in libgcrypt's secure heap. */
 	gcry_control(GCRYCTL_DISABLE_SECMEM, 0);
 	gcry_control(GCRYCTL_INITIALIZATION_FINISHED, 0);
-	gcry_ok = true;
+	lib = AEAD_GCRYPT;
 }
 
-static int aead_of(uint16_t cipher, int *algo, int *mode)
+const char *fg_record_aead_lib(void)
 {
-	switch (cipher) {
-	case FG_AES_128_GCM:
-		*algo = GCRY_CIPHER_AES128;
-		*mode = GCRY_CIPHER_MODE_GCM;
-		return 0;
-	case FG_AES_256_GCM:
-		*algo = GCRY_CIPHER_AES256;
-		*mode = GCRY_CIPHER_MODE_GCM;
-		return 0;
-	case FG_CHACHA20_POLY1305:
-		*algo = GCRY_CIPHER_CHACHA20;
-		*mode = GCRY_CIPHER_MODE_POLY1305;
-		return 0;
-	}
-	return -EINVAL;
+	pthread_once(&lib_once, lib_setup);
+	return lib == AEAD_GCRYPT ? "libgcrypt" : "OpenSSL";
 }
+
+static bool known_cipher(uint16_t cipher)
+{
+	return cipher == FG_AES_128_GCM || cipher == FG_AES_256_GCM ||
+	       cipher == FG_CHACHA20_POLY1305;
+}
+
+/* ---- libgcrypt ---- */
+
+static int gcry_load(struct fg_record_dir *d)
+{
+	int algo = d->cipher == FG_AES_128_GCM	 ? GCRY_CIPHER_AES128
+		   : d->cipher == FG_AES_256_GCM ? GCRY_CIPHER_AES256
+						 : GCRY_CIPHER_CHACHA20;
+	int mode = d->cipher == FG_CHACHA20_POLY1305 ? GCRY_CIPHER_MODE_POLY1305
+						     : GCRY_CIPHER_MODE_GCM;
+	gcry_cipher_hd_t h = NULL;
+	gcry_error_t err;
+
+	err = gcry_cipher_open(&h, algo, mode, 0);
+	if (err)
+		return gcry_err_code(err) == GPG_ERR_ENOMEM ? -ENOMEM : -EIO;
+	if (gcry_cipher_setkey(h, d->k.key, gcry_cipher_get_algo_keylen(algo))) {
+		gcry_cipher_close(h);
+		return -EIO;
+	}
+	d->ctx = h;
+	return 0;
+}
+
+/* Two encrypt calls, content then type byte: libgcrypt's AEADs stream like OpenSSL's. */
+static int gcry_seal(void *h, const uint8_t *nonce, uint8_t type, const uint8_t *in, size_t len,
+		     uint8_t *out)
+{
+	if (gcry_cipher_setiv(h, nonce, FG_IV_LEN) || gcry_cipher_authenticate(h, out, FG_TLS_HDR) ||
+	    (len && gcry_cipher_encrypt(h, out + FG_TLS_HDR, len, in, len)) ||
+	    gcry_cipher_final(h) || gcry_cipher_encrypt(h, out + FG_TLS_HDR + len, 1, &type, 1) ||
+	    gcry_cipher_gettag(h, out + FG_TLS_HDR + len + 1, FG_TLS_TAG))
+		return -EIO;
+	return 0;
+}
+
+static int gcry_open(void *h, const uint8_t *nonce, const uint8_t *in, size_t inner, uint8_t *out)
+{
+	gcry_error_t err;
+
+	if (gcry_cipher_setiv(h, nonce, FG_IV_LEN) || gcry_cipher_authenticate(h, in, FG_TLS_HDR) ||
+	    gcry_cipher_final(h) || gcry_cipher_decrypt(h, out, inner, in + FG_TLS_HDR, inner))
+		return -EIO;
+	err = gcry_cipher_checktag(h, in + FG_TLS_HDR + inner, FG_TLS_TAG);
+	if (err)
+		return gcry_err_code(err) == GPG_ERR_CHECKSUM ? -EBADMSG : -EIO;
+	return 0;
+}
+
+/* ---- OpenSSL EVP ---- */
+
+static int evp_load(struct fg_record_dir *d)
+{
+	const EVP_CIPHER *c = d->cipher == FG_AES_128_GCM   ? EVP_aes_128_gcm()
+			      : d->cipher == FG_AES_256_GCM ? EVP_aes_256_gcm()
+							    : EVP_chacha20_poly1305();
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_CipherInit_ex(ctx, c, NULL, NULL, NULL, d->encrypt) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, FG_IV_LEN, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, d->k.key, NULL, d->encrypt) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return -EIO;
+	}
+	d->ctx = ctx;
+	return 0;
+}
+
+static int evp_seal(void *ctx, const uint8_t *nonce, uint8_t type, const uint8_t *in, size_t len,
+		    uint8_t *out)
+{
+	int n;
+
+	if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(ctx, NULL, &n, out, FG_TLS_HDR) != 1 ||
+	    (len && EVP_EncryptUpdate(ctx, out + FG_TLS_HDR, &n, in, (int)len) != 1) ||
+	    EVP_EncryptUpdate(ctx, out + FG_TLS_HDR + len, &n, &type, 1) != 1 ||
+	    EVP_EncryptFinal_ex(ctx, out + FG_TLS_HDR + len + 1, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, FG_TLS_TAG,
+				out + FG_TLS_HDR + len + 1) != 1)
+		return -EIO;
+	return 0;
+}
+
+static int evp_open(void *ctx, const uint8_t *nonce, const uint8_t *in, size_t inner,
+		    uint8_t *out)
+{
+	int n;
+
+	if (EVP_DecryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_DecryptUpdate(ctx, NULL, &n, in, FG_TLS_HDR) != 1 ||
+	    EVP_DecryptUpdate(ctx, out, &n, in + FG_TLS_HDR, (int)inner) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, FG_TLS_TAG,
+				(void *)(in + FG_TLS_HDR + inner)) != 1)
+		return -EIO;
+	if (EVP_DecryptFinal_ex(ctx, out + inner, &n) != 1)
+		return -EBADMSG;
+	return 0;
+}
+
+/* ---- either ---- */
 
 /* Builds @d's context (NULL before) with the current key; the nonce is set per record. */
 static int load_key(struct fg_record_dir *d)
 {
-	gcry_cipher_hd_t h = NULL;
-	gcry_error_t err;
-	int algo, mode, ret;
-
-	ret = aead_of(d->cipher, &algo, &mode);
-	if (ret)
-		goto out;
-	pthread_once(&gcry_once, gcry_setup);
-	ret = -EIO;
-	if (!gcry_ok)
-		goto out;
-	err = gcry_cipher_open(&h, algo, mode, 0);
-	if (err) {
-		/* Other errors mean the algorithm is refused (FIPS mode has no ChaCha20). */
-		ret = gcry_err_code(err) == GPG_ERR_ENOMEM ? -ENOMEM : -EIO;
-		goto out;
-	}
-	if (gcry_cipher_setkey(h, d->k.key, gcry_cipher_get_algo_keylen(algo)))
-		goto close_h;
-	d->ctx = h;
-	return 0;
-close_h:
-	gcry_cipher_close(h);
-out:
-	return ret;
+	pthread_once(&lib_once, lib_setup);
+	return lib == AEAD_GCRYPT ? gcry_load(d) : evp_load(d);
 }
 
 int fg_record_init(struct fg_record_dir *d, uint16_t cipher, const struct fg_traffic_keys *k,
 		   int encrypt)
 {
-	int algo, mode, ret;
+	int ret;
 
-	if (aead_of(cipher, &algo, &mode))
+	if (!known_cipher(cipher))
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->cipher = cipher;
@@ -107,13 +186,17 @@ void fg_record_exit(struct fg_record_dir *d)
 {
 	if (!d)
 		return;
-	gcry_cipher_close(d->ctx); /* libgcrypt wipes the handle */
+	fg_record_park(d);
 	OPENSSL_cleanse(d, sizeof(*d));
 }
 
+/* Both libraries wipe the key schedule when they free a context. */
 void fg_record_park(struct fg_record_dir *d)
 {
-	gcry_cipher_close(d->ctx);
+	if (lib == AEAD_GCRYPT)
+		gcry_cipher_close(d->ctx);
+	else
+		EVP_CIPHER_CTX_free(d->ctx);
 	d->ctx = NULL;
 }
 
@@ -160,14 +243,13 @@ ssize_t fg_record_seal(struct fg_record_dir *d, uint8_t type, const uint8_t *in,
 	out[3] = (uint8_t)((inner + FG_TLS_TAG) >> 8);
 	out[4] = (uint8_t)(inner + FG_TLS_TAG);
 	make_nonce(d, nonce);
-	/* Two encrypt calls, content then type byte: libgcrypt's AEADs stream like OpenSSL's. */
-	if (gcry_cipher_setiv(d->ctx, nonce, sizeof(nonce)) ||
-	    gcry_cipher_authenticate(d->ctx, out, FG_TLS_HDR) ||
-	    (len && gcry_cipher_encrypt(d->ctx, out + FG_TLS_HDR, len, in, len)) ||
-	    gcry_cipher_final(d->ctx) ||
-	    gcry_cipher_encrypt(d->ctx, out + FG_TLS_HDR + len, 1, &type, 1) ||
-	    gcry_cipher_gettag(d->ctx, out + FG_TLS_HDR + inner, FG_TLS_TAG))
-		return -EIO;
+	ret = lib == AEAD_GCRYPT ? gcry_seal(d->ctx, nonce, type, in, len, out)
+				 : evp_seal(d->ctx, nonce, type, in, len, out);
+	if (ret) {
+		/* A record cut short leaves partial state in the context: start afresh. */
+		fg_record_park(d);
+		return ret;
+	}
 	d->k.seq++;
 	return (ssize_t)total;
 }
@@ -177,7 +259,6 @@ ssize_t fg_record_open(struct fg_record_dir *d, const uint8_t *in, size_t len, u
 {
 	uint8_t nonce[FG_IV_LEN];
 	size_t clen, inner;
-	gcry_error_t err;
 	int ret;
 
 	if (len < FG_TLS_HDR)
@@ -203,14 +284,13 @@ ssize_t fg_record_open(struct fg_record_dir *d, const uint8_t *in, size_t len, u
 		return ret;
 
 	make_nonce(d, nonce);
-	if (gcry_cipher_setiv(d->ctx, nonce, sizeof(nonce)) ||
-	    gcry_cipher_authenticate(d->ctx, in, FG_TLS_HDR) || gcry_cipher_final(d->ctx) ||
-	    gcry_cipher_decrypt(d->ctx, out, inner, in + FG_TLS_HDR, inner))
-		return -EIO;
-	err = gcry_cipher_checktag(d->ctx, in + FG_TLS_HDR + inner, FG_TLS_TAG);
-	if (err) {
+	ret = lib == AEAD_GCRYPT ? gcry_open(d->ctx, nonce, in, inner, out)
+				 : evp_open(d->ctx, nonce, in, inner, out);
+	if (ret) {
+		/* Nothing unauthenticated is left behind, nor partial state in the context. */
 		OPENSSL_cleanse(out, inner);
-		return gcry_err_code(err) == GPG_ERR_CHECKSUM ? -EBADMSG : -EIO;
+		fg_record_park(d);
+		return ret;
 	}
 	/* The content type is the last non-zero byte; zeros after it are padding. */
 	while (inner > 0 && out[inner - 1] == 0)

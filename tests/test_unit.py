@@ -21,3 +21,13 @@ def test_unit(binary):
                        timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     assert " 0 failed" in r.stdout.splitlines()[-1]
+
+
+def test_record_layer_with_libgcrypt_in_fips_mode():
+    """libgcrypt in FIPS mode refuses TLS 1.3's GCM nonces: the record layer must use OpenSSL."""
+    env = dict(os.environ, LIBGCRYPT_FORCE_FIPS_MODE="1")
+    r = subprocess.run([os.path.join(UNIT_DIR, "test_record")], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert " 0 failed" in r.stdout.splitlines()[-1], r.stdout + r.stderr
+    assert "AEADs from OpenSSL" in r.stderr, r.stderr

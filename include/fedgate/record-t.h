@@ -24,10 +24,9 @@ enum fg_content_type {
  * One direction of the userspace record layer. A zeroed struct is empty;
  * fg_record_init() fills it, fg_record_exit() wipes it.
  */
-struct gcry_cipher_handle; /* libgcrypt's gcry_cipher_hd_t */
-
 struct fg_record_dir {
-	struct gcry_cipher_handle *ctx; /* NULL while parked */
+	/* NULL while parked; else a gcry_cipher_hd_t or an EVP_CIPHER_CTX (fg_record_aead_lib) */
+	void *ctx;
 	uint16_t cipher;
 	int encrypt;
 	struct fg_traffic_keys k;

@@ -7,9 +7,17 @@
 #include "fedgate/record-t.h"
 
 /*
+ * Names the library that seals and opens records in this process: "libgcrypt",
+ * or "OpenSSL" where libgcrypt is in FIPS mode (it refuses caller-chosen GCM
+ * nonces there) or cannot start. Initialises it on the first call; safe from
+ * any thread.
+ */
+const char *fg_record_aead_lib(void);
+
+/*
  * Sets up @d to seal (@encrypt != 0) or open records with @k (copied).
- * Returns 0, -EINVAL for an unknown cipher, -ENOMEM, -EIO when libgcrypt
- * (which does the AEAD) cannot start or refuses the cipher.
+ * Returns 0, -EINVAL for an unknown cipher, -ENOMEM, -EIO when the AEAD
+ * library refuses the cipher or key.
  */
 int fg_record_init(struct fg_record_dir *d, uint16_t cipher, const struct fg_traffic_keys *k,
 		   int encrypt);
@@ -21,7 +29,7 @@ void fg_record_exit(struct fg_record_dir *d);
 int fg_record_key_update(struct fg_record_dir *d);
 
 /*
- * Frees @d's cipher context (libgcrypt's, about 2 KiB) while @d is idle; the keys and the
+ * Frees @d's cipher context (about 2 KiB with libgcrypt) while @d is idle; the keys and the
  * sequence number stay. The next seal or open builds a new one (-ENOMEM, -EIO
  * if it cannot).
  */
@@ -49,8 +57,10 @@ ssize_t fg_record_seal(struct fg_record_dir *d, uint8_t type, const uint8_t *in,
  * 2^14 + 1 of inner plaintext, -EPROTO for a bad header (outer type not
  * application_data, bad version, too short for a tag, no content type),
  * -EBADMSG when authentication fails, -ENOBUFS if @cap is too small,
- * -EOVERFLOW when the sequence number is exhausted, -EIO on a crypto failure.
- * Nothing is consumed and the sequence number stays on any error.
+ * -EOVERFLOW when the sequence number is exhausted, -ENOMEM for a parked
+ * context that cannot come back, -EIO on a crypto failure. Nothing is
+ * consumed and the sequence number stays on any error; after a failed
+ * decryption @out holds no unauthenticated bytes.
  */
 ssize_t fg_record_open(struct fg_record_dir *d, const uint8_t *in, size_t len, uint8_t *out,
 		       size_t cap, uint8_t *type, size_t *plain_len);

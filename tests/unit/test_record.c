@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <gcrypt.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "fedgate/keys-t.h"
@@ -1084,6 +1085,20 @@ UNIT_TEST(every_length_matches_openssl_all_ciphers)
 		lengths_against_openssl(all_ciphers[c]);
 }
 
+/*
+ * libgcrypt seals unless it is in FIPS mode, where it refuses TLS 1.3's nonces:
+ * then OpenSSL does. tests/test_unit.py runs this binary both ways.
+ */
+UNIT_TEST(aead_lib_follows_fips_mode)
+{
+	const char *lib = fg_record_aead_lib();
+
+	CHECK(strcmp(lib, gcry_fips_mode_active() ? "OpenSSL" : "libgcrypt") == 0);
+	if (getenv("LIBGCRYPT_FORCE_FIPS_MODE"))
+		CHECK(strcmp(lib, "OpenSSL") == 0);
+	fprintf(stderr, "    record layer AEADs from %s\n", lib);
+}
+
 /* Independent nonce check with every byte of the sequence number in play. */
 UNIT_TEST(high_sequence_number)
 {
@@ -1308,6 +1323,7 @@ UNIT_MAIN("record", UNIT_CASE(rfc8448_client_app_seal), UNIT_CASE(rfc8448_client
 	  UNIT_CASE(open_no_content_type), UNIT_CASE(open_padding), UNIT_CASE(open_small_buffer),
 	  UNIT_CASE(seal_too_long), UNIT_CASE(seal_small_buffer), UNIT_CASE(seal_seq_exhausted),
 	  UNIT_CASE(roundtrip_all_ciphers), UNIT_CASE(every_length_matches_openssl_all_ciphers),
+	  UNIT_CASE(aead_lib_follows_fips_mode),
 	  UNIT_CASE(high_sequence_number),
 	  UNIT_CASE(sequence_order), UNIT_CASE(key_update_rfc8448_client),
 	  UNIT_CASE(park_keeps_keys_and_sequence_all_ciphers),
