@@ -1028,11 +1028,11 @@ UNIT_TEST(roundtrip_all_ciphers)
 }
 
 /*
- * The AEAD is libgcrypt's, streamed in two calls (content, then type byte):
- * every length around the block, bulk and record boundaries, one direction
- * carrying on from record to record, must give OpenSSL's bytes, and OpenSSL's
- * records must open. A partial block left over from one record must not leak
- * into the next one's keystream or tag.
+ * The AEAD is libgcrypt's (OpenSSL's in FIPS mode), streamed in two calls
+ * (content, then type byte): every length around the block, bulk and record
+ * boundaries, one direction carrying on from record to record, must give
+ * OpenSSL's bytes, and OpenSSL's records must open. A partial block left over
+ * from one record must not leak into the next one's keystream or tag.
  */
 static void lengths_against_openssl(uint16_t cipher)
 {
