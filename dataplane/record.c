@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <pthread.h>
-#include <stdbool.h>
 #include <string.h>
 #include <gcrypt.h>
 #include <openssl/crypto.h>
@@ -49,28 +48,39 @@ const char *fg_record_aead_lib(void)
 	return lib == AEAD_GCRYPT ? "libgcrypt" : "OpenSSL";
 }
 
-static bool known_cipher(uint16_t cipher)
+/* Each TLS 1.3 cipher suite's AEAD, in both libraries. */
+static const struct aead {
+	uint16_t cipher;
+	int gcry_algo, gcry_mode;
+	const EVP_CIPHER *(*evp)(void);
+} aeads[] = {
+	{ FG_AES_128_GCM, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_GCM, EVP_aes_128_gcm },
+	{ FG_AES_256_GCM, GCRY_CIPHER_AES256, GCRY_CIPHER_MODE_GCM, EVP_aes_256_gcm },
+	{ FG_CHACHA20_POLY1305, GCRY_CIPHER_CHACHA20, GCRY_CIPHER_MODE_POLY1305,
+	  EVP_chacha20_poly1305 },
+};
+
+/* Returns @cipher's entry, or NULL for a suite the record layer does not know. */
+static const struct aead *aead_of(uint16_t cipher)
 {
-	return cipher == FG_AES_128_GCM || cipher == FG_AES_256_GCM ||
-	       cipher == FG_CHACHA20_POLY1305;
+	for (size_t i = 0; i < sizeof(aeads) / sizeof(aeads[0]); i++)
+		if (aeads[i].cipher == cipher)
+			return &aeads[i];
+	return NULL;
 }
 
 /* ---- libgcrypt ---- */
 
 static int gcry_load(struct fg_record_dir *d)
 {
-	int algo = d->cipher == FG_AES_128_GCM	 ? GCRY_CIPHER_AES128
-		   : d->cipher == FG_AES_256_GCM ? GCRY_CIPHER_AES256
-						 : GCRY_CIPHER_CHACHA20;
-	int mode = d->cipher == FG_CHACHA20_POLY1305 ? GCRY_CIPHER_MODE_POLY1305
-						     : GCRY_CIPHER_MODE_GCM;
+	const struct aead *a = aead_of(d->cipher);
 	gcry_cipher_hd_t h = NULL;
 	gcry_error_t err;
 
-	err = gcry_cipher_open(&h, algo, mode, 0);
+	err = gcry_cipher_open(&h, a->gcry_algo, a->gcry_mode, 0);
 	if (err)
 		return gcry_err_code(err) == GPG_ERR_ENOMEM ? -ENOMEM : -EIO;
-	if (gcry_cipher_setkey(h, d->k.key, gcry_cipher_get_algo_keylen(algo))) {
+	if (gcry_cipher_setkey(h, d->k.key, gcry_cipher_get_algo_keylen(a->gcry_algo))) {
 		gcry_cipher_close(h);
 		return -EIO;
 	}
@@ -107,9 +117,7 @@ static int gcry_open(void *h, const uint8_t *nonce, const uint8_t *in, size_t in
 
 static int evp_load(struct fg_record_dir *d)
 {
-	const EVP_CIPHER *c = d->cipher == FG_AES_128_GCM   ? EVP_aes_128_gcm()
-			      : d->cipher == FG_AES_256_GCM ? EVP_aes_256_gcm()
-							    : EVP_chacha20_poly1305();
+	const EVP_CIPHER *c = aead_of(d->cipher)->evp();
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
 
 	if (!ctx)
@@ -170,7 +178,7 @@ int fg_record_init(struct fg_record_dir *d, uint16_t cipher, const struct fg_tra
 {
 	int ret;
 
-	if (!known_cipher(cipher))
+	if (!aead_of(cipher))
 		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	d->cipher = cipher;
