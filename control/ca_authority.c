@@ -22,6 +22,7 @@
 #include "fedgate/ca.h"
 #include "fedgate/jwt.h"
 #include "fedgate/log.h"
+#include "fedgate/x509name.h"
 
 #ifndef FEDGATE_VERSION
 #define FEDGATE_VERSION "0.1.0"
@@ -671,7 +672,7 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 	}
 	it = cJSON_GetObjectItemCaseSensitive(claims, "sha");
 	for (int i = 0; cJSON_IsString(it) && i < sk_X509_num(ca->roots); i++)
-		sha_ok |= !fg_pki_fingerprint(sk_X509_value(ca->roots, i), fp) &&
+		sha_ok |= !fg_x509_sha256(sk_X509_value(ca->roots, i), fp) &&
 			  !strcasecmp(fp, it->valuestring);
 	if (!sha_ok) {
 		ret = fg_ca_http_fail(err, 401,
@@ -737,27 +738,6 @@ static int csr_key_ok(EVP_PKEY *k)
 	if (EVP_PKEY_is_a(k, "RSA"))
 		return EVP_PKEY_get_bits(k) >= 2048;
 	return EVP_PKEY_is_a(k, "ED25519");
-}
-
-static int csr_cn(X509_REQ *req, char *out, size_t len)
-{
-	X509_NAME *n = X509_REQ_get_subject_name(req);
-	int i = X509_NAME_get_index_by_NID(n, NID_commonName, -1);
-	unsigned char *utf8 = NULL;
-	int l;
-
-	out[0] = '\0';
-	if (i < 0)
-		return 0;
-	l = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(n, i)));
-	if (l < 0 || (size_t)l >= len || memchr(utf8, 0, (size_t)l)) {
-		OPENSSL_free(utf8);
-		return -EINVAL;
-	}
-	memcpy(out, utf8, (size_t)l);
-	out[l] = '\0';
-	OPENSSL_free(utf8);
-	return 0;
 }
 
 /* "notBefore"/"notAfter": RFC 3339 time or a duration from now (step accepts both). */
@@ -851,7 +831,8 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 			gens = X509V3_EXT_d2i(x);
 		}
 	}
-	if (san_list_from(gens, &csr_sans) || csr_cn(req, cn, sizeof(cn))) {
+	if (san_list_from(gens, &csr_sans) ||
+	    fg_x509_cn(X509_REQ_get_subject_name(req), cn, sizeof(cn)) == -EINVAL) {
 		fg_ca_http_fail(err, 400,
 				"invalid csr: only DNS, IP, e-mail and URI SANs (at most 64) and "
 				"a printable CN");
@@ -940,7 +921,7 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 	char cn[256] = "";
 	int64_t now = now_s(), old_nb = 0, old_na = 0, life;
 	struct tm tm;
-	int e, i;
+	int e;
 
 	if (!r->client) {
 		/* step-ca: 400 "missing client certificate" */
@@ -973,13 +954,9 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 		fg_ca_http_fail(err, 401, "the client certificate is a CA certificate");
 		goto out;
 	}
-	i = X509_NAME_get_index_by_NID(X509_get_subject_name(r->client), NID_commonName, -1);
-	if (i >= 0) {
-		const ASN1_STRING *s = X509_NAME_ENTRY_get_data(
-			X509_NAME_get_entry(X509_get_subject_name(r->client), i));
-
-		snprintf(cn, sizeof(cn), "%.*s", ASN1_STRING_length(s),
-			 (const char *)ASN1_STRING_get0_data(s));
+	if (fg_x509_cn(X509_get_subject_name(r->client), cn, sizeof(cn)) == -EINVAL) {
+		fg_ca_http_fail(err, 400, "the client certificate's CN cannot be read as UTF-8");
+		goto out;
 	}
 	gens = X509_get_ext_d2i(r->client, NID_subject_alt_name, NULL, NULL);
 	pub = X509_get_pubkey(r->client);
@@ -1043,7 +1020,7 @@ static cJSON *root_by_sha(struct fg_ca *ca, const char *sha, struct fg_ca_err *e
 	for (int i = 0; i < sk_X509_num(ca->roots); i++) {
 		char *pem;
 
-		if (fg_pki_fingerprint(sk_X509_value(ca->roots, i), fp) || strcasecmp(fp, sha))
+		if (fg_x509_sha256(sk_X509_value(ca->roots, i), fp) || strcasecmp(fp, sha))
 			continue;
 		pem = fg_pki_cert_pem(sk_X509_value(ca->roots, i));
 		o = cJSON_CreateObject();

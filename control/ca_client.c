@@ -22,6 +22,7 @@
 #include "fedgate/ca.h"
 #include "fedgate/ca_client.h"
 #include "fedgate/jwt.h"
+#include "fedgate/x509name.h"
 
 #ifndef FEDGATE_VERSION
 #define FEDGATE_VERSION "0.1.0"
@@ -912,7 +913,7 @@ int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err 
 		ret = -EINVAL;
 		goto out;
 	}
-	if (fg_pki_fingerprint(sk_X509_value(roots, 0), fp) || fg_jwk_thumbprint(r->key, kid) ||
+	if (fg_x509_sha256(sk_X509_value(roots, 0), fp) || fg_jwk_thumbprint(r->key, kid) ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
 		ret = fg_ca_fail(err, -EINVAL, "the provisioner key is not an EC P-256 key");
 		goto out;

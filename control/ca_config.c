@@ -17,6 +17,7 @@
 
 #include "fedgate/ca.h"
 #include "fedgate/jwt.h"
+#include "fedgate/x509name.h"
 
 #define DEFAULT_MIN_MS (5 * 60 * 1000LL)
 #define DEFAULT_MAX_MS (24 * 3600 * 1000LL)
@@ -65,9 +66,9 @@ static int add_certs(struct fg_ca *ca, STACK_OF(X509) *sk, const char *file, int
 		char fp[65], fp2[65];
 		int dup = 0;
 
-		fg_pki_fingerprint(x, fp);
+		fg_x509_sha256(x, fp);
 		for (int i = 0; dedup && i < sk_X509_num(sk); i++)
-			dup |= !fg_pki_fingerprint(sk_X509_value(sk, i), fp2) && !strcmp(fp, fp2);
+			dup |= !fg_x509_sha256(sk_X509_value(sk, i), fp2) && !strcmp(fp, fp2);
 		if (dup || !sk_X509_push(sk, x)) {
 			X509_free(x);
 			if (!dup) {

@@ -15,6 +15,7 @@
 
 #include "fedgate/ca_init.h"
 #include "fedgate/jwt.h"
+#include "fedgate/x509name.h"
 
 #define CA_LIFETIME_S (10LL * 365 * 86400) /* step's default for root and intermediate */
 
@@ -141,7 +142,7 @@ static cJSON *defaults_json(const struct fg_ca_init_opts *o, const char *dir, X5
 	const char *colon = strrchr(o->address, ':');
 	char path[PATH_MAX + 64], url[600], fp[65];
 
-	if (!d || fg_pki_fingerprint(root, fp))
+	if (!d || fg_x509_sha256(root, fp))
 		goto fail;
 	snprintf(url, sizeof(url), "https://%s%s%s%s", strchr(o->dns[0], ':') ? "[" : "",
 		 o->dns[0], strchr(o->dns[0], ':') ? "]" : "", colon ? colon : "");

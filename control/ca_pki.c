@@ -493,18 +493,6 @@ char *fg_pki_certs_pem(STACK_OF(X509) *sk)
 	return out;
 }
 
-int fg_pki_fingerprint(X509 *x, char hex[65])
-{
-	unsigned char md[32];
-	unsigned int n = 0;
-
-	if (!X509_digest(x, EVP_sha256(), md, &n) || n != 32)
-		return -EINVAL;
-	for (unsigned int i = 0; i < n; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
 static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
 {
 	X509V3_CTX ctx;

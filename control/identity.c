@@ -27,6 +27,7 @@
 #include "fedgate/log.h"
 #include "fedgate/roots.h"
 #include "fedgate/tls.h"
+#include "fedgate/x509name.h"
 
 #define POLL_MS 2000
 #define BACKOFF_FIRST_MS 1000
@@ -217,11 +218,11 @@ static void roots_describe(STACK_OF(X509) * sk, char *out, size_t len)
 
 	out[0] = '\0';
 	for (int i = 0; i < sk_X509_num(sk) && used + 4 < len; i++) {
-		char cn[256] = "?";
+		char cn[256];
 		int w;
 
-		X509_NAME_get_text_by_NID(X509_get_subject_name(sk_X509_value(sk, i)),
-					  NID_commonName, cn, sizeof(cn));
+		if (fg_x509_cn(X509_get_subject_name(sk_X509_value(sk, i)), cn, sizeof(cn)))
+			snprintf(cn, sizeof(cn), "?");
 		w = snprintf(out + used, len - used, "%s'%s'", i ? ", " : "", cn);
 		if (w < 0)
 			break;
@@ -614,13 +615,6 @@ static int names_within(GENERAL_NAMES *a, GENERAL_NAMES *b)
 	return 1;
 }
 
-static void cn_of(X509 *x, char *out, size_t len)
-{
-	out[0] = '\0';
-	if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)len) < 0)
-		out[0] = '\0';
-}
-
 /*
  * Whether what the CA returned is what was asked for, before anything is
  * written: valid now (notBefore up to ISSUED_SKEW_S ahead, for clock skew),
@@ -673,11 +667,14 @@ static int verify_issued(struct fg_ident *id, const struct fg_job *j, const stru
 			goto free_store;
 		}
 	} else {
-		cn_of(id->id.leaf, want_cn, sizeof(want_cn));
+		fg_x509_cn(X509_get_subject_name(id->id.leaf), want_cn, sizeof(want_cn));
 		want = sans_of(id->id.leaf);
 	}
 	got = sans_of(m->leaf);
-	cn_of(m->leaf, got_cn, sizeof(got_cn));
+	if (fg_x509_cn(X509_get_subject_name(m->leaf), got_cn, sizeof(got_cn)) == -EINVAL) {
+		snprintf(why, len, "its subject CN cannot be read as UTF-8");
+		goto free_names;
+	}
 	if (strcmp(want_cn, got_cn)) {
 		snprintf(why, len, "its subject CN is '%s', not the '%s' asked for", got_cn,
 			 want_cn);

@@ -8,31 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/evp.h>
 
 #include "fedgate/allow.h"
 #include "fedgate/roots.h"
-
-static int root_sha256(X509 *root, char hex[65])
-{
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int len = 0;
-
-	if (!X509_digest(root, EVP_sha256(), md, &len) || len != 32)
-		return -EINVAL;
-	for (unsigned int i = 0; i < len; i++)
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	return 0;
-}
-
-static int root_cn(X509 *root, char *out, size_t len)
-{
-	out[0] = '\0';
-	return X509_NAME_get_text_by_NID(X509_get_subject_name(root), NID_commonName, out,
-					 (int)len) > 0
-		   ? 0
-		   : -ENOENT;
-}
+#include "fedgate/x509name.h"
 
 static int any_match(char *const *pats, size_t n, const char *s, enum fg_pattern_kind kind)
 {
@@ -57,17 +36,26 @@ int fg_roots_check(const struct fg_root_rule *rules, size_t n, X509 *root,
 		   const struct fg_peer_id *peer, char *why, size_t why_len)
 {
 	const struct fg_root_rule *r = NULL;
-	char cn[FG_PEER_NAME_MAX], fp[65] = "", label[FG_PEER_NAME_MAX + 32];
+	char cn[FG_PEER_NAME_MAX], fp[FG_X509_SHA256_HEX] = "", label[FG_PEER_NAME_MAX + 32];
+	int cn_err;
 	size_t i;
 
 	if (!n)
 		return 0;
-	if (root_cn(root, cn, sizeof(cn)))
-		cn[0] = '\0';
-	if (root_sha256(root, fp)) {
+	cn_err = fg_x509_cn(X509_get_subject_name(root), cn, sizeof(cn));
+	if (fg_x509_sha256(root, fp)) {
 		snprintf(why, why_len, "cannot fingerprint the root");
 		return -EACCES;
 	}
+	/* A CN that cannot be read could be the one a rule names: deny, never skip the rule. */
+	for (i = 0; i < n && cn_err == -EINVAL; i++)
+		if (rules[i].cn) {
+			snprintf(why, why_len,
+				 "the root's CN cannot be read as UTF-8 (sha256 %s), so $.roots[] "
+				 "rules that name roots by CN cannot be applied",
+				 fp);
+			return -EACCES;
+		}
 	for (i = 0; i < n && !r; i++)
 		if ((!rules[i].cn || !strcmp(rules[i].cn, cn)) &&
 		    (!rules[i].sha256 || !strcmp(rules[i].sha256, fp)))
@@ -147,23 +135,36 @@ static int refers_by_cn(const struct fg_config *cfg)
 int fg_roots_unique_cns(const struct fg_config *cfg, STACK_OF(X509) * roots, char *why,
 			size_t why_len)
 {
-	char cn_a[FG_PEER_NAME_MAX], cn_b[FG_PEER_NAME_MAX], fp_a[65], fp_b[65];
+	char cn_a[FG_PEER_NAME_MAX], cn_b[FG_PEER_NAME_MAX];
+	char fp_a[FG_X509_SHA256_HEX], fp_b[FG_X509_SHA256_HEX];
 
 	if (!refers_by_cn(cfg))
 		return 0;
 	for (int i = 0; i < sk_X509_num(roots); i++) {
 		X509 *a = sk_X509_value(roots, i);
+		int err = fg_x509_cn(X509_get_subject_name(a), cn_a, sizeof(cn_a));
 
-		if (root_cn(a, cn_a, sizeof(cn_a)))
+		if (err == -EINVAL) {
+			if (fg_x509_sha256(a, fp_a))
+				snprintf(fp_a, sizeof(fp_a), "?");
+			snprintf(why, why_len,
+				 "a root's CN cannot be read as UTF-8 (sha256 %s): rules that name "
+				 "roots by CN ($.roots[].cn, allow[].root) cannot be applied to it; "
+				 "name roots by fingerprint or remove it",
+				 fp_a);
+			return -EINVAL;
+		}
+		if (err)
 			continue;
 		for (int k = i + 1; k < sk_X509_num(roots); k++) {
 			X509 *b = sk_X509_value(roots, k);
 
-			if (root_cn(b, cn_b, sizeof(cn_b)) || strcmp(cn_a, cn_b) || !X509_cmp(a, b))
+			if (fg_x509_cn(X509_get_subject_name(b), cn_b, sizeof(cn_b)) ||
+			    strcmp(cn_a, cn_b) || !X509_cmp(a, b))
 				continue;
-			if (root_sha256(a, fp_a))
+			if (fg_x509_sha256(a, fp_a))
 				snprintf(fp_a, sizeof(fp_a), "?");
-			if (root_sha256(b, fp_b))
+			if (fg_x509_sha256(b, fp_b))
 				snprintf(fp_b, sizeof(fp_b), "?");
 			snprintf(why, why_len,
 				 "two different roots are named '%s' (sha256 %s and %s): rules "

@@ -15,6 +15,7 @@
 #include "fedgate/config.h"
 #include "fedgate/tls.h"
 #include "fedgate/tls13.h"
+#include "fedgate/x509name.h"
 
 static int conn_idx = -1;
 
@@ -30,32 +31,12 @@ const char *fg_tls_error(char *buf, size_t len)
 	return buf;
 }
 
-static void name_cn(const X509_NAME *name, char *out, size_t len)
-{
-	unsigned char *utf8 = NULL;
-	int i, n;
-
-	out[0] = '\0';
-	if (!name)
-		return;
-	i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-	if (i < 0)
-		return;
-	n = ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, i)));
-	/* A name with an embedded NUL is not a name we can trust in a log or rule. */
-	if (n > 0 && (size_t)n < len && memchr(utf8, 0, (size_t)n) == NULL) {
-		memcpy(out, utf8, (size_t)n);
-		out[n] = '\0';
-	}
-	OPENSSL_free(utf8);
-}
-
 /* Fills CN and SANs of @leaf into @peer; @root_cn stays as the caller set it. */
 static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 {
 	GENERAL_NAMES *sans;
 
-	name_cn(X509_get_subject_name(leaf), peer->cn, sizeof(peer->cn));
+	fg_x509_cn(X509_get_subject_name(leaf), peer->cn, sizeof(peer->cn));
 	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
 		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
@@ -89,8 +70,6 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 
 int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int md_len = 0;
 	STACK_OF(X509) *chain;
 	X509 *leaf, *root;
 
@@ -101,12 +80,8 @@ int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
 		return -EACCES;
 	peer_from_leaf(leaf, peer);
 	root = sk_X509_value(chain, sk_X509_num(chain) - 1);
-	name_cn(X509_get_subject_name(root), peer->root_cn, sizeof(peer->root_cn));
-	if (!X509_digest(root, EVP_sha256(), md, &md_len) || md_len != 32)
-		return -EACCES;
-	for (unsigned int i = 0; i < md_len; i++)
-		snprintf(peer->root_sha256 + 2 * i, 3, "%02x", md[i]);
-	return 0;
+	fg_x509_cn(X509_get_subject_name(root), peer->root_cn, sizeof(peer->root_cn));
+	return fg_x509_sha256(root, peer->root_sha256) ? -EACCES : 0;
 }
 
 /* Remembers the first failure with the identity it concerns; the verdict stays OpenSSL's. */
@@ -128,7 +103,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 	chain = X509_STORE_CTX_get0_chain(xctx);
 	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	if (top)
-		name_cn(X509_get_issuer_name(top), st->failed.root_cn, sizeof(st->failed.root_cn));
+		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn, sizeof(st->failed.root_cn));
 	return ok;
 }
 
@@ -424,7 +399,7 @@ void fg_cert_describe(X509 *x, char *out, size_t len)
 	char cn[FG_PEER_NAME_MAX], until[64] = "?";
 	BIO *mem = BIO_new(BIO_s_mem());
 
-	name_cn(X509_get_subject_name(x), cn, sizeof(cn));
+	fg_x509_cn(X509_get_subject_name(x), cn, sizeof(cn));
 	if (mem && ASN1_TIME_print(mem, X509_get0_notAfter(x))) {
 		int n = BIO_read(mem, until, sizeof(until) - 1);
 

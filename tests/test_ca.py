@@ -720,6 +720,36 @@ def test_renew_over_mtls_keeps_key_and_names_and_moves_validity(cloud, tmp_path)
     assert code == 201 and load_certs(resp["crt"])[0].subject == old.subject
 
 
+def test_renew_reads_a_bmpstring_cn_as_text_and_keeps_it(cloud, tmp_path):
+    # /renew copies the CN: once through UTF-8, never as the encoding's raw bytes
+    from cryptography.x509.name import _ASN1Type
+    ikey = cloud.intermediate_key()
+    inter = load_certs(cloud.intermediate.read_bytes())[0]
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cn = "b\u00f6mp.internal"
+    leaf = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn,
+                                                        _type=_ASN1Type.BMPString)]))
+            .issuer_name(inter.subject).public_key(leaf_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("bmp.internal")]), False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+            .sign(ikey, hashes.SHA256()))
+    crt, kf = tmp_path / "bmp.crt", tmp_path / "bmp.key"
+    crt.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) +
+                    cloud.intermediate.read_bytes())
+    kf.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM,
+                                          serialization.PrivateFormat.PKCS8,
+                                          serialization.NoEncryption()))
+    code, resp = cloud.request("POST", "/1.0/renew", cert=crt, key=kf)
+    assert code == 201, resp
+    new = load_certs(resp["crt"])[0]
+    assert new.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == cn
+
+
 def test_renew_refusals(cloud, kube, tmp_path):
     assert_error(cloud.request("POST", "/1.0/renew"), 400, "missing client certificate")
     # a certificate of the other (federated) CA is not this CA's to renew

@@ -902,3 +902,149 @@ def test_sighup_applies_roots_and_federation_changes_without_waiting_on_a_slow_c
         assert time.monotonic() - t0 < 5
     finally:
         ls.close()
+
+
+# --- one conversion to UTF-8 for every CN compared -------------------------------------------
+# A root's CN may be encoded as UTF8String, BMPString (UTF-16), UniversalString (UTF-32) or
+# T61String. Rules name roots by their text, so every encoding must meet the same rules: a
+# constrained root written in another encoding once escaped roots[] but still matched
+# allow[].root.
+
+def _encoded_root(tmp, label, cn, encoding):
+    """A self-signed root whose subject CN @cn is written as @encoding, and a leaf factory:
+    leaf(name, dns) -> (cert path, key path). T61String comes from `openssl req` (Latin-1,
+    as X.690 readers take it); the others from python3-cryptography."""
+    if encoding == "T61String":
+        return _t61_root(tmp, label, cn)
+    import datetime
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.name import _ASN1Type
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn,
+                                         _type=getattr(_ASN1Type, encoding))])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    root = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
+                                         False), critical=True)
+            .add_extension(ski, critical=False)
+            .sign(key, hashes.SHA256()))
+    pem = root.public_bytes(serialization.Encoding.PEM)
+
+    def leaf(name_, dns):
+        lkey = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, dns)]))
+                .issuer_name(name).public_key(lkey.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(hours=1))
+                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+                .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns)]), critical=False)
+                .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(
+                    ski), critical=False)
+                .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH,
+                                                      x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]),
+                               critical=False)
+                .sign(key, hashes.SHA256()))
+        crt, keyf = tmp / f"{label}.{name_}.crt", tmp / f"{label}.{name_}.key"
+        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        keyf.write_bytes(lkey.private_bytes(serialization.Encoding.PEM,
+                                            serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+        return crt, keyf
+
+    return pem, leaf
+
+
+def _t61_root(tmp, label, cn):
+    """As _encoded_root, by the openssl CLI: string_mask "default" writes a Latin-1 CN as
+    T61String, and `openssl x509 -req` copies the issuer name byte for byte into leaves."""
+    def run(*args):
+        r = subprocess.run(["openssl", *map(str, args)], capture_output=True, timeout=30)
+        assert r.returncode == 0, r
+    cnf, ext = tmp / f"{label}.cnf", tmp / f"{label}.ext"
+    cnf.write_text("[req]\ndistinguished_name=dn\nstring_mask=default\nprompt=no\n[dn]\n"
+                   "[v3]\nbasicConstraints=critical,CA:true\n"
+                   "keyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n")
+    rkey, rcrt = tmp / f"{label}.root.key", tmp / f"{label}.root.pem"
+    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", rkey)
+    # bytes, not text: the CN goes in as Latin-1, one byte per character
+    subj = b"/CN=" + cn.encode("latin-1")
+    r = subprocess.run([b"openssl", b"req", b"-new", b"-x509", b"-key", bytes(rkey), b"-config",
+                        bytes(cnf), b"-extensions", b"v3", b"-days", b"1", b"-subj", subj,
+                        b"-out", bytes(rcrt)], capture_output=True, timeout=30)
+    assert r.returncode == 0, r
+    der = subprocess.run(["openssl", "x509", "-in", rcrt, "-outform", "DER"],
+                         capture_output=True, timeout=30).stdout
+    assert b"\x14" + bytes([len(cn)]) + cn.encode("latin-1") in der, "no T61String CN"
+
+    def leaf(name_, dns):
+        crt, keyf, csr = (tmp / f"{label}.{name_}.{x}" for x in ("crt", "key", "csr"))
+        ext.write_text(f"basicConstraints=critical,CA:false\nsubjectAltName=DNS:{dns}\n"
+                       "extendedKeyUsage=clientAuth,serverAuth\n"
+                       "authorityKeyIdentifier=keyid\n")
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-subj", f"/CN={dns}", "-keyout", keyf, "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", rcrt, "-CAkey", rkey, "-set_serial",
+            str(int.from_bytes(os.urandom(8), "big")), "-days", "1", "-extfile", ext,
+            "-out", crt)
+        return crt, keyf
+
+    return rcrt.read_bytes(), leaf
+
+
+# Not ASCII, so that every encoding's bytes differ from the UTF-8 text the config holds.
+CLOUD = "Cl\u00f6ud Root CA"
+CLOUD_RULE = {"cn": CLOUD, "dns": ["*.cloud.internal"]}
+
+
+@pytest.mark.parametrize("encoding", ["UTF8String", "BMPString", "UniversalString",
+                                      "T61String"])
+def test_a_constrained_roots_cn_in_any_string_encoding_meets_its_roots_rule(
+        gateways, hello, tmp_path, encoding):
+    # the gateway's own identity comes from a second, plain root; the client's from the
+    # "Clöud Root CA" written as @encoding, which allow[].root and roots[].cn both name
+    gw_pem, gw_leaf = _encoded_root(tmp_path, "gw", "Gateway Root CA", "UTF8String")
+    pem, leaf = _encoded_root(tmp_path, "cloud", CLOUD, encoding)
+    trust = tmp_path / "trust.pem"
+    trust.write_bytes(gw_pem + pem)
+    crt, key = gw_leaf("gw", "svc.internal")
+    h = gateways("h", gw_config({"cert": str(crt), "key": str(key)}, str(trust),
+                                [terminate(hello, [{"root": CLOUD}], proxy_v2=True)],
+                                [CLOUD_RULE]))
+    port = h.port("from-aws")
+    # outside the namespace: refused by the rule written for this CN, whatever its encoding
+    ecrt, ekey = leaf("evil", "evil.other")
+    r = curl_hello(port, trust, ecrt, ekey, "svc.internal")
+    assert "Hello" not in r.stdout, r
+    h.wait_log(r"name constraints: root 'Cl\u00f6ud Root CA' \(roots\[0\]\) may not vouch for "
+               r"dns:evil\.other \(outside its namespace\)")
+    # inside it: admitted, and the root's name reaches the service as UTF-8 text
+    gcrt, gkey = leaf("good", "app.cloud.internal")
+    r = curl_hello(port, trust, gcrt, gkey, "svc.internal")
+    assert r.stdout == f"Hello app.cloud.internal (cert issued by '{CLOUD}')\n", r
+
+
+@pytest.mark.parametrize("encoding", ["BMPString", "UniversalString", "T61String"])
+def test_two_roots_with_one_cn_in_two_encodings_are_refused_at_load(tmp_path, encoding):
+    gw_pem, gw_leaf = _encoded_root(tmp_path, "gw", CLOUD, "UTF8String")
+    twin_pem, _ = _encoded_root(tmp_path, "twin", CLOUD, encoding)
+    trust = tmp_path / "trust.pem"
+    trust.write_bytes(gw_pem + twin_pem)
+    crt, key = gw_leaf("gw", "svc.internal")
+    cfg = gw_config({"cert": str(crt), "key": str(key)}, str(trust),
+                    [terminate("127.0.0.1:1", [{"root": CLOUD}])], [CLOUD_RULE])
+    path = tmp_path / "twins.json"
+    path.write_text(json.dumps(cfg))
+    for cmd in ("check", "run"):
+        r = fedgate(cmd, "-c", path)
+        assert r.returncode == 2, r
+        assert re.search(r"\$\.identity\.trust: two different roots are named 'Cl\u00f6ud Root CA' "
+                         r"\(sha256 [0-9a-f]{64} and [0-9a-f]{64}\)", r.stderr), r.stderr

@@ -84,9 +84,6 @@ char *fg_pki_key_pem(EVP_PKEY *key);
 /* PEM text of every certificate of @sk concatenated (malloc'd), or NULL. */
 char *fg_pki_certs_pem(STACK_OF(X509) *sk);
 
-/* Lowercase hex SHA-256 of the DER certificate: step's root fingerprint. */
-int fg_pki_fingerprint(X509 *x, char hex[65]);
-
 /* X.520's upper bound for a CommonName, in characters. */
 #define FG_PKI_CN_MAX 64
 

@@ -20,7 +20,8 @@ int fg_roots_check(const struct fg_root_rule *rules, size_t n, X509 *root,
  * When @cfg names roots by CN ($.roots[].cn, allow[].root other than
  * "sha256:HEX"), a second root with the same CN would inherit the first
  * one's standing: refuses a bundle holding two different roots with one CN.
- * Returns 0 or -EEXIST with the CN and both fingerprints in @why.
+ * Returns 0, -EEXIST with the CN and both fingerprints in @why, or -EINVAL
+ * (why in @why) for a root whose CN cannot be read as UTF-8.
  */
 int fg_roots_unique_cns(const struct fg_config *cfg, STACK_OF(X509) * roots, char *why,
 			size_t why_len);
