@@ -2,7 +2,7 @@
 # builds with ASan+UBSan into build/san.
 CC ?= cc
 BUILD := build
-CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -Iinclude -MMD -MP
+CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. -Iinclude -MMD -MP
 LDFLAGS :=
 LDLIBS := -lssl -lcrypto -lgcrypt -luring -lcjson -lpthread
 ifeq ($(SANITIZE),1)
@@ -19,15 +19,29 @@ Q := @
 msg = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-SRCS := $(wildcard control/*.c dataplane/*.c)
+# One static library per folder (README "Layout"); fedgate is control/main.c and the four.
+# Order matters to the linker: each library before the ones it calls.
+LIB_SRCS := $(wildcard lib/*.c)
+CA_SRCS := $(wildcard control/ca/*.c)
+CTL_SRCS := $(filter-out control/main.c,$(wildcard control/*.c))
+DP_SRCS := $(wildcard dataplane/*.c)
+SRCS := control/main.c $(CTL_SRCS) $(CA_SRCS) $(DP_SRCS) $(LIB_SRCS)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
-LIB_OBJS := $(filter-out $(BUILD)/control/main.c.o $(BUILD)/control/main.o,$(OBJS))
+ARCHIVES := $(BUILD)/control/libcontrol.a $(BUILD)/control/ca/libca.a \
+	$(BUILD)/dataplane/libdataplane.a $(BUILD)/lib/libfedgate.a
+$(BUILD)/control/libcontrol.a: $(CTL_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/control/ca/libca.a: $(CA_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/dataplane/libdataplane.a: $(DP_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/lib/libfedgate.a: $(LIB_SRCS:%.c=$(BUILD)/%.o)
+$(ARCHIVES):
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps test demo clean unit bench
-all: $(BUILD)/fedgate
+.PHONY: all deps test demo clean unit bench fuzz
+all: $(BUILD)/fedgate $(ARCHIVES)
 
 # The first build installs what is missing (as root) or says what to install.
 $(DEPS_STAMP): scripts/deps
@@ -58,27 +72,51 @@ $(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c $(BUILD)/bpf/sockm
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$(BUILD)/bpf/experiments $< \
 		$(BUILD)/bpf/sockmap.o $(LDFLAGS) -lbpf $(LDLIBS) -o $@
-all test: $(BUILD)/tests/sockmap_check
+test: $(BUILD)/tests/sockmap_check
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	$(call msg,CC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/fedgate: $(OBJS)
+$(BUILD)/fedgate: $(BUILD)/control/main.o $(ARCHIVES)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(ARCHIVES)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Itests/unit $< $(ARCHIVES) $(LDFLAGS) $(LDLIBS) -o $@
 
 unit: $(UNIT_BINS)
 
-test: $(BUILD)/fedgate $(UNIT_BINS) $(BUILD)/bench/aead
+# tests/fuzz/fuzz_X.c: libFuzzer targets, each including the .c it tests (wireguard-tools'
+# src/fuzz/); clang with ASan+UBSan, linked against the product built by clang into
+# build/fuzz (never build/san: gcc's and clang's sanitizer runtimes do not mix).
+FUZZ := build/fuzz
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Iinclude -fno-omit-frame-pointer \
+	-fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ)/%)
+FUZZ_PRODUCT := $(filter-out control/main.c,$(SRCS))
+$(FUZZ)/obj/%.o: %.c | $(DEPS_STAMP)
+	$(call msg,FUZZCC,$<)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(FUZZ)/libproduct.a: $(FUZZ_PRODUCT:%.c=$(FUZZ)/obj/%.o)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FUZZ)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ)/libproduct.a
+	$(call msg,FUZZLD,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -MMD -MP -MF $@.d $< $(FUZZ)/libproduct.a \
+		$(LDLIBS) -o $@
+fuzz: $(FUZZ_BINS)
+
+test: $(BUILD)/fedgate $(UNIT_BINS) $(BUILD)/bench/aead $(FUZZ_BINS)
 	$(Q)scripts/deps test
 	$(Q)FEDGATE=$(abspath $(BUILD)/fedgate) UNIT_DIR=$(abspath $(BUILD)/tests) \
+		BUILD_DIR=$(abspath $(BUILD)) FUZZ_DIR=$(abspath $(FUZZ)) \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
 
 # bench/*.c: the load and sink tools of `make bench` (QUICK=1: plain, fedgate, stunnel only).
@@ -89,10 +127,10 @@ $(BUILD)/bench/%: bench/%.c | $(DEPS_STAMP)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< -o $@
 
 # aead times fedgate's own record layer, so it links it.
-$(BUILD)/bench/aead: bench/aead.c $(LIB_OBJS)
+$(BUILD)/bench/aead: bench/aead.c $(BUILD)/lib/libfedgate.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< $(LIB_OBJS) $(LDFLAGS) $(LDLIBS) -o $@
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
 bench: $(BUILD)/fedgate $(BENCH_BINS)
 	$(Q)scripts/deps bench
@@ -106,4 +144,5 @@ demo: $(BUILD)/fedgate
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(BUILD)/bpf/sockmap.d
+-include $(OBJS:.o=.d) $(BUILD)/bpf/sockmap.d $(FUZZ_PRODUCT:%.c=$(FUZZ)/obj/%.d) \
+	$(FUZZ_BINS:=.d)

@@ -2,7 +2,7 @@
 /*
  * Tunnel bytes that never enter userspace: a sockhash holds each tunnel's
  * plaintext socket and its kTLS socket (see bpf/README.md for what each path
- * does on which kernel, and include/fedgate/sockmap.h for the ordering rules).
+ * does on which kernel, and bpf/sockmap.h for the ordering rules).
  *
  * - fg_parser + fg_verdict (sk_skb stream parser + stream verdict) run on the
  *   plaintext socket's ingress and redirect it to the kTLS socket's egress,

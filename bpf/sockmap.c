@@ -2,7 +2,7 @@
 /*
  * The data plane's side of bpf/redirect.bpf.c: load and attach the programs,
  * put a tunnel's sockets into the sockhash in the order the kernel needs, read
- * the counters. Contract and ordering: include/fedgate/sockmap.h.
+ * the counters. Contract and ordering: bpf/sockmap.h.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,8 +16,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "fedgate/sockmap.h"
-#include "../bpf/redirect.h"
+#include "bpf/sockmap.h"
+#include "bpf/redirect.h"
 #include "redirect.skel.h"
 
 #ifndef TCP_ULP

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fedgate/allow.h"
+#include "control/allow.h"
 
 static int char_eq(char a, char b, int fold)
 {

@@ -12,7 +12,9 @@
 #include <ctype.h>
 #include <cjson/cJSON.h>
 
-#include "fedgate/config.h"
+#include "control/config.h"
+#include "fedgate/addr.h"
+#include "fedgate/dataplane-t.h"
 #include "fedgate/keys-t.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
@@ -64,64 +66,6 @@ const char *fg_offload_name(enum fg_offload o)
 		return "userspace";
 	}
 	return "?";
-}
-
-int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const char **why)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
-	char host[256], *end;
-	const char *colon, *h = text;
-	struct addrinfo *res = NULL;
-	size_t hlen;
-	long port;
-	int ret;
-
-	if (text[0] == '[') {
-		const char *rb = strchr(text, ']');
-
-		if (!rb || rb[1] != ':') {
-			*why = "expected \"[ipv6]:port\"";
-			return -EINVAL;
-		}
-		h = text + 1;
-		hlen = (size_t)(rb - h);
-		colon = rb + 1;
-	} else {
-		colon = strrchr(text, ':');
-		if (!colon) {
-			*why = "expected \"host:port\"";
-			return -EINVAL;
-		}
-		hlen = (size_t)(colon - text);
-	}
-	if (hlen == 0 || hlen >= sizeof(host)) {
-		*why = "missing or overlong host";
-		return -EINVAL;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (strspn(colon + 1, "0123456789") != strlen(colon + 1) || strlen(colon + 1) > 5)
-		end = (char *)"x";
-	if (!colon[1] || *end || errno || port < 0 || port > 65535 || (!passive && port == 0)) {
-		*why = passive ? "port must be 0..65535" : "port must be 1..65535";
-		return -EINVAL;
-	}
-	if (passive)
-		hints.ai_flags |= AI_PASSIVE;
-	ret = getaddrinfo(host, colon + 1, &hints, &res);
-	if (ret || !res) {
-		*why = ret == EAI_NONAME ? "host name does not resolve" : gai_strerror(ret);
-		return -EINVAL;
-	}
-	memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
-	addr->len = res->ai_addrlen;
-	freeaddrinfo(res);
-	addr->text = strdup(text);
-	if (!addr->text)
-		return -ENOMEM;
-	return 0;
 }
 
 /* A walk over one JSON object: @file and the JSON path for messages. */
@@ -561,7 +505,7 @@ static int parse_dataplane(struct walk *w, struct fg_config *cfg, const cJSON *d
 		return 0;
 	ret = check_keys(w, dp, "$.dataplane", keys);
 	if (!ret)
-		ret = get_int(w, dp, "$.dataplane", "workers", 1, 64, &cfg->workers);
+		ret = get_int(w, dp, "$.dataplane", "workers", 1, FG_DP_WORKERS_MAX, &cfg->workers);
 	if (!ret)
 		ret = get_str(w, dp, "$.dataplane", "kernel_tx", 0, &ktx);
 	if (!ret && ktx) {
@@ -871,8 +815,8 @@ void fg_config_free(struct fg_config *cfg)
 		}
 		free(t->allow);
 		free(t->name);
-		free(t->listen.text);
-		free(t->target.text);
+		fg_addr_exit(&t->listen);
+		fg_addr_exit(&t->target);
 		free(t->server_name);
 	}
 	free(cfg->tunnels);

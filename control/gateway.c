@@ -24,17 +24,17 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "fedgate/allow.h"
-#include "fedgate/ca_jobs.h"
-#include "fedgate/config.h"
-#include "fedgate/control.h"
+#include "control/allow.h"
+#include "control/jobs.h"
+#include "control/config.h"
+#include "control/control.h"
 #include "fedgate/handoff.h"
-#include "fedgate/identity.h"
+#include "control/identity.h"
 #include "fedgate/log.h"
-#include "fedgate/proxyv2.h"
+#include "control/proxyv2.h"
 #include "fedgate/record.h"
-#include "fedgate/roots.h"
-#include "fedgate/tls.h"
+#include "control/roots.h"
+#include "control/tls.h"
 #include "fedgate/tls13.h"
 
 enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_WORKER };

@@ -20,13 +20,13 @@
 
 #include <openssl/x509v3.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/ca_pki.h"
-#include "fedgate/config.h"
-#include "fedgate/identity.h"
+#include "control/ca/ca.h"
+#include "control/ca/pki.h"
+#include "control/config.h"
+#include "control/identity.h"
 #include "fedgate/log.h"
-#include "fedgate/roots.h"
-#include "fedgate/tls.h"
+#include "control/roots.h"
+#include "control/tls.h"
 #include "fedgate/x509name.h"
 
 #define POLL_MS 2000

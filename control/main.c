@@ -10,14 +10,15 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/config.h"
-#include "fedgate/control.h"
-#include "fedgate/dataplane.h"
-#include "fedgate/identity.h"
+#include "control/ca/ca.h"
+#include "control/config.h"
+#include "control/control.h"
+#include "control/spawn.h"
+#include "dataplane/dataplane.h"
+#include "control/identity.h"
 #include "fedgate/ktls.h"
 #include "fedgate/log.h"
-#include "fedgate/tls.h"
+#include "control/tls.h"
 
 #ifndef FEDGATE_VERSION
 #define FEDGATE_VERSION "0.1.0"

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fedgate/proxyv2.h"
+#include "control/proxyv2.h"
 
 static const uint8_t pp2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
 				     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };

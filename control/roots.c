@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "fedgate/allow.h"
-#include "fedgate/roots.h"
+#include "control/allow.h"
+#include "control/roots.h"
 #include "fedgate/x509name.h"
 
 static int any_match(char *const *pats, size_t n, const char *s, enum fg_pattern_kind kind)

@@ -12,8 +12,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include "fedgate/config.h"
-#include "fedgate/tls.h"
+#include "control/config.h"
+#include "control/tls.h"
 #include "fedgate/tls13.h"
 #include "fedgate/x509name.h"
 

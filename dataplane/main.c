@@ -10,12 +10,12 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "fedgate/dataplane.h"
+#include "dataplane/dataplane.h"
+#include "fedgate/dataplane-t.h"
 #include "fedgate/record.h"
 #include "fedgate/log.h"
-#include "worker.h"
+#include "dataplane/worker.h"
 
-#define MAX_WORKERS 64
 
 static struct fg_dp_opts opts;
 
@@ -37,7 +37,7 @@ static int parse_args(int argc, char **argv, struct fg_dp_opts *o)
 	    strcmp(argv[3], "--backend"))
 		return -EINVAL;
 	o->workers = (int)strtol(argv[2], &end, 10);
-	if (!end || *end || o->workers < 1 || o->workers > MAX_WORKERS)
+	if (!end || *end || o->workers < 1 || o->workers > FG_DP_WORKERS_MAX)
 		return -EINVAL;
 	for (i = 0; i < 3 && strcmp(argv[4], backends[i]); i++)
 		;
@@ -57,7 +57,7 @@ static int parse_args(int argc, char **argv, struct fg_dp_opts *o)
 
 int fg_dataplane_main(int argc, char **argv)
 {
-	pthread_t threads[MAX_WORKERS];
+	pthread_t threads[FG_DP_WORKERS_MAX];
 	static const char *const names[] = { "userspace record layer", "kernel TLS",
 					     "kernel TLS only" };
 	const char *aead;

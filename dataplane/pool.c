@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <openssl/crypto.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 
 void *dp_pool_get(struct dp_pool *p)
 {

@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 #include "fedgate/ktls.h"
 #include "fedgate/log.h"
 #include "fedgate/record.h"

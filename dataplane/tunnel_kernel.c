@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <linux/tls.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 #include "fedgate/log.h"
 #include "fedgate/record-t.h"
 

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 #include "fedgate/log.h"
 #include "fedgate/record.h"
 

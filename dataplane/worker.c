@@ -5,10 +5,10 @@
 #include <string.h>
 #include <openssl/crypto.h>
 
-#include "dp.h"
+#include "dataplane/dp.h"
 #include "fedgate/handoff.h"
 #include "fedgate/log.h"
-#include "worker.h"
+#include "dataplane/worker.h"
 
 #define RING_ENTRIES 1024
 

@@ -2,7 +2,8 @@
 #ifndef FEDGATE_DATAPLANE_WORKER_H
 #define FEDGATE_DATAPLANE_WORKER_H
 
-#include "fedgate/dataplane.h"
+#include "dataplane/dataplane.h"
+#include "fedgate/dataplane-t.h"
 
 /*
  * Runs one worker on the current thread until its handoff socket closes.

@@ -34,7 +34,7 @@
 #include <bpf/bpf.h>
 #include <openssl/evp.h>
 
-#include "fedgate/sockmap.h"
+#include "bpf/sockmap.h"
 #include "../redirect.h"
 #include "naive.skel.h"
 
@@ -431,7 +431,7 @@ struct tunnel {
 	struct fg_sockmap *m;
 };
 
-/* Steps 1-3 of include/fedgate/sockmap.h; @peer_tx/@peer_rx < 0: the peer stays raw TCP. */
+/* Steps 1-3 of bpf/sockmap.h; @peer_tx/@peer_rx < 0: the peer stays raw TCP. */
 static void tunnel_up(struct tunnel *t, bool use_ktls, int peer_tx, int peer_rx)
 {
 	unsigned int dirs = FG_SOCKMAP_UP | FG_SOCKMAP_DOWN;

@@ -10,9 +10,9 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include "fedgate/allow.h"
-#include "fedgate/config-t.h"
-#include "fedgate/peer-t.h"
+#include "control/allow.h"
+#include "control/config-t.h"
+#include "control/peer-t.h"
 #include "unit.h"
 
 #define CANARY 0x5a

@@ -11,8 +11,8 @@
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 
-#include "fedgate/ca_client.h"
-#include "fedgate/ca_jobs.h"
+#include "control/ca/client.h"
+#include "control/jobs.h"
 
 /* Per network step; a CA that is down answers at once (connection refused). */
 #define JOB_TIMEOUT_MS 5000

@@ -11,9 +11,9 @@
  * context it started with (its SSL holds a reference). A change that does not
  * verify is logged and the current identity and bundle stay.
  */
-#include "fedgate/ca_jobs.h"
-#include "fedgate/config-t.h"
-#include "fedgate/tls-t.h"
+#include "control/jobs.h"
+#include "control/config-t.h"
+#include "control/tls-t.h"
 
 struct fg_ident;
 

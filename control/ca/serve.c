@@ -23,8 +23,8 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/config.h"
+#include "control/ca/ca.h"
+#include "fedgate/addr.h"
 #include "fedgate/log.h"
 
 #define MAX_CONNS 256
@@ -672,7 +672,7 @@ static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_ca_er
 	/* step-ca writes ":443" for every address. */
 	snprintf(text, sizeof(text), "%s%s", ca->address[0] == ':' ? "0.0.0.0" : "", ca->address);
 	ret = fg_addr_parse(text, 1, &addr, &why);
-	free(addr.text);
+	fg_addr_exit(&addr);
 	if (ret)
 		return fg_ca_fail(err, ret, "%s: $.address: bad address \"%s\": %s", ca->path,
 				  ca->address, why ? why : strerror(-ret));

@@ -22,7 +22,7 @@
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 struct fg_ca_client {
 	char *url; /* the CA URL without a trailing '/' */

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
-#include "fedgate/peer-t.h"
+#include "control/peer-t.h"
 
 /* PROXY protocol v2 TLV types (the standard ones, then fedgate's custom range). */
 #define FG_PP2_TYPE_AUTHORITY 0x02

@@ -2,8 +2,8 @@
 #ifndef FEDGATE_CONTROL_H
 #define FEDGATE_CONTROL_H
 
-#include "fedgate/config-t.h"
-#include "fedgate/identity.h"
+#include "control/config-t.h"
+#include "control/identity.h"
 
 /*
  * Runs the control process of `fedgate run` until SIGINT/SIGTERM: binds the

@@ -19,8 +19,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/jwt.h"
+#include "control/ca/ca.h"
+#include "control/ca/jwt.h"
 #include "fedgate/log.h"
 #include "fedgate/x509name.h"
 

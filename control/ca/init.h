@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 struct fg_ca_init_opts {
 	const char *dir;	 /* created if missing (an existing one keeps its mode); */

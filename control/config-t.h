@@ -5,16 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include "fedgate/addr-t.h"
 
 enum fg_mode { FG_MODE_ORIGINATE = 1, FG_MODE_TERMINATE = 2 };
 enum fg_offload { FG_OFFLOAD_AUTO = 0, FG_OFFLOAD_KERNEL, FG_OFFLOAD_USERSPACE };
 
-/* A resolved "host:port"; @text is what the config said. */
-struct fg_addr {
-	struct sockaddr_storage sa;
-	socklen_t len;
-	char *text;
-};
 
 /* Every field that is set must match; NULL fields are not checked. */
 struct fg_allow_rule {

@@ -4,8 +4,8 @@
 
 #include <stddef.h>
 #include <openssl/x509.h>
-#include "fedgate/config-t.h"
-#include "fedgate/peer-t.h"
+#include "control/config-t.h"
+#include "control/peer-t.h"
 
 /*
  * Per-root name constraints: finds the rule of @root (by CN and/or SHA-256,

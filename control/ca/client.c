@@ -19,9 +19,9 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/ca_client.h"
-#include "fedgate/jwt.h"
+#include "control/ca/ca.h"
+#include "control/ca/client.h"
+#include "control/ca/jwt.h"
 #include "fedgate/x509name.h"
 
 #ifndef FEDGATE_VERSION

@@ -11,7 +11,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 #define FG_CA_MAX_PROVISIONERS 16
 #define FG_CA_MAX_DNS 32

@@ -13,8 +13,8 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 
-#include "fedgate/ca_init.h"
-#include "fedgate/jwt.h"
+#include "control/ca/init.h"
+#include "control/ca/jwt.h"
 #include "fedgate/x509name.h"
 
 #define CA_LIFETIME_S (10LL * 365 * 86400) /* step's default for root and intermediate */

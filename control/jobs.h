@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 enum fg_job_kind { FG_JOB_ENROLL, FG_JOB_RENEW, FG_JOB_FEDERATION };
 

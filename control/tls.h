@@ -2,8 +2,8 @@
 #ifndef FEDGATE_TLS_H
 #define FEDGATE_TLS_H
 
-#include "fedgate/config-t.h"
-#include "fedgate/tls-t.h"
+#include "control/config-t.h"
+#include "control/tls-t.h"
 
 /*
  * Builds both contexts from @cfg: TLS 1.3 only, the configured cipher suites,

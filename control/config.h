@@ -2,7 +2,7 @@
 #ifndef FEDGATE_CONFIG_H
 #define FEDGATE_CONFIG_H
 
-#include "fedgate/config-t.h"
+#include "control/config-t.h"
 
 /*
  * Parses and checks @path into @cfg (which must be zeroed). Names, types,
@@ -18,9 +18,6 @@ void fg_config_free(struct fg_config *cfg);
 /* Formats "@cfg->path: @jpath: fmt..." into @err. Returns -EINVAL. */
 int fg_conf_fail(struct fg_conf_err *err, const char *file, const char *jpath, const char *fmt,
 		 ...) __attribute__((format(printf, 4, 5)));
-
-/* Parses "host:port" / "[v6]:port". Returns 0 or -EINVAL with a reason in @why. */
-int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const char **why);
 
 /* "AES-128-GCM" or "TLS_AES_128_GCM_SHA256" etc. to enum fg_cipher, 0 if unknown. */
 uint16_t fg_cipher_from_name(const char *name);

@@ -15,8 +15,8 @@
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/jwt.h"
+#include "control/ca/ca.h"
+#include "control/ca/jwt.h"
 #include "fedgate/x509name.h"
 
 #define DEFAULT_MIN_MS (5 * 60 * 1000LL)

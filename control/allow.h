@@ -3,8 +3,8 @@
 #define FEDGATE_ALLOW_H
 
 #include <stddef.h>
-#include "fedgate/config-t.h"
-#include "fedgate/peer-t.h"
+#include "control/config-t.h"
+#include "control/peer-t.h"
 
 enum fg_pattern_kind {
 	FG_PATTERN_DNS, /* case-insensitive; '*' matches 1+ characters within one label */

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <openssl/ssl.h>
 #include "fedgate/keys-t.h"
-#include "fedgate/peer-t.h"
+#include "control/peer-t.h"
 
 /*
  * What the contexts are built from, in memory: the gateway's leaf, the

@@ -17,7 +17,7 @@
 #include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 static void one_line(char *s)
 {

@@ -5,7 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "fedgate/dataplane.h"
+#include "control/spawn.h"
 #include "fedgate/log.h"
 
 #define FD_PARK 200 /* above the fds the child renumbers into */

@@ -13,7 +13,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
-#include "fedgate/ca_pki.h"
+#include "control/ca/pki.h"
 
 /* base64url without padding; malloc'd NUL-terminated text, or NULL. */
 char *fg_b64url_encode(const uint8_t *data, size_t len);

@@ -13,10 +13,10 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
-#include "fedgate/ca.h"
-#include "fedgate/ca_client.h"
-#include "fedgate/ca_init.h"
-#include "fedgate/jwt.h"
+#include "control/ca/ca.h"
+#include "control/ca/client.h"
+#include "control/ca/init.h"
+#include "control/ca/jwt.h"
 #include "fedgate/log.h"
 
 #define EXIT_FAIL 1

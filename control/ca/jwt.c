@@ -8,7 +8,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 
-#include "fedgate/jwt.h"
+#include "control/ca/jwt.h"
 
 /* ".", the base64url text of a 64-byte ES256 signature (86 characters) and a NUL: 88, rounded. */
 #define SIG_PART_MAX 90

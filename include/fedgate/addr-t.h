@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_ADDR_T_H
+#define FEDGATE_ADDR_T_H
+
+#include <sys/socket.h>
+
+/* A resolved "host:port"; @text is what the config said (owned, fg_addr_exit frees it). */
+struct fg_addr {
+	struct sockaddr_storage sa;
+	socklen_t len;
+	char *text;
+};
+
+#endif
