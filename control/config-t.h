@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include "fedgate/addr-t.h"
+#include "fedgate/err-t.h"
 
 enum fg_mode { FG_MODE_ORIGINATE = 1, FG_MODE_TERMINATE = 2 };
 enum fg_offload { FG_OFFLOAD_AUTO = 0, FG_OFFLOAD_KERNEL, FG_OFFLOAD_USERSPACE };
@@ -85,8 +86,5 @@ struct fg_config {
 };
 
 /* Where a config problem is: "FILE: JSONPATH: problem". */
-struct fg_conf_err {
-	char msg[8192];
-};
 
 #endif

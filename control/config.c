@@ -15,27 +15,21 @@
 #include "control/config.h"
 #include "fedgate/addr.h"
 #include "fedgate/dataplane-t.h"
+#include "fedgate/err.h"
 #include "fedgate/keys-t.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
 
-int fg_conf_fail(struct fg_conf_err *err, const char *file, const char *jpath, const char *fmt,
+int fg_conf_fail(struct fg_err *err, const char *file, const char *jpath, const char *fmt,
 		 ...)
 {
+	char what[sizeof(err->msg)];
 	va_list ap;
-	int n;
 
-	n = snprintf(err->msg, sizeof(err->msg), "%s: %s: ", file, jpath);
-	if (n < 0 || (size_t)n >= sizeof(err->msg))
-		return -EINVAL;
 	va_start(ap, fmt);
-	vsnprintf(err->msg + n, sizeof(err->msg) - (size_t)n, fmt, ap);
+	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
-	/* Keys, values and paths come from the file: keep the message one line. */
-	for (char *p = err->msg; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
-			*p = '?';
-	return -EINVAL;
+	return fg_err_set(err, -EINVAL, "%s: %s: %s", file, jpath, what);
 }
 
 uint16_t fg_cipher_from_name(const char *name)
@@ -71,7 +65,7 @@ const char *fg_offload_name(enum fg_offload o)
 /* A walk over one JSON object: @file and the JSON path for messages. */
 struct walk {
 	const char *file;
-	struct fg_conf_err *err;
+	struct fg_err *err;
 };
 
 static int check_keys(struct walk *w, const cJSON *obj, const char *path,
@@ -708,7 +702,7 @@ static int parse_tunnels(struct walk *w, struct fg_config *cfg, const cJSON *arr
 }
 
 /* Reads the whole file; returns 0 or -errno with @err set. */
-static int slurp(const char *path, char **out, struct fg_conf_err *err)
+static int slurp(const char *path, char **out, struct fg_err *err)
 {
 	struct stat st;
 	FILE *f;
@@ -743,7 +737,7 @@ out:
 	return ret;
 }
 
-int fg_config_load(const char *path, struct fg_config *cfg, struct fg_conf_err *err)
+int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err)
 {
 	static const char *const keys[] = { "identity", "tls", "dataplane", "tunnels", "roots",
 					    NULL };

@@ -10,13 +10,13 @@
  * setup. Returns 0, or -EINVAL / -ENOENT / -ENOMEM with @err holding
  * "FILE: $.json.path: problem". @cfg is then empty (fg_config_free done).
  */
-int fg_config_load(const char *path, struct fg_config *cfg, struct fg_conf_err *err);
+int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err);
 
 /* Frees what @cfg owns and zeroes it. Accepts NULL and a zeroed config. */
 void fg_config_free(struct fg_config *cfg);
 
 /* Formats "@cfg->path: @jpath: fmt..." into @err. Returns -EINVAL. */
-int fg_conf_fail(struct fg_conf_err *err, const char *file, const char *jpath, const char *fmt,
+int fg_conf_fail(struct fg_err *err, const char *file, const char *jpath, const char *fmt,
 		 ...) __attribute__((format(printf, 4, 5)));
 
 /* "AES-128-GCM" or "TLS_AES_128_GCM_SHA256" etc. to enum fg_cipher, 0 if unknown. */

@@ -36,6 +36,7 @@
 #include "control/roots.h"
 #include "control/tls.h"
 #include "fedgate/tls13.h"
+#include "fedgate/clock.h"
 
 enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_WORKER };
 
@@ -100,14 +101,6 @@ struct control {
 	int fatal;
 	int stop;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
 {
@@ -203,7 +196,7 @@ static struct conn *conn_new(struct control *ctl, const struct fg_tunnel_conf *t
 	c->gen->refs++;
 	c->t = t;
 	c->plain_fd = c->tls_fd = c->watch_fd = -1;
-	c->deadline_ms = now_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
+	c->deadline_ms = fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
 	c->next = ctl->conns;
 	if (ctl->conns)
 		ctl->conns->prev = c;
@@ -531,7 +524,7 @@ static void handle_accept(struct control *ctl, struct listener *l)
 
 static void expire(struct control *ctl)
 {
-	uint64_t now = now_ms();
+	uint64_t now = fg_mono_ms();
 	struct conn *c = ctl->conns, *next;
 
 	for (; c; c = next) {
@@ -544,7 +537,7 @@ static void expire(struct control *ctl)
 
 static int next_timeout(struct control *ctl)
 {
-	uint64_t now = now_ms(), first = UINT64_MAX;
+	uint64_t now = fg_mono_ms(), first = UINT64_MAX;
 
 	for (struct conn *c = ctl->conns; c; c = c->next)
 		if (c->deadline_ms < first)
@@ -556,7 +549,7 @@ static int next_timeout(struct control *ctl)
 
 /* What a reload cannot change in a running process: the listeners and the data plane. */
 static int reload_compatible(const struct fg_config *a, const struct fg_config *b,
-			     struct fg_conf_err *err)
+			     struct fg_err *err)
 {
 	char jp[64];
 
@@ -590,7 +583,7 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
  */
 static void reload(struct control *ctl)
 {
-	struct fg_conf_err err = { { 0 } };
+	struct fg_err err = { 0 };
 	struct fg_ident *id = NULL;
 	struct fg_config *cfg;
 	struct gen *g;

@@ -28,6 +28,7 @@
 #include "control/roots.h"
 #include "control/tls.h"
 #include "fedgate/x509name.h"
+#include "fedgate/clock.h"
 
 #define POLL_MS 2000
 #define BACKOFF_FIRST_MS 1000
@@ -81,26 +82,10 @@ struct fg_ident {
 
 static unsigned long next_gen = 1;
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Seconds until wall-clock @at_ms, rounded up, for log lines. */
 static long long secs_until(int64_t at_ms)
 {
-	int64_t d = at_ms - wall_ms();
+	int64_t d = at_ms - fg_wall_ms();
 
 	return d > 0 ? (long long)(d + 999) / 1000 : 0;
 }
@@ -234,7 +219,7 @@ static void roots_describe(STACK_OF(X509) * sk, char *out, size_t len)
  * New contexts from the current identity and the union of the bundles. On
  * failure the current contexts stay and the reason is in @err.
  */
-static int rebuild(struct fg_ident *id, struct fg_conf_err *err)
+static int rebuild(struct fg_ident *id, struct fg_err *err)
 {
 	struct fg_material m = id->id;
 	struct fg_tls t;
@@ -260,7 +245,7 @@ static int rebuild(struct fg_ident *id, struct fg_conf_err *err)
 
 static void rebuild_or_warn(struct fg_ident *id, const char *what)
 {
-	struct fg_conf_err err = {{0}};
+	struct fg_err err = { 0 };
 
 	if (rebuild(id, &err))
 		fg_warn("%s: cannot build TLS contexts (%s); new handshakes keep the previous "
@@ -301,7 +286,7 @@ static const char *watched(const struct fg_ident *id, int which)
 }
 
 /* Loads cert+key from the files into @m; -ENOENT when absent, -EINVAL when unusable. */
-static int load_identity_files(struct fg_ident *id, struct fg_material *m, struct fg_conf_err *err)
+static int load_identity_files(struct fg_ident *id, struct fg_material *m, struct fg_err *err)
 {
 	int ret = fg_material_load_identity(m, id->cfg, id->cfg->cert_file, id->cfg->key_file, NULL,
 					    NULL, err);
@@ -360,7 +345,7 @@ put_leaf:
  */
 static int pem_complete(const char *path)
 {
-	struct fg_ca_err err = {0};
+	struct fg_err err = {0};
 	char *data = NULL, *line;
 	size_t len = 0;
 	int open = 0, complete = 1;
@@ -395,7 +380,7 @@ static STACK_OF(X509) * take_roots(struct fg_material *m)
  * returns the error in @err: a refused update never becomes the last good one.
  */
 static int swap_roots(struct fg_ident *id, STACK_OF(X509) * *slot, STACK_OF(X509) * roots,
-		      struct fg_conf_err *err)
+		      struct fg_err *err)
 {
 	STACK_OF(X509) *prev = *slot;
 	int ret;
@@ -416,7 +401,7 @@ static int swap_roots(struct fg_ident *id, STACK_OF(X509) * *slot, STACK_OF(X509
 
 static void poll_files(struct fg_ident *id)
 {
-	struct fg_conf_err err = {{0}};
+	struct fg_err err = { 0 };
 	struct file_sig now[3];
 	char desc[512];
 	int changed_id = 0, changed_trust = 0, settled = 1;
@@ -533,7 +518,7 @@ static void free_token(char *tok, size_t len)
 }
 
 /* An enrollment job: a token from token_file (trimmed), a fresh key, a CSR. */
-static struct fg_job *enroll_job(struct fg_ident *id, struct fg_ca_err *err)
+static struct fg_job *enroll_job(struct fg_ident *id, struct fg_err *err)
 {
 	const struct fg_ca_identity *ca = id->cfg->ca;
 	struct fg_job *j;
@@ -541,7 +526,7 @@ static struct fg_job *enroll_job(struct fg_ident *id, struct fg_ca_err *err)
 	char *tok = NULL;
 
 	if (!ca->token_file) {
-		fg_ca_fail(err, -ENOENT,
+		fg_err_set(err, -ENOENT,
 			   "no valid certificate in %s and no $.identity.ca.token_file to enroll "
 			   "with",
 			   id->cfg->cert_file);
@@ -574,7 +559,7 @@ free_job:
 	fg_job_free(j);
 wipe_token:
 	free_token(tok, len);
-	fg_ca_fail(err, -ENOMEM, "out of memory");
+	fg_err_set(err, -ENOMEM, "out of memory");
 	return NULL;
 }
 
@@ -630,7 +615,7 @@ static int verify_issued(struct fg_ident *id, const struct fg_job *j, const stru
 	int64_t now = (int64_t)time(NULL), nb, na;
 	GENERAL_NAMES *want = NULL, *got = NULL;
 	char want_cn[256] = "", got_cn[256];
-	struct fg_ca_err cerr = {0};
+	struct fg_err cerr = {0};
 	X509_STORE_CTX *xctx = NULL;
 	X509_STORE *store = NULL;
 	int ret = -EINVAL;
@@ -663,7 +648,7 @@ static int verify_issued(struct fg_ident *id, const struct fg_job *j, const stru
 		want = ca->n_sans ? fg_ca_sans((const char *const *)ca->sans, ca->n_sans, &cerr)
 				  : NULL;
 		if (ca->n_sans && !want) {
-			snprintf(why, len, "cannot parse the configured SANs: %s", cerr.msg);
+			snprintf(why, len, "cannot parse the configured SANs: %.512s", cerr.msg);
 			goto free_store;
 		}
 	} else {
@@ -708,7 +693,7 @@ static int path_with(char *buf, size_t len, const char *path, const char *suffix
  * picks up (recover_previous_key()). A renewal keeps its key: only the
  * certificate is written.
  */
-static int write_issued(struct fg_ident *id, const struct fg_job *j, struct fg_ca_err *err)
+static int write_issued(struct fg_ident *id, const struct fg_job *j, struct fg_err *err)
 {
 	const char *crt = id->cfg->cert_file, *key = id->cfg->key_file;
 	char crt_new[4096], key_new[4096], key_prev[4096];
@@ -717,7 +702,7 @@ static int write_issued(struct fg_ident *id, const struct fg_job *j, struct fg_c
 	if (path_with(crt_new, sizeof(crt_new), crt, ".new") ||
 	    path_with(key_new, sizeof(key_new), key, ".new") ||
 	    path_with(key_prev, sizeof(key_prev), key, ".prev"))
-		return fg_ca_fail(err, -ENAMETOOLONG, "path too long: %s", crt);
+		return fg_err_set(err, -ENAMETOOLONG, "path too long: %s", crt);
 	if (enroll) {
 		ret = fg_pki_write_file(key_new, j->key_pem, strlen(j->key_pem), 0600, err);
 		if (ret)
@@ -730,18 +715,18 @@ static int write_issued(struct fg_ident *id, const struct fg_job *j, struct fg_c
 		unlink(key_prev);
 		had_key = !link(key, key_prev);
 		if (!had_key && errno != ENOENT) {
-			ret = fg_ca_fail(err, -errno, "cannot keep the previous key as %s: %s",
+			ret = fg_err_set(err, -errno, "cannot keep the previous key as %s: %s",
 					 key_prev, strerror(errno));
 			goto unlink_crt_new;
 		}
 		if (rename(key_new, key)) {
-			ret = fg_ca_fail(err, -errno, "cannot rename %s to %s: %s", key_new, key,
+			ret = fg_err_set(err, -errno, "cannot rename %s to %s: %s", key_new, key,
 					 strerror(errno));
 			goto unlink_key_prev;
 		}
 	}
 	if (rename(crt_new, crt)) {
-		ret = fg_ca_fail(err, -errno, "cannot rename %s to %s: %s", crt_new, crt,
+		ret = fg_err_set(err, -errno, "cannot rename %s to %s: %s", crt_new, crt,
 				 strerror(errno));
 		goto restore_key;
 	}
@@ -767,9 +752,9 @@ unlink_key_new:
  * writes the files (write_issued()), then switches to it. On failure the
  * current identity and files stay and @err says why.
  */
-static int apply_issued(struct fg_ident *id, struct fg_job *j, struct fg_conf_err *err)
+static int apply_issued(struct fg_ident *id, struct fg_job *j, struct fg_err *err)
 {
-	struct fg_ca_err cerr = {0};
+	struct fg_err cerr = {0};
 	struct fg_material m = {0};
 	char why[1024];
 	int ret;
@@ -807,12 +792,12 @@ static void renewal_backoff(struct fg_ident *id)
 
 	cap = cap < 2000 ? 2000 : cap > 300000 ? 300000 : cap;
 	id->renew_failures++;
-	id->renew_at_ms = wall_ms() + (int64_t)backoff_ms(id->renew_failures, cap);
+	id->renew_at_ms = fg_wall_ms() + (int64_t)backoff_ms(id->renew_failures, cap);
 }
 
 static void start_renewal(struct fg_ident *id)
 {
-	struct fg_ca_err err = {0};
+	struct fg_err err = {0};
 	struct fg_job *j;
 
 	if (id->enroll_due || cert_expired(id->id.leaf)) {
@@ -845,7 +830,7 @@ static void start_renewal(struct fg_ident *id)
 
 static void renewal_done(struct fg_ident *id, struct fg_job *j)
 {
-	struct fg_conf_err err = {{0}};
+	struct fg_err err = { 0 };
 	const char *what = j->kind == FG_JOB_ENROLL ? "enrollment" : "renewal";
 	char desc[512];
 
@@ -879,7 +864,7 @@ static void renewal_done(struct fg_ident *id, struct fg_job *j)
 static void federation_done(struct fg_ident *id, struct fg_job *j)
 {
 	struct source *s = &id->src[j->index];
-	struct fg_conf_err err = {{0}};
+	struct fg_err err = { 0 };
 	struct fg_material m = {0};
 	uint64_t refresh = (uint64_t)id->cfg->refresh_s * 1000;
 	char desc[1024];
@@ -896,7 +881,7 @@ static void federation_done(struct fg_ident *id, struct fg_job *j)
 		else
 			fg_debug("federation %s: bundle unchanged", j->url);
 		s->failures = 0;
-		s->next_ms = mono_ms() + refresh;
+		s->next_ms = fg_mono_ms() + refresh;
 		return;
 	}
 	if (!ret && !id->id_worker) {
@@ -907,7 +892,7 @@ static void federation_done(struct fg_ident *id, struct fg_job *j)
 		if (ret) {
 			fg_material_free(&m);
 			s->failures++;
-			s->next_ms = mono_ms() + refresh;
+			s->next_ms = fg_mono_ms() + refresh;
 			fg_warn("federation refresh from %s refused: %s; keeping its last good "
 				"bundle (%d root(s))",
 				j->url, err.msg[0] ? err.msg : "out of memory",
@@ -918,18 +903,18 @@ static void federation_done(struct fg_ident *id, struct fg_job *j)
 	fg_material_free(&m);
 	if (!ret) {
 		s->failures = 0;
-		s->next_ms = mono_ms() + refresh;
+		s->next_ms = fg_mono_ms() + refresh;
 		roots_describe(s->roots, desc, sizeof(desc));
 		fg_info("trust bundle from %s: %d root(s): %s", j->url, n_roots(s->roots),
 			desc);
 		return;
 	}
 	s->failures++;
-	s->next_ms = mono_ms() + backoff_ms(s->failures, refresh);
+	s->next_ms = fg_mono_ms() + backoff_ms(s->failures, refresh);
 	fg_warn("federation refresh from %s failed (attempt %d): %s; keeping its last good bundle "
 		"(%d root(s)); retrying in %llu s",
 		j->url, s->failures, j->ret ? j->err.msg : err.msg, n_roots(s->roots),
-		(unsigned long long)(s->next_ms - mono_ms() + 999) / 1000);
+		(unsigned long long)(s->next_ms - fg_mono_ms() + 999) / 1000);
 }
 
 void fg_ident_job_done(struct fg_ident *id, struct fg_job *j)
@@ -950,12 +935,12 @@ void fg_ident_job_done(struct fg_ident *id, struct fg_job *j)
  */
 static int renewal_due(struct fg_ident *id)
 {
-	return wall_ms() >= id->renew_at_ms || (!id->renew_failures && cert_expired(id->id.leaf));
+	return fg_wall_ms() >= id->renew_at_ms || (!id->renew_failures && cert_expired(id->id.leaf));
 }
 
 void fg_ident_tick(struct fg_ident *id)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = fg_mono_ms();
 
 	if (now >= id->next_poll_ms) {
 		id->next_poll_ms = now + POLL_MS;
@@ -985,10 +970,10 @@ void fg_ident_tick(struct fg_ident *id)
 /* Runs @j now, within what is left of the start-up deadline @until_ms (monotonic). */
 static void run_startup_job(struct fg_job *j, uint64_t until_ms)
 {
-	uint64_t now = mono_ms();
+	uint64_t now = fg_mono_ms();
 
 	if (now >= until_ms) {
-		j->ret = fg_ca_fail(&j->err, -ETIMEDOUT,
+		j->ret = fg_err_set(&j->err, -ETIMEDOUT,
 				    "not tried: the start-up deadline (%d s) has passed",
 				    STARTUP_DEADLINE_MS / 1000);
 		return;
@@ -1003,7 +988,7 @@ static void run_startup_job(struct fg_job *j, uint64_t until_ms)
  */
 static int recover_previous_key(struct fg_ident *id, struct fg_material *m)
 {
-	struct fg_conf_err err = {{0}};
+	struct fg_err err = { 0 };
 	char prev[4096];
 
 	if (path_with(prev, sizeof(prev), id->cfg->key_file, ".prev") || access(prev, F_OK))
@@ -1028,10 +1013,10 @@ static int recover_previous_key(struct fg_ident *id, struct fg_material *m)
  * an enrollment runs on the worker (the control loop does not wait).
  */
 static int acquire_identity(struct fg_ident *id, struct fg_ident *old, int offline,
-			    uint64_t until_ms, struct fg_conf_err *err)
+			    uint64_t until_ms, struct fg_err *err)
 {
-	struct fg_conf_err ferr = {{0}};
-	struct fg_ca_err cerr = {0};
+	struct fg_err ferr = { 0 };
+	struct fg_err cerr = {0};
 	struct fg_material m = {0};
 	struct fg_job *j;
 	char desc[512];
@@ -1100,7 +1085,7 @@ static int same_endpoint(const struct fg_ca_endpoint *a, const struct fg_ca_endp
  * tick. At start each source is fetched now, within the deadline.
  */
 static int acquire_federation(struct fg_ident *id, struct fg_ident *old, int offline,
-			      uint64_t until_ms, struct fg_conf_err *err)
+			      uint64_t until_ms, struct fg_err *err)
 {
 	int total = 0;
 
@@ -1155,9 +1140,9 @@ static int acquire_federation(struct fg_ident *id, struct fg_ident *old, int off
 }
 
 int fg_ident_new(struct fg_ident **out, const struct fg_config *cfg, struct fg_ident *old,
-		 int offline, struct fg_conf_err *err)
+		 int offline, struct fg_err *err)
 {
-	uint64_t until_ms = mono_ms() + STARTUP_DEADLINE_MS;
+	uint64_t until_ms = fg_mono_ms() + STARTUP_DEADLINE_MS;
 	struct fg_material m = {0};
 	struct fg_ident *id;
 	int ret;
@@ -1204,7 +1189,7 @@ int fg_ident_new(struct fg_ident **out, const struct fg_config *cfg, struct fg_i
 			goto free_ident;
 	}
 done:
-	id->next_poll_ms = mono_ms() + POLL_MS;
+	id->next_poll_ms = fg_mono_ms() + POLL_MS;
 	*out = id;
 	return 0;
 free_material:

@@ -31,7 +31,7 @@ struct fg_ident;
  * (fedgate check) no CA is contacted.
  */
 int fg_ident_new(struct fg_ident **out, const struct fg_config *cfg, struct fg_ident *old,
-		 int offline, struct fg_conf_err *err);
+		 int offline, struct fg_err *err);
 void fg_ident_free(struct fg_ident *id);
 
 /* The contexts for new handshakes; valid until the next tick/job/free. */

@@ -54,7 +54,7 @@ void fg_job_run(struct fg_job *j)
 	case FG_JOB_RENEW:
 		key = key_from_pem(j->key_pem);
 		if (!key)
-			j->ret = fg_ca_fail(&j->err, -EINVAL, "the current key does not parse");
+			j->ret = fg_err_set(&j->err, -EINVAL, "the current key does not parse");
 		else
 			j->ret = fg_ca_renew(&c, j->chain_pem, key, &j->out_chain, &j->err);
 		EVP_PKEY_free(key);

@@ -33,7 +33,7 @@ struct fg_job {
 	char *key_pem;	 /* RENEW: in; ENROLL: out (the new key) */
 	/* results */
 	int ret;
-	struct fg_ca_err err;
+	struct fg_err err;
 	char *out_chain;  /* ENROLL, RENEW */
 	char *out_bundle; /* FEDERATION */
 };

@@ -68,7 +68,7 @@ usage:
  */
 static int load(const char *path, struct fg_config *cfg, struct fg_ident **id, int offline)
 {
-	struct fg_conf_err err = { { 0 } };
+	struct fg_err err = { 0 };
 
 	if (fg_config_load(path, cfg, &err)) {
 		fprintf(stderr, "fedgate: %s\n", err.msg);

@@ -278,7 +278,7 @@ static BIO *open_input(const char *file, const char *pem)
 
 int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg,
 			      const char *cert_file, const char *key_file, const char *cert_pem,
-			      const char *key_pem, struct fg_conf_err *err)
+			      const char *key_pem, struct fg_err *err)
 {
 	char ebuf[256];
 	X509 *x;
@@ -335,7 +335,7 @@ free_bio:
 
 /* An empty bundle trusts nothing and is an error. */
 int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, const char *file,
-			   const char *pem, struct fg_conf_err *err)
+			   const char *pem, struct fg_err *err)
 {
 	STACK_OF(X509_INFO) *infos = NULL;
 	char ebuf[256];
@@ -413,7 +413,7 @@ void fg_cert_describe(X509 *x, char *out, size_t len)
 }
 
 static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct fg_material *m,
-			struct fg_conf_err *err)
+			struct fg_err *err)
 {
 	char ciphers[256], ebuf[256];
 	X509_STORE *store;
@@ -472,7 +472,7 @@ out:
 }
 
 int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
-		 struct fg_conf_err *err)
+		 struct fg_err *err)
 {
 	int ret = 0;
 
@@ -503,7 +503,7 @@ out:
 	return ret;
 }
 
-int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err)
+int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_err *err)
 {
 	struct fg_material m = { 0 };
 	int ret;

@@ -11,7 +11,7 @@
  * one certificate), peer verification required both ways, no tickets, no
  * read-ahead, no kTLS. Returns 0 or -EINVAL/-ENOMEM with @err set.
  */
-int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_conf_err *err);
+int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_err *err);
 void fg_tls_exit(struct fg_tls *t);
 
 /* @dst gets its own references to @src's contexts (fg_tls_exit() drops them). */
@@ -22,7 +22,7 @@ int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src);
  * references). Errors name $.identity.* of @cfg.
  */
 int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
-		 struct fg_conf_err *err);
+		 struct fg_err *err);
 
 /*
  * Reads the chain from @cert_file and the key from @key_file into @m and
@@ -32,11 +32,11 @@ int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_
  */
 int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg,
 			      const char *cert_file, const char *key_file, const char *cert_pem,
-			      const char *key_pem, struct fg_conf_err *err);
+			      const char *key_pem, struct fg_err *err);
 
 /* Reads every certificate of @file (or @pem text) into @m->roots; none is an error. */
 int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, const char *file,
-			   const char *pem, struct fg_conf_err *err);
+			   const char *pem, struct fg_err *err);
 
 /* Frees what @m holds and zeroes it. Accepts NULL. */
 void fg_material_free(struct fg_material *m);

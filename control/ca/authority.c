@@ -23,6 +23,7 @@
 #include "control/ca/jwt.h"
 #include "fedgate/log.h"
 #include "fedgate/x509name.h"
+#include "fedgate/clock.h"
 
 #ifndef FEDGATE_VERSION
 #define FEDGATE_VERSION "0.1.0"
@@ -171,14 +172,14 @@ static int write_all(int fd, const char *p, size_t len)
 }
 
 /* Rewrites the file with the entries live at @now and reopens it for appending. */
-static int jti_compact(struct fg_jti_store *s, int64_t now, struct fg_ca_err *err)
+static int jti_compact(struct fg_jti_store *s, int64_t now, struct fg_err *err)
 {
 	char *text = malloc(s->used * JTI_LINE_MAX + 1);
 	size_t len = 0, lines = 0;
 	int fd, ret;
 
 	if (!text)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < s->cap; i++) {
 		if (!s->e[i].id || s->e[i].exp < now)
 			continue;
@@ -192,7 +193,7 @@ static int jti_compact(struct fg_jti_store *s, int64_t now, struct fg_ca_err *er
 		return ret;
 	fd = open(s->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return fg_ca_fail(err, -errno, "cannot open %s: %s", s->path, strerror(errno));
+		return fg_err_set(err, -errno, "cannot open %s: %s", s->path, strerror(errno));
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = fd;
@@ -217,21 +218,21 @@ static int jti_parse_line(const char *line, size_t len, int64_t *exp, char id[JT
 	return 0;
 }
 
-int fg_ca_jti_open(struct fg_jti_store *s, const char *path, int64_t now, struct fg_ca_err *err)
+int fg_ca_jti_open(struct fg_jti_store *s, const char *path, int64_t now, struct fg_err *err)
 {
-	struct fg_ca_err e = { 0 };
+	struct fg_err e = { 0 };
 	char *text = NULL, id[JTI_HEX + 1];
 	size_t len = 0, skipped = 0;
 	int ret;
 
 	s->path = strdup(path);
 	if (!s->path)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	ret = fg_pki_read_file(path, JTI_FILE_MAX, &text, &len, &e);
 	if (ret == -ENOENT) {
 		ret = 0;
 	} else if (ret) {
-		return fg_ca_fail(err, ret, "the used-token file: %s", e.msg);
+		return fg_err_set(err, ret, "the used-token file: %s", e.msg);
 	} else {
 		for (char *p = text, *nl; p < text + len; p = nl + 1) {
 			int64_t exp;
@@ -252,7 +253,7 @@ int fg_ca_jti_open(struct fg_jti_store *s, const char *path, int64_t now, struct
 				ret = 0;
 			if (ret) {
 				free(text);
-				return fg_ca_fail(err, ret, "%s: %s", path,
+				return fg_err_set(err, ret, "%s: %s", path,
 						  ret == -ENOSPC ? "too many live tokens"
 								 : strerror(-ret));
 			}
@@ -287,7 +288,7 @@ int fg_ca_jti_use(struct fg_jti_store *s, const char *jti, int64_t exp, int64_t 
 		return ret;
 	s->file_lines++;
 	if (s->file_lines > 2 * s->used + 1024) {
-		struct fg_ca_err e = { 0 };
+		struct fg_err e = { 0 };
 
 		/* Failing to compact loses nothing: the old file still holds every line. */
 		if (jti_compact(s, now, &e))
@@ -298,7 +299,7 @@ int fg_ca_jti_use(struct fg_jti_store *s, const char *jti, int64_t exp, int64_t 
 
 /* --- SANs ----------------------------------------------------------------------------------- */
 
-GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_ca_err *err)
+GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_err *err)
 {
 	GENERAL_NAMES *gens = GENERAL_NAMES_new();
 
@@ -327,7 +328,7 @@ GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_ca_err *
 			GENERAL_NAME_set0_value(gn, GEN_IPADD, os);
 		} else {
 			if (!*s || strlen(s) > 1024) {
-				fg_ca_fail(err, -EINVAL, "bad name \"%.64s\"", s);
+				fg_err_set(err, -EINVAL, "bad name \"%.64s\"", s);
 				goto fail;
 			}
 			type = strchr(s, '@') ? GEN_EMAIL : strchr(s, ':') ? GEN_URI : GEN_DNS;
@@ -347,7 +348,7 @@ GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_ca_err *
 	}
 	return gens;
 oom:
-	fg_ca_fail(err, -ENOMEM, "out of memory");
+	fg_err_set(err, -ENOMEM, "out of memory");
 fail:
 	GENERAL_NAMES_free(gens);
 	return NULL;
@@ -455,7 +456,7 @@ static void san_list_text(const struct san_list *l, char *out, size_t len)
 
 X509 *fg_ca_issue_leaf(struct fg_ca *ca, const char *cn, const GENERAL_NAMES *sans,
 		       EVP_PKEY *pub, int64_t not_before, int64_t not_after,
-		       struct fg_ca_err *err)
+		       struct fg_err *err)
 {
 	struct fg_pki_issue req = {
 		.cn = cn,
@@ -499,11 +500,6 @@ static cJSON *chain_response(struct fg_ca *ca, X509 *leaf)
 
 /* --- /sign ---------------------------------------------------------------------------------- */
 
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
 static int is_number(const cJSON *it)
 {
 	return cJSON_IsNumber(it) && it->valuedouble > 0 && it->valuedouble < 1e11;
@@ -526,14 +522,14 @@ static int audience_ok(struct fg_ca *ca, const char *aud)
 	return 0;
 }
 
-static int check_audience(struct fg_ca *ca, const cJSON *aud, struct fg_ca_err *err)
+static int check_audience(struct fg_ca *ca, const cJSON *aud, struct fg_err *err)
 {
 	const cJSON *a;
 
 	if (cJSON_IsString(aud)) {
 		if (audience_ok(ca, aud->valuestring))
 			return 0;
-		return fg_ca_http_fail(err, 401,
+		return fg_err_http(err, 401,
 				       "token audience \"%.200s\" is not this CA's sign URL "
 				       "(https://%s/1.0/sign)",
 				       aud->valuestring, ca->dns[0]);
@@ -545,7 +541,7 @@ static int check_audience(struct fg_ca *ca, const cJSON *aud, struct fg_ca_err *
 				return 0;
 		}
 	}
-	return fg_ca_http_fail(err, 401,
+	return fg_err_http(err, 401,
 			       "token audience does not name this CA's sign URL "
 			       "(https://%s/1.0/sign)",
 			       ca->dns[0]);
@@ -553,20 +549,20 @@ static int check_audience(struct fg_ca *ca, const cJSON *aud, struct fg_ca_err *
 
 /* The provisioner a token names: "iss" and, when the header has one, "kid". */
 static struct fg_ca_provisioner *find_prov(struct fg_ca *ca, const cJSON *hdr,
-					   const cJSON *claims, struct fg_ca_err *err)
+					   const cJSON *claims, struct fg_err *err)
 {
 	const cJSON *iss = cJSON_GetObjectItemCaseSensitive(claims, "iss");
 	const cJSON *kid = cJSON_GetObjectItemCaseSensitive(hdr, "kid");
 
 	if (!cJSON_IsString(iss)) {
-		fg_ca_http_fail(err, 401, "token has no issuer (\"iss\")");
+		fg_err_http(err, 401, "token has no issuer (\"iss\")");
 		return NULL;
 	}
 	for (size_t i = 0; i < ca->n_prov; i++)
 		if (!strcmp(ca->prov[i].name, iss->valuestring) &&
 		    (!cJSON_IsString(kid) || !strcmp(kid->valuestring, ca->prov[i].kid)))
 			return &ca->prov[i];
-	fg_ca_http_fail(err, 401, "token issuer \"%.100s\"%s%.60s%s is not a provisioner of this CA",
+	fg_err_http(err, 401, "token issuer \"%.100s\"%s%.60s%s is not a provisioner of this CA",
 			iss->valuestring, cJSON_IsString(kid) ? " (kid " : "",
 			cJSON_IsString(kid) ? kid->valuestring : "", cJSON_IsString(kid) ? ")" : "");
 	return NULL;
@@ -574,7 +570,7 @@ static struct fg_ca_provisioner *find_prov(struct fg_ca *ca, const cJSON *hdr,
 
 /* The token's "sans" (or [sub] when absent, as step does), as comparable strings. */
 static int token_sans(const cJSON *claims, const char *sub, struct san_list *l,
-		      struct fg_ca_err *err)
+		      struct fg_err *err)
 {
 	const cJSON *sans = cJSON_GetObjectItemCaseSensitive(claims, "sans"), *s;
 	const char *names[64];
@@ -583,22 +579,22 @@ static int token_sans(const cJSON *claims, const char *sub, struct san_list *l,
 	int ret;
 
 	if (sans && !cJSON_IsArray(sans))
-		return fg_ca_http_fail(err, 401, "token \"sans\" is not a list of names");
+		return fg_err_http(err, 401, "token \"sans\" is not a list of names");
 	cJSON_ArrayForEach(s, sans)
 	{
 		if (!cJSON_IsString(s) || n == 64)
-			return fg_ca_http_fail(err, 401, "token \"sans\" is not a list of names");
+			return fg_err_http(err, 401, "token \"sans\" is not a list of names");
 		names[n++] = s->valuestring;
 	}
 	if (!n)
 		names[n++] = sub;
 	gens = fg_ca_sans(names, n, err);
 	if (!gens)
-		return fg_ca_http_fail(err, 401, "token \"sans\": %s", err->msg);
+		return fg_err_http(err, 401, "token \"sans\": %s", err->msg);
 	ret = san_list_from(gens, l);
 	GENERAL_NAMES_free(gens);
 	if (ret)
-		return fg_ca_http_fail(err, 401, "token \"sans\" holds a name fedgate cannot issue");
+		return fg_err_http(err, 401, "token \"sans\" holds a name fedgate cannot issue");
 	return 0;
 }
 
@@ -610,17 +606,17 @@ static int token_sans(const cJSON *claims, const char *sub, struct san_list *l,
  */
 static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner **p,
 		     char **sub, struct san_list *sans, char **jti_out, int64_t *exp_out,
-		     struct fg_ca_err *err)
+		     struct fg_err *err)
 {
 	cJSON *hdr = NULL, *claims = NULL;
 	const cJSON *it, *exp, *nbf, *jti;
-	struct fg_ca_err e = { 0 };
-	int64_t now = now_s();
+	struct fg_err e = { 0 };
+	int64_t now = fg_wall_s();
 	char fp[65];
 	int ret, sha_ok = 0;
 
 	if (fg_jwt_decode(ott, &hdr, &claims, &e)) {
-		ret = fg_ca_http_fail(err, 401, "invalid token: %s", e.msg);
+		ret = fg_err_http(err, 401, "invalid token: %s", e.msg);
 		goto out;
 	}
 	*p = find_prov(ca, hdr, claims, err);
@@ -629,7 +625,7 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 		goto out;
 	}
 	if (fg_jwt_verify(ott, (*p)->pub, &e)) {
-		ret = fg_ca_http_fail(err, 401, "invalid token: %s", e.msg);
+		ret = fg_err_http(err, 401, "invalid token: %s", e.msg);
 		goto out;
 	}
 	ret = check_audience(ca, cJSON_GetObjectItemCaseSensitive(claims, "aud"), err);
@@ -638,17 +634,17 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 	exp = cJSON_GetObjectItemCaseSensitive(claims, "exp");
 	nbf = cJSON_GetObjectItemCaseSensitive(claims, "nbf");
 	if (!is_number(exp) || (nbf && !is_number(nbf))) {
-		ret = fg_ca_http_fail(err, 401, "token needs a numeric \"exp\" (and \"nbf\")");
+		ret = fg_err_http(err, 401, "token needs a numeric \"exp\" (and \"nbf\")");
 		goto out;
 	}
 	if ((int64_t)exp->valuedouble + FG_CA_TOKEN_LEEWAY_S < now) {
-		ret = fg_ca_http_fail(err, 401, "token expired %lld s ago",
+		ret = fg_err_http(err, 401, "token expired %lld s ago",
 				      (long long)(now - (int64_t)exp->valuedouble));
 		goto out;
 	}
 	/* Its jti is remembered until exp: a far-future exp would keep it (and the token) alive. */
 	if ((int64_t)exp->valuedouble - now > FG_CA_TOKEN_MAX_LIFETIME_S + FG_CA_TOKEN_LEEWAY_S) {
-		ret = fg_ca_http_fail(err, 401,
+		ret = fg_err_http(err, 401,
 				      "token expires %lld s from now: at most %d s ahead are "
 				      "accepted (mint it with a shorter lifetime)",
 				      (long long)((int64_t)exp->valuedouble - now),
@@ -656,13 +652,13 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 		goto out;
 	}
 	if (nbf && (int64_t)nbf->valuedouble - FG_CA_TOKEN_LEEWAY_S > now) {
-		ret = fg_ca_http_fail(err, 401, "token not valid yet (nbf is %lld s ahead)",
+		ret = fg_err_http(err, 401, "token not valid yet (nbf is %lld s ahead)",
 				      (long long)((int64_t)nbf->valuedouble - now));
 		goto out;
 	}
 	it = cJSON_GetObjectItemCaseSensitive(claims, "sub");
 	if (!cJSON_IsString(it) || !it->valuestring[0] || strlen(it->valuestring) > 1024) {
-		ret = fg_ca_http_fail(err, 401, "token has no subject (\"sub\")");
+		ret = fg_err_http(err, 401, "token has no subject (\"sub\")");
 		goto out;
 	}
 	*sub = strdup(it->valuestring);
@@ -675,7 +671,7 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 		sha_ok |= !fg_x509_sha256(sk_X509_value(ca->roots, i), fp) &&
 			  !strcasecmp(fp, it->valuestring);
 	if (!sha_ok) {
-		ret = fg_ca_http_fail(err, 401,
+		ret = fg_err_http(err, 401,
 				      "token \"sha\" is not the fingerprint of this CA's root");
 		goto out;
 	}
@@ -685,12 +681,12 @@ static int authorize(struct fg_ca *ca, const char *ott, struct fg_ca_provisioner
 	jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
 	if (!cJSON_IsString(jti) || !jti->valuestring[0] ||
 	    strlen(jti->valuestring) > JTI_LEN_MAX) {
-		ret = fg_ca_http_fail(err, 401, "token has no usable ID (\"jti\")");
+		ret = fg_err_http(err, 401, "token has no usable ID (\"jti\")");
 		goto out;
 	}
 	*jti_out = strdup(jti->valuestring);
 	*exp_out = (int64_t)exp->valuedouble;
-	ret = *jti_out ? 0 : fg_ca_http_fail(err, 500, "out of memory");
+	ret = *jti_out ? 0 : fg_err_http(err, 500, "out of memory");
 out:
 	cJSON_Delete(hdr);
 	cJSON_Delete(claims);
@@ -702,16 +698,16 @@ out:
  * again, even if issuing fails. Returns 0 or -EACCES with the answer in @err.
  */
 static int spend(struct fg_ca *ca, const char *jti, int64_t exp, int64_t now,
-		 struct fg_ca_err *err)
+		 struct fg_err *err)
 {
 	int ret = fg_ca_jti_use(ca->jti, jti, exp, now);
 
 	if (ret == -EALREADY)
-		return fg_ca_http_fail(err, 401, "token already used (jti \"%.64s\")", jti);
+		return fg_err_http(err, 401, "token already used (jti \"%.64s\")", jti);
 	if (ret == -ENOSPC)
-		return fg_ca_http_fail(err, 503, "too many live tokens; retry later");
+		return fg_err_http(err, 503, "too many live tokens; retry later");
 	if (ret)
-		return fg_ca_http_fail(err, 500, "cannot record the token as used: %s",
+		return fg_err_http(err, 500, "cannot record the token as used: %s",
 				       strerror(-ret));
 	return 0;
 }
@@ -742,7 +738,7 @@ static int csr_key_ok(EVP_PKEY *k)
 
 /* "notBefore"/"notAfter": RFC 3339 time or a duration from now (step accepts both). */
 static int req_time(const cJSON *body, const char *key, int64_t now, int64_t *t, int *given,
-		    struct fg_ca_err *err)
+		    struct fg_err *err)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(body, key);
 	int64_t ms;
@@ -759,7 +755,7 @@ static int req_time(const cJSON *body, const char *key, int64_t now, int64_t *t,
 		*given = 1;
 		return 0;
 	}
-	return fg_ca_http_fail(err, 400,
+	return fg_err_http(err, 400,
 			       "\"%s\" must be an RFC 3339 time or a duration such as \"5m\"", key);
 }
 
@@ -770,7 +766,7 @@ static void fmt_dur(int64_t s, char *out, size_t len)
 }
 
 static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *status,
-			  struct fg_ca_err *err)
+			  struct fg_err *err)
 {
 	struct san_list csr_sans = { 0 }, tok_sans = { 0 };
 	struct fg_ca_provisioner *p = NULL;
@@ -781,24 +777,24 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 	EVP_PKEY *pub = NULL;
 	cJSON *in = NULL, *out = NULL;
 	char *sub = NULL, *jti = NULL, cn[256], a[512], b[512], d1[32], d2[32];
-	int64_t now = now_s(), nb, na, life, exp = 0;
+	int64_t now = fg_wall_s(), nb, na, life, exp = 0;
 	int has_nb, has_na;
 	X509 *leaf = NULL;
 	BIO *bio = NULL;
 
 	in = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(in)) {
-		fg_ca_http_fail(err, 400, "the body is not a JSON object");
+		fg_err_http(err, 400, "the body is not a JSON object");
 		goto out;
 	}
 	csr = cJSON_GetObjectItemCaseSensitive(in, "csr");
 	ott = cJSON_GetObjectItemCaseSensitive(in, "ott");
 	if (!cJSON_IsString(csr) || !csr->valuestring[0]) {
-		fg_ca_http_fail(err, 400, "missing \"csr\": a PEM certificate request");
+		fg_err_http(err, 400, "missing \"csr\": a PEM certificate request");
 		goto out;
 	}
 	if (!cJSON_IsString(ott) || !ott->valuestring[0]) {
-		fg_ca_http_fail(err, 400, "missing \"ott\": a one-time token");
+		fg_err_http(err, 400, "missing \"ott\": a one-time token");
 		goto out;
 	}
 	/* The CSR first, as step-ca's body validation: a bad request is a 400 whatever the token. */
@@ -806,19 +802,19 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 	req = bio ? PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL) : NULL;
 	ERR_clear_error();
 	if (!req) {
-		fg_ca_http_fail(err, 400, "invalid csr: not a PEM certificate request");
+		fg_err_http(err, 400, "invalid csr: not a PEM certificate request");
 		goto out;
 	}
 	pub = X509_REQ_get_pubkey(req);
 	if (!pub || !csr_key_ok(pub)) {
-		fg_ca_http_fail(err, 400,
+		fg_err_http(err, 400,
 				"invalid csr: the key must be EC P-256, P-384 or P-521, RSA 2048+ "
 				"or Ed25519");
 		goto out;
 	}
 	if (X509_REQ_verify(req, pub) != 1) {
 		ERR_clear_error();
-		fg_ca_http_fail(err, 400,
+		fg_err_http(err, 400,
 				"invalid csr: its signature does not verify with its public key");
 		goto out;
 	}
@@ -833,7 +829,7 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 	}
 	if (san_list_from(gens, &csr_sans) ||
 	    fg_x509_cn(X509_REQ_get_subject_name(req), cn, sizeof(cn)) == -EINVAL) {
-		fg_ca_http_fail(err, 400,
+		fg_err_http(err, 400,
 				"invalid csr: only DNS, IP, e-mail and URI SANs (at most 64) and "
 				"a printable CN");
 		goto out;
@@ -843,7 +839,7 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 	if (!san_list_equal(&csr_sans, &tok_sans)) {
 		san_list_text(&csr_sans, a, sizeof(a));
 		san_list_text(&tok_sans, b, sizeof(b));
-		fg_ca_http_fail(err, 401, "the CSR's SANs [%.200s] are not the token's SANs [%.200s]",
+		fg_err_http(err, 401, "the CSR's SANs [%.200s] are not the token's SANs [%.200s]",
 				a, b);
 		goto out;
 	}
@@ -853,7 +849,7 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 		for (size_t i = 0; i < tok_sans.n; i++)
 			in_sans |= !strcmp(strchr(tok_sans.v[i], ':') + 1, cn);
 		if (!in_sans) {
-			fg_ca_http_fail(err, 401,
+			fg_err_http(err, 401,
 					"the CSR's CN \"%.100s\" is neither the token's subject "
 					"\"%.100s\" nor one of its SANs",
 					cn, sub);
@@ -873,7 +869,7 @@ static cJSON *handle_sign(struct fg_ca *ca, const char *body, size_t len, int *s
 		fmt_dur(life * 1000 < p->min_ms ? p->min_ms / 1000 : p->max_ms / 1000, d2,
 			sizeof(d2));
 		/* step-ca answers an out-of-bounds duration with 403 Forbidden. */
-		fg_ca_http_fail(err, 403, "requested lifetime %s is %s the %s of %s", d1,
+		fg_err_http(err, 403, "requested lifetime %s is %s the %s of %s", d1,
 				life * 1000 < p->min_ms ? "below" : "above",
 				life * 1000 < p->min_ms ? "minimum" : "maximum", d2);
 		goto out;
@@ -911,7 +907,7 @@ out:
 /* --- /renew --------------------------------------------------------------------------------- */
 
 static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int *status,
-			   struct fg_ca_err *err)
+			   struct fg_err *err)
 {
 	X509_STORE_CTX *xs = NULL;
 	GENERAL_NAMES *gens = NULL;
@@ -919,20 +915,20 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 	X509 *leaf = NULL;
 	cJSON *out = NULL;
 	char cn[256] = "";
-	int64_t now = now_s(), old_nb = 0, old_na = 0, life;
+	int64_t now = fg_wall_s(), old_nb = 0, old_na = 0, life;
 	struct tm tm;
 	int e;
 
 	if (!r->client) {
 		/* step-ca: 400 "missing client certificate" */
-		fg_ca_http_fail(err, 400,
+		fg_err_http(err, 400,
 				"missing client certificate: /renew is authenticated by the "
 				"certificate to renew, sent as the TLS client certificate");
 		goto out;
 	}
 	xs = X509_STORE_CTX_new();
 	if (!xs || !X509_STORE_CTX_init(xs, ca->store, r->client, r->client_chain)) {
-		fg_ca_http_fail(err, 500, "out of memory");
+		fg_err_http(err, 500, "out of memory");
 		goto out;
 	}
 	X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT);
@@ -940,10 +936,10 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 		e = X509_STORE_CTX_get_error(xs);
 		ERR_clear_error();
 		if (e == X509_V_ERR_CERT_HAS_EXPIRED)
-			fg_ca_http_fail(err, 401, "the client certificate has expired: renew it "
+			fg_err_http(err, 401, "the client certificate has expired: renew it "
 						  "before its notAfter, or enroll again with a token");
 		else
-			fg_ca_http_fail(err, 401,
+			fg_err_http(err, 401,
 					"the client certificate was not issued by this CA: %s "
 					"(depth %d)",
 					X509_verify_cert_error_string(e),
@@ -951,11 +947,11 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 		goto out;
 	}
 	if (X509_check_ca(r->client)) {
-		fg_ca_http_fail(err, 401, "the client certificate is a CA certificate");
+		fg_err_http(err, 401, "the client certificate is a CA certificate");
 		goto out;
 	}
 	if (fg_x509_cn(X509_get_subject_name(r->client), cn, sizeof(cn)) == -EINVAL) {
-		fg_ca_http_fail(err, 400, "the client certificate's CN cannot be read as UTF-8");
+		fg_err_http(err, 400, "the client certificate's CN cannot be read as UTF-8");
 		goto out;
 	}
 	gens = X509_get_ext_d2i(r->client, NID_subject_alt_name, NULL, NULL);
@@ -976,7 +972,7 @@ static cJSON *handle_renew(struct fg_ca *ca, const struct fg_ca_request *r, int 
 		life = ca->renew_min_ms / 1000;
 	leaf = pub ? fg_ca_issue_leaf(ca, cn, gens, pub, now - BACKDATE_S, now + life, err) : NULL;
 	if (!leaf) {
-		fg_ca_http_fail(err, 500, "cannot issue the renewed certificate");
+		fg_err_http(err, 500, "cannot issue the renewed certificate");
 		goto out;
 	}
 	out = chain_response(ca, leaf);
@@ -1012,7 +1008,7 @@ static cJSON *crts(STACK_OF(X509) *sk)
 	return o;
 }
 
-static cJSON *root_by_sha(struct fg_ca *ca, const char *sha, struct fg_ca_err *err)
+static cJSON *root_by_sha(struct fg_ca *ca, const char *sha, struct fg_err *err)
 {
 	char fp[65];
 	cJSON *o;
@@ -1031,11 +1027,11 @@ static cJSON *root_by_sha(struct fg_ca *ca, const char *sha, struct fg_ca_err *e
 		free(pem);
 		return o;
 	}
-	fg_ca_http_fail(err, 404, "no root with SHA-256 fingerprint %.64s here", sha);
+	fg_err_http(err, 404, "no root with SHA-256 fingerprint %.64s here", sha);
 	return NULL;
 }
 
-static char *error_body(const struct fg_ca_err *err)
+static char *error_body(const struct fg_err *err)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *text = NULL;
@@ -1050,7 +1046,7 @@ static char *error_body(const struct fg_ca_err *err)
 int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status, char **body,
 		 const char **content_type)
 {
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	const char *path = req->path;
 	int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
 	int post = !strcmp(req->method, "POST");
@@ -1092,12 +1088,12 @@ int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status,
 		   !strcmp(route, "/roots") || !strcmp(route, "/roots.pem") ||
 		   !strcmp(route, "/federation") || !strncmp(route, "/root/", 6) ||
 		   !strcmp(route, "/sign") || !strcmp(route, "/renew")) {
-		fg_ca_http_fail(&err, 405, "method %s is not allowed on %s", req->method, route);
+		fg_err_http(&err, 405, "method %s is not allowed on %s", req->method, route);
 	} else {
-		fg_ca_http_fail(&err, 404, "no such endpoint: %s", route);
+		fg_err_http(&err, 404, "no such endpoint: %s", route);
 	}
 	if (!out && !err.status)
-		fg_ca_http_fail(&err, 500, "out of memory");
+		fg_err_http(&err, 500, "out of memory");
 	if (err.status) {
 		cJSON_Delete(out);
 		*status = err.status;

@@ -65,7 +65,7 @@ struct fg_ca {
  * is encrypted). Returns 0 or -errno with @err naming the file and key.
  */
 int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_password *pw,
-	       struct fg_ca_err *err);
+	       struct fg_err *err);
 void fg_ca_free(struct fg_ca *ca);
 
 /* One HTTP request as the server read it. @client: the peer's certificate, if any. */
@@ -94,7 +94,7 @@ int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status,
  */
 X509 *fg_ca_issue_leaf(struct fg_ca *ca, const char *cn, const GENERAL_NAMES *sans,
 		       EVP_PKEY *pub, int64_t not_before, int64_t not_after,
-		       struct fg_ca_err *err);
+		       struct fg_err *err);
 
 /*
  * Serves HTTPS on ca->address until SIGINT/SIGTERM: TLS 1.3, a certificate
@@ -102,7 +102,7 @@ X509 *fg_ca_issue_leaf(struct fg_ca *ca, const char *cn, const GENERAL_NAMES *sa
  * certificates asked for but optional. @address_file (may be NULL) receives
  * "HOST:PORT\n" once listening. Returns 0 after a signal, -errno on failure.
  */
-int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_ca_err *err);
+int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_err *err);
 
 /*
  * Single-use token IDs (kept as SHA-256 hex), remembered until the token
@@ -116,7 +116,7 @@ void fg_ca_jti_free(struct fg_jti_store *s);
  * (fsync'd before the token is accepted). Returns 0 or -errno with @err set.
  */
 int fg_ca_jti_open(struct fg_jti_store *s, const char *path, int64_t now,
-		   struct fg_ca_err *err);
+		   struct fg_err *err);
 /*
  * Records @jti (valid until @exp). Returns 0, -EALREADY if seen before,
  * -ENOSPC if full, -EIO (or another -errno) if the file cannot record it.
@@ -127,7 +127,7 @@ int fg_ca_jti_use(struct fg_jti_store *s, const char *jti, int64_t exp, int64_t 
  * SANs from strings the way step splits them: an IP address, an e-mail
  * address (has '@'), a URI (has ':'), else a DNS name.
  */
-GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_ca_err *err);
+GENERAL_NAMES *fg_ca_sans(const char *const *names, size_t n, struct fg_err *err);
 
 /* `fedgate ca ...`: its own table of subcommands. */
 int fg_ca_main(int argc, char **argv);

@@ -23,6 +23,7 @@
 #include "control/ca/client.h"
 #include "control/ca/jwt.h"
 #include "fedgate/x509name.h"
+#include "fedgate/clock.h"
 
 #ifndef FEDGATE_VERSION
 #define FEDGATE_VERSION "0.1.0"
@@ -31,7 +32,7 @@
 #define MAX_RESPONSE (1 << 20)
 
 int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *root_file,
-		      struct fg_ca_err *err)
+		      struct fg_err *err)
 {
 	STACK_OF(X509) *roots = NULL;
 	X509_STORE *store;
@@ -43,12 +44,12 @@ int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *ro
 	c->timeout_ms = 15000;
 	if (fg_url_parse(ca_url, c->host, sizeof(c->host), c->port, sizeof(c->port), &rest) ||
 	    (*rest && *rest != '/'))
-		return fg_ca_fail(err, -EINVAL,
+		return fg_err_set(err, -EINVAL,
 				  "bad CA URL \"%.200s\": expected https://HOST[:PORT]", ca_url);
 	c->url = strdup(ca_url);
 	c->prefix = strdup(rest);
 	if (!c->url || !c->prefix) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	for (n = strlen(c->prefix); n && c->prefix[n - 1] == '/'; n--)
@@ -62,15 +63,15 @@ int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *ro
 	}
 	c->ctx = SSL_CTX_new(TLS_client_method());
 	if (!c->ctx || !SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION)) {
-		ret = fg_ca_fail(err, -ENOMEM, "cannot make a TLS context");
+		ret = fg_err_set(err, -ENOMEM, "cannot make a TLS context");
 		goto fail;
 	}
 	/* The pin: the root file is the only trust anchor (no system store). */
 	store = SSL_CTX_get_cert_store(c->ctx);
 	for (int i = 0; i < sk_X509_num(roots); i++) {
 		if (!X509_STORE_add_cert(store, sk_X509_value(roots, i))) {
-			ret = fg_ca_fail(err, -EINVAL, "%s: cannot use as a root", root_file);
-			fg_ca_err_ssl(err);
+			ret = fg_err_set(err, -EINVAL, "%s: cannot use as a root", root_file);
+			fg_err_ssl(err);
 			goto fail;
 		}
 	}
@@ -103,20 +104,12 @@ void fg_ca_client_exit(struct fg_ca_client *c)
  * for as long as it liked. The socket is non-blocking and every wait is a
  * poll() for the time left.
  */
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Waits until @fd is ready for @events (or in error): 0, -ETIMEDOUT at @deadline, or -errno. */
 static int wait_fd(int fd, short events, int64_t deadline)
 {
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = events };
-		int64_t left = deadline - mono_ms();
+		int64_t left = deadline - fg_mono_ms();
 		int r;
 
 		if (left <= 0)
@@ -131,16 +124,16 @@ static int wait_fd(int fd, short events, int64_t deadline)
 	}
 }
 
-static int timed_out(struct fg_ca_client *c, const char *step, struct fg_ca_err *err)
+static int timed_out(struct fg_ca_client *c, const char *step, struct fg_err *err)
 {
 	ERR_clear_error();
-	return fg_ca_fail(err, -ETIMEDOUT,
+	return fg_err_set(err, -ETIMEDOUT,
 			  "CA %s: %s timed out (a request may take at most %d ms in all)", c->url,
 			  step, c->timeout_ms);
 }
 
 /* A connected non-blocking socket, by @deadline, or -errno. */
-static int dial(struct fg_ca_client *c, int64_t deadline, struct fg_ca_err *err)
+static int dial(struct fg_ca_client *c, int64_t deadline, struct fg_err *err)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
 	struct addrinfo *res = NULL, *ai;
@@ -148,7 +141,7 @@ static int dial(struct fg_ca_client *c, int64_t deadline, struct fg_ca_err *err)
 
 	ret = getaddrinfo(c->host, c->port, &hints, &res);
 	if (ret)
-		return fg_ca_fail(err, -EHOSTUNREACH, "CA %s: cannot resolve %s: %s", c->url,
+		return fg_err_set(err, -EHOSTUNREACH, "CA %s: cannot resolve %s: %s", c->url,
 				  c->host, gai_strerror(ret));
 	/* Each address in turn while time is left: "localhost" may be ::1 then 127.0.0.1. */
 	for (ai = res; ai && e != ETIMEDOUT; ai = ai->ai_next) {
@@ -178,7 +171,7 @@ static int dial(struct fg_ca_client *c, int64_t deadline, struct fg_ca_err *err)
 		return fd;
 	if (e == ETIMEDOUT)
 		return timed_out(c, "connecting", err);
-	return fg_ca_fail(err, -e, "CA %s: cannot connect: %s", c->url, strerror(e));
+	return fg_err_set(err, -e, "CA %s: cannot connect: %s", c->url, strerror(e));
 }
 
 enum tls_op { TLS_CONNECT, TLS_WRITE, TLS_READ };
@@ -220,13 +213,13 @@ static int tls_io(SSL *ssl, int fd, enum tls_op op, void *buf, int len, int64_t 
 
 /* @e: SSL_get_error() of the failed call. */
 static int tls_fail(struct fg_ca_client *c, SSL *ssl, int e, const char *what,
-		    struct fg_ca_err *err)
+		    struct fg_err *err)
 {
 	long v = SSL_get_verify_result(ssl);
 
 	if (!strcmp(what, "handshake") && v != X509_V_OK) {
 		ERR_clear_error();
-		return fg_ca_fail(err, -EACCES,
+		return fg_err_set(err, -EACCES,
 				  "CA %s: its certificate does not verify against the pinned root: "
 				  "%s",
 				  c->url, X509_verify_cert_error_string(v));
@@ -235,23 +228,23 @@ static int tls_fail(struct fg_ca_client *c, SSL *ssl, int e, const char *what,
 		int en = errno;
 
 		ERR_clear_error();
-		return fg_ca_fail(err, -EPROTO, "CA %s: TLS %s failed: %s", c->url, what,
+		return fg_err_set(err, -EPROTO, "CA %s: TLS %s failed: %s", c->url, what,
 				  strerror(en));
 	}
-	fg_ca_fail(err, -EPROTO, "CA %s: TLS %s failed", c->url, what);
-	fg_ca_err_ssl(err);
+	fg_err_set(err, -EPROTO, "CA %s: TLS %s failed", c->url, what);
+	fg_err_ssl(err);
 	return -EPROTO;
 }
 
 /* A failed tls_io() as the error: @what names the TLS call, @step what timed out. */
 static int io_fail(struct fg_ca_client *c, SSL *ssl, int ret, int e, const char *what,
-		   const char *step, struct fg_ca_err *err)
+		   const char *step, struct fg_err *err)
 {
 	if (ret == -EIO)
 		return tls_fail(c, ssl, e, what, err);
 	if (ret == -ETIMEDOUT)
 		return timed_out(c, step, err);
-	return fg_ca_fail(err, ret, "CA %s: cannot wait for the socket: %s", c->url,
+	return fg_err_set(err, ret, "CA %s: cannot wait for the socket: %s", c->url,
 			  strerror(-ret));
 }
 
@@ -445,11 +438,11 @@ static int parse_response(char *buf, size_t len, int eof, int *status, size_t *b
 
 int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, const char *body,
 		  X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, int *status, char **resp,
-		  struct fg_ca_err *err)
+		  struct fg_err *err)
 {
 	size_t blen = body ? strlen(body) : 0, len = 0, off = 0, rlen = 0;
 	char *req = NULL, *buf = NULL, hostport[300];
-	int64_t deadline = mono_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 15000);
+	int64_t deadline = fg_mono_ms() + (c->timeout_ms > 0 ? c->timeout_ms : 15000);
 	unsigned char ip[16];
 	SSL *ssl = NULL;
 	BIO *bio;
@@ -463,7 +456,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 	ssl = SSL_new(c->ctx);
 	bio = ssl ? BIO_new(BIO_s_socket()) : NULL;
 	if (!bio) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	BIO_set_fd(bio, fd, BIO_NOCLOSE);
@@ -476,14 +469,14 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 	}
 	if (!r || (cert && (SSL_use_certificate(ssl, cert) != 1 ||
 			    SSL_use_PrivateKey(ssl, key) != 1 || SSL_check_private_key(ssl) != 1))) {
-		ret = fg_ca_fail(err, -EINVAL, "cannot set up the TLS client%s",
+		ret = fg_err_set(err, -EINVAL, "cannot set up the TLS client%s",
 				 cert ? " certificate (does the key match it?)" : "");
-		fg_ca_err_ssl(err);
+		fg_err_ssl(err);
 		goto out;
 	}
 	for (int i = 0; cert && chain && i < sk_X509_num(chain); i++)
 		if (!SSL_add1_chain_cert(ssl, sk_X509_value(chain, i))) {
-			ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+			ret = fg_err_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 	ret = tls_io(ssl, fd, TLS_CONNECT, NULL, 0, deadline, &r, &e);
@@ -504,7 +497,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 		     body ? "Content-Type: application/json\r\n" : "", blen, body ? body : "");
 	if (n < 0) {
 		req = NULL;
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (off = 0; off < (size_t)n; off += (size_t)r) {
@@ -516,7 +509,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 	}
 	buf = malloc(MAX_RESPONSE + 1);
 	if (!buf) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	for (;;) {
@@ -525,7 +518,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 		int eof = EOF_NONE;
 
 		if (len >= MAX_RESPONSE) {
-			ret = fg_ca_fail(err, -EPROTO, "CA %s: %s %s: answer larger than 1 MiB",
+			ret = fg_err_set(err, -EPROTO, "CA %s: %s %s: answer larger than 1 MiB",
 					 c->url, method, path);
 			goto out;
 		}
@@ -563,7 +556,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 		if (ret == -EAGAIN && !eof)
 			continue;
 		if (ret) {
-			ret = fg_ca_fail(err, -EPROTO, "CA %s: %s %s: %s", c->url, method, path,
+			ret = fg_err_set(err, -EPROTO, "CA %s: %s %s: %s", c->url, method, path,
 					 len ? why : "the connection closed without an answer");
 			goto out;
 		}
@@ -586,7 +579,7 @@ out:
 
 /* Turns a non-@want answer into an error that carries the CA's own message. */
 static int answer_status(struct fg_ca_client *c, const char *what, int status, int want,
-			 const char *resp, struct fg_ca_err *err)
+			 const char *resp, struct fg_err *err)
 {
 	cJSON *o;
 	const cJSON *m;
@@ -595,7 +588,7 @@ static int answer_status(struct fg_ca_client *c, const char *what, int status, i
 		return 0;
 	o = cJSON_Parse(resp);
 	m = cJSON_GetObjectItemCaseSensitive(o, "message");
-	fg_ca_fail(err, -EACCES, "CA %s: %s: %d %s", c->url, what, status,
+	fg_err_set(err, -EACCES, "CA %s: %s: %d %s", c->url, what, status,
 		   cJSON_IsString(m) ? m->valuestring : "(no message)");
 	err->status = status;
 	cJSON_Delete(o);
@@ -605,7 +598,7 @@ static int answer_status(struct fg_ca_client *c, const char *what, int status, i
 /* The certificates of a {"crts":[...]} or {"certChain":[...]} answer as one checked PEM text. */
 static int pem_list(struct fg_ca_client *c, const char *what, const char *resp, const char *key,
 		    const char *fallback1, const char *fallback2, char **out,
-		    struct fg_ca_err *err)
+		    struct fg_err *err)
 {
 	cJSON *o = cJSON_Parse(resp);
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(o, key), *it;
@@ -637,7 +630,7 @@ static int pem_list(struct fg_ca_client *c, const char *what, const char *resp, 
 		goto bad;
 	text = malloc(total);
 	if (!text) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	text[0] = '\0';
@@ -659,7 +652,7 @@ static int pem_list(struct fg_ca_client *c, const char *what, const char *resp, 
 	}
 #undef APPEND
 	{
-		struct fg_ca_err e = { 0 };
+		struct fg_err e = { 0 };
 		STACK_OF(X509) *sk = fg_pki_certs_from_pem(text, used, &e);
 
 		if (!sk || (size_t)sk_X509_num(sk) != n) {
@@ -673,7 +666,7 @@ static int pem_list(struct fg_ca_client *c, const char *what, const char *resp, 
 	ret = 0;
 	goto out;
 bad:
-	ret = fg_ca_fail(err, -EPROTO, "CA %s: %s: the answer has no valid \"%s\" certificates",
+	ret = fg_err_set(err, -EPROTO, "CA %s: %s: the answer has no valid \"%s\" certificates",
 			 c->url, what, key);
 out:
 	free(text);
@@ -683,22 +676,22 @@ out:
 
 /* @chain's leaf must hold @key's public half. */
 static int check_leaf_key(struct fg_ca_client *c, const char *chain, EVP_PKEY *key,
-			  struct fg_ca_err *err)
+			  struct fg_err *err)
 {
-	struct fg_ca_err e = { 0 };
+	struct fg_err e = { 0 };
 	STACK_OF(X509) *sk = fg_pki_certs_from_pem(chain, strlen(chain), &e);
 	int ok = sk && X509_check_private_key(sk_X509_value(sk, 0), key) == 1;
 
 	ERR_clear_error();
 	sk_X509_pop_free(sk, X509_free);
 	return ok ? 0
-		  : fg_ca_fail(err, -EPROTO, "CA %s: the certificate returned is not for our key",
+		  : fg_err_set(err, -EPROTO, "CA %s: the certificate returned is not for our key",
 			       c->url);
 }
 
 int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
 	       const char *not_before, const char *not_after, EVP_PKEY *key, char **chain_pem,
-	       struct fg_ca_err *err)
+	       struct fg_err *err)
 {
 	cJSON *o = cJSON_CreateObject();
 	char *body = NULL, *resp = NULL;
@@ -710,7 +703,7 @@ int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
 	    (not_before && !cJSON_AddStringToObject(o, "notBefore", not_before)) ||
 	    (not_after && !cJSON_AddStringToObject(o, "notAfter", not_after)) ||
 	    !(body = cJSON_PrintUnformatted(o))) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	ret = fg_ca_request(c, "POST", "/1.0/sign", body, NULL, NULL, NULL, &status, &resp, err);
@@ -731,7 +724,7 @@ out:
 }
 
 int fg_ca_csr(EVP_PKEY *key, const char *subject, const char *const *sans, size_t n_sans,
-	      char **csr_pem, struct fg_ca_err *err)
+	      char **csr_pem, struct fg_err *err)
 {
 	X509_REQ *req = X509_REQ_new();
 	STACK_OF(X509_EXTENSION) *exts = sk_X509_EXTENSION_new_null();
@@ -768,12 +761,12 @@ int fg_ca_csr(EVP_PKEY *key, const char *subject, const char *const *sans, size_
 		goto fail;
 	len = BIO_get_mem_data(mem, &data);
 	*csr_pem = strndup(data, (size_t)len);
-	ret = *csr_pem ? 0 : fg_ca_fail(err, -ENOMEM, "out of memory");
+	ret = *csr_pem ? 0 : fg_err_set(err, -ENOMEM, "out of memory");
 	goto out;
 fail:
-	ret = fg_ca_fail(err, -EINVAL, "cannot make the certificate request for '%.200s'",
+	ret = fg_err_set(err, -EINVAL, "cannot make the certificate request for '%.200s'",
 			 subject);
-	fg_ca_err_ssl(err);
+	fg_err_ssl(err);
 out:
 	X509_EXTENSION_free(ext);
 	sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
@@ -785,7 +778,7 @@ out:
 
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
-		 char **key_out, char **chain_pem, struct fg_ca_err *err)
+		 char **key_out, char **chain_pem, struct fg_err *err)
 {
 	const char *names[64];
 	cJSON *claims = NULL;
@@ -799,7 +792,7 @@ int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const 
 		/* As `step ca certificate`: the SANs the token carries (else the subject). */
 		ret = fg_jwt_decode(ott, NULL, &claims, err);
 		if (ret)
-			return fg_ca_fail(err, ret, "the token is not a JWT: %s", err->msg);
+			return fg_err_set(err, ret, "the token is not a JWT: %s", err->msg);
 		list = cJSON_GetObjectItemCaseSensitive(claims, "sans");
 		n_sans = 0;
 		cJSON_ArrayForEach(it, list)
@@ -813,7 +806,7 @@ int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const 
 	}
 	key = fg_pki_keygen();
 	if (!key) {
-		ret = fg_ca_fail(err, -ENOMEM, "cannot generate a key");
+		ret = fg_err_set(err, -ENOMEM, "cannot generate a key");
 		goto out;
 	}
 	ret = fg_ca_csr(key, subject, sans, n_sans, &csr, err);
@@ -824,7 +817,7 @@ int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const 
 		if (!*key_out) {
 			free(*chain_pem);
 			*chain_pem = NULL;
-			ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+			ret = fg_err_set(err, -ENOMEM, "out of memory");
 		}
 	}
 out:
@@ -835,7 +828,7 @@ out:
 }
 
 int fg_ca_renew(struct fg_ca_client *c, const char *chain_pem, EVP_PKEY *key, char **new_chain,
-		struct fg_ca_err *err)
+		struct fg_err *err)
 {
 	STACK_OF(X509) *sk = fg_pki_certs_from_pem(chain_pem, strlen(chain_pem), err);
 	X509 *leaf;
@@ -844,7 +837,7 @@ int fg_ca_renew(struct fg_ca_client *c, const char *chain_pem, EVP_PKEY *key, ch
 
 	*new_chain = NULL;
 	if (!sk)
-		return fg_ca_fail(err, -EINVAL, "the certificate to renew: %s", err->msg);
+		return fg_err_set(err, -EINVAL, "the certificate to renew: %s", err->msg);
 	leaf = sk_X509_shift(sk);
 	ret = fg_ca_request(c, "POST", "/1.0/renew", NULL, leaf, sk, key, &status, &resp, err);
 	if (!ret)
@@ -864,7 +857,7 @@ int fg_ca_renew(struct fg_ca_client *c, const char *chain_pem, EVP_PKEY *key, ch
 }
 
 static int get_crts(struct fg_ca_client *c, const char *path, char **bundle,
-		    struct fg_ca_err *err)
+		    struct fg_err *err)
 {
 	char what[64], *resp = NULL;
 	int status = 0, ret;
@@ -883,17 +876,17 @@ static int get_crts(struct fg_ca_client *c, const char *path, char **bundle,
 	return ret;
 }
 
-int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_ca_err *err)
+int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err)
 {
 	return get_crts(c, "/federation", bundle_pem, err);
 }
 
-int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_ca_err *err)
+int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err)
 {
 	return get_crts(c, "/roots", bundle_pem, err);
 }
 
-int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err *err)
+int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_err *err)
 {
 	STACK_OF(X509) *roots = NULL;
 	cJSON *claims = cJSON_CreateObject(), *sans;
@@ -905,7 +898,7 @@ int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err 
 
 	*token = NULL;
 	if (!claims) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	roots = fg_pki_read_certs(r->root_file, err);
@@ -915,7 +908,7 @@ int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err 
 	}
 	if (fg_x509_sha256(sk_X509_value(roots, 0), fp) || fg_jwk_thumbprint(r->key, kid) ||
 	    RAND_bytes(rnd, sizeof(rnd)) != 1) {
-		ret = fg_ca_fail(err, -EINVAL, "the provisioner key is not an EC P-256 key");
+		ret = fg_err_set(err, -EINVAL, "the provisioner key is not an EC P-256 key");
 		goto out;
 	}
 	for (size_t i = 0; i < sizeof(rnd); i++)
@@ -937,7 +930,7 @@ int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err 
 	    !cJSON_AddNumberToObject(claims, "nbf", (double)now) ||
 	    !cJSON_AddStringToObject(claims, "sha", fp) ||
 	    !cJSON_AddStringToObject(claims, "sub", r->subject)) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	ret = fg_jwt_sign(r->key, kid, claims, token, err);

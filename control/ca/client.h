@@ -34,7 +34,7 @@ struct fg_ca_client {
 
 /* Sets up @c for @ca_url ("https://host[:port]") pinned to the certificates in @root_file. */
 int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *root_file,
-		      struct fg_ca_err *err);
+		      struct fg_err *err);
 void fg_ca_client_exit(struct fg_ca_client *c);
 
 /*
@@ -44,7 +44,7 @@ void fg_ca_client_exit(struct fg_ca_client *c);
  */
 int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, const char *body,
 		  X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, int *status, char **resp,
-		  struct fg_ca_err *err);
+		  struct fg_err *err);
 
 /*
  * POST /1.0/sign {"csr","ott"[,"notBefore","notAfter"]}: @chain_pem gets the
@@ -52,7 +52,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
  */
 int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
 	       const char *not_before, const char *not_after, EVP_PKEY *key, char **chain_pem,
-	       struct fg_ca_err *err);
+	       struct fg_err *err);
 
 /*
  * Enrolls: a new P-256 key, a CSR for CN @subject with @sans (NULL: the
@@ -61,22 +61,22 @@ int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
  */
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
-		 char **key_pem, char **chain_pem, struct fg_ca_err *err);
+		 char **key_pem, char **chain_pem, struct fg_err *err);
 
 /* POST /1.0/renew authenticated by @chain_pem (leaf first) and @key over mTLS. */
 int fg_ca_renew(struct fg_ca_client *c, const char *chain_pem, EVP_PKEY *key, char **new_chain,
-		struct fg_ca_err *err);
+		struct fg_err *err);
 
 /* GET /federation (or /roots): the certificates as one PEM bundle, each checked to parse. */
-int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_ca_err *err);
-int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_ca_err *err);
+int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err);
+int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err);
 
 /*
  * A CSR (PEM) for CN @subject with @sans, signed by @key. A @subject longer
  * than a CN may be (64 characters) is left out when there are SANs.
  */
 int fg_ca_csr(EVP_PKEY *key, const char *subject, const char *const *sans, size_t n_sans,
-	      char **csr_pem, struct fg_ca_err *err);
+	      char **csr_pem, struct fg_err *err);
 
 /* What fg_ca_token() puts in a one-time token, the way `step ca token` does. */
 struct fg_ca_token_req {
@@ -90,6 +90,6 @@ struct fg_ca_token_req {
 	int lifetime_s;		   /* exp - nbf; 0: 300 (step's 5 minutes) */
 };
 
-int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_ca_err *err);
+int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_err *err);
 
 #endif

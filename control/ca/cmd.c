@@ -161,14 +161,14 @@ static int need(const char *cmd, const char *value, const char *what)
 	return EXIT_USAGE;
 }
 
-static int failed(const char *cmd, const struct fg_ca_err *err)
+static int failed(const char *cmd, const struct fg_err *err)
 {
 	fprintf(stderr, "fedgate ca %s: %s\n", cmd, err->msg[0] ? err->msg : "failed");
 	return EXIT_FAIL;
 }
 
 /* Writes PEM text to @path ("-": stdout). */
-static int output(const char *path, const char *text, mode_t mode, struct fg_ca_err *err)
+static int output(const char *path, const char *text, mode_t mode, struct fg_err *err)
 {
 	if (!strcmp(path, "-"))
 		return fputs(text, stdout) < 0 ? -EIO : 0;
@@ -179,7 +179,7 @@ static int cmd_init(int argc, char **argv)
 {
 	struct fg_password pw = { .prompt = "Password to encrypt the CA keys", .confirm = 1 };
 	struct fg_ca_init_opts o = { 0 };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	static const char *const default_dns[] = { "localhost", "127.0.0.1" };
 	struct args a;
 	char path[4096];
@@ -211,7 +211,7 @@ static int cmd_init(int argc, char **argv)
 static int cmd_serve(int argc, char **argv)
 {
 	struct fg_password pw = { .prompt = "Password for the CA's intermediate key" };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	struct fg_ca ca;
 	struct args a;
 	int ret;
@@ -236,14 +236,14 @@ static int cmd_serve(int argc, char **argv)
 	return ret ? EXIT_FAIL : 0;
 }
 
-static int read_token(struct args *a, char **token, struct fg_ca_err *err)
+static int read_token(struct args *a, char **token, struct fg_err *err)
 {
 	size_t n;
 	int ret;
 
 	if (a->token) {
 		*token = strdup(a->token);
-		return *token ? 0 : fg_ca_fail(err, -ENOMEM, "out of memory");
+		return *token ? 0 : fg_err_set(err, -ENOMEM, "out of memory");
 	}
 	ret = fg_pki_read_file(a->token_file, 64 << 10, token, NULL, err);
 	if (ret)
@@ -259,7 +259,7 @@ static int read_token(struct args *a, char **token, struct fg_ca_err *err)
  * against nothing more than its own thumbprint here; the CA judges the token.
  */
 static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, char **prov,
-		     struct fg_ca_err *err)
+		     struct fg_err *err)
 {
 	struct fg_ca ca;
 	struct fg_ca_provisioner *p = NULL;
@@ -280,7 +280,7 @@ static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, cha
 		if (!a->provisioner || !strcmp(ca.prov[i].name, a->provisioner))
 			p = &ca.prov[i];
 	if (!p || !p->key_file) {
-		ret = fg_ca_fail(err, -ENOENT,
+		ret = fg_err_set(err, -ENOENT,
 				 "%s: no JWK provisioner %s%s%swith a \"keyFile\": use --key FILE",
 				 a->ca_config, a->provisioner ? "\"" : "",
 				 a->provisioner ? a->provisioner : "", a->provisioner ? "\" " : "");
@@ -292,7 +292,7 @@ static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, cha
 		goto out;
 	}
 	if (fg_jwk_thumbprint(*key, kid) || strcmp(kid, p->kid)) {
-		ret = fg_ca_fail(err, -EINVAL, "%s is not the key of provisioner \"%s\" (kid %s)",
+		ret = fg_err_set(err, -EINVAL, "%s is not the key of provisioner \"%s\" (kid %s)",
 				 p->key_file, p->name, p->kid);
 		EVP_PKEY_free(*key);
 		*key = NULL;
@@ -309,7 +309,7 @@ static int cmd_token(int argc, char **argv)
 {
 	struct fg_password pw = { .prompt = "Password for the provisioner key" };
 	struct fg_ca_token_req r = { 0 };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	EVP_PKEY *key = NULL;
 	char *prov = NULL, *token = NULL;
 	int64_t ms = 0;
@@ -353,7 +353,7 @@ static int cmd_token(int argc, char **argv)
 static int cmd_certificate(int argc, char **argv)
 {
 	struct fg_ca_client c = { 0 };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	char *token = NULL, *key = NULL, *chain = NULL;
 	struct args a;
 	int ret;
@@ -400,7 +400,7 @@ static int cmd_renew(int argc, char **argv)
 {
 	struct fg_password pw = { .prompt = "Password for the key" };
 	struct fg_ca_client c = { 0 };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	char *chain = NULL, *fresh = NULL;
 	EVP_PKEY *key = NULL;
 	struct args a;
@@ -439,7 +439,7 @@ static int bundle_cmd(int argc, char **argv, int federation)
 {
 	const char *cmd = federation ? "federation" : "roots";
 	struct fg_ca_client c = { 0 };
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 	char *bundle = NULL;
 	struct args a;
 	int ret;

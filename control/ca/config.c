@@ -35,7 +35,7 @@ static char *resolve(const struct fg_ca *ca, const char *p)
 }
 
 static int __attribute__((format(printf, 4, 5)))
-fail(struct fg_ca *ca, struct fg_ca_err *err, const char *jpath, const char *fmt, ...)
+fail(struct fg_ca *ca, struct fg_err *err, const char *jpath, const char *fmt, ...)
 {
 	char why[sizeof(err->msg)];
 	va_list ap;
@@ -43,20 +43,20 @@ fail(struct fg_ca *ca, struct fg_ca_err *err, const char *jpath, const char *fmt
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	return fg_ca_fail(err, -EINVAL, "%s: %s: %.400s", ca->path, jpath, why);
+	return fg_err_set(err, -EINVAL, "%s: %s: %.400s", ca->path, jpath, why);
 }
 
 /* Appends the certificates of @file to @sk (deduplicated by SHA-256 when @dedup). */
 static int add_certs(struct fg_ca *ca, STACK_OF(X509) *sk, const char *file, int dedup,
-		     const char *jpath, struct fg_ca_err *err)
+		     const char *jpath, struct fg_err *err)
 {
-	struct fg_ca_err e = { 0 };
+	struct fg_err e = { 0 };
 	STACK_OF(X509) *in;
 	char *path = resolve(ca, file);
 	int ret = 0;
 
 	if (!path)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	in = fg_pki_read_certs(path, &e);
 	free(path);
 	if (!in)
@@ -72,7 +72,7 @@ static int add_certs(struct fg_ca *ca, STACK_OF(X509) *sk, const char *file, int
 		if (dup || !sk_X509_push(sk, x)) {
 			X509_free(x);
 			if (!dup) {
-				ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+				ret = fg_err_set(err, -ENOMEM, "out of memory");
 				break;
 			}
 		}
@@ -83,7 +83,7 @@ static int add_certs(struct fg_ca *ca, STACK_OF(X509) *sk, const char *file, int
 
 /* A string or an array of strings (step accepts both for "root"). */
 static int add_cert_list(struct fg_ca *ca, STACK_OF(X509) *sk, const cJSON *it, const char *key,
-			 int required, struct fg_ca_err *err)
+			 int required, struct fg_err *err)
 {
 	char jp[64];
 	int ret, i = 0;
@@ -111,7 +111,7 @@ static int add_cert_list(struct fg_ca *ca, STACK_OF(X509) *sk, const cJSON *it, 
 }
 
 static int get_duration(struct fg_ca *ca, const cJSON *claims, const char *key, const char *jp0,
-			int64_t *ms, struct fg_ca_err *err)
+			int64_t *ms, struct fg_err *err)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(claims, key);
 	char jp[128];
@@ -127,7 +127,7 @@ static int get_duration(struct fg_ca *ca, const cJSON *claims, const char *key, 
 
 /* Lifetimes: provisioner claims override the authority's, which override the defaults. */
 static int load_claims(struct fg_ca *ca, struct fg_ca_provisioner *p, const cJSON *global,
-		       const cJSON *own, const char *jp_own, struct fg_ca_err *err)
+		       const cJSON *own, const char *jp_own, struct fg_err *err)
 {
 	int64_t min = -1, max = -1, def = -1;
 	int ret = 0;
@@ -162,7 +162,7 @@ static int load_claims(struct fg_ca *ca, struct fg_ca_provisioner *p, const cJSO
 	return 0;
 }
 
-static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_ca_err *err)
+static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(auth, "provisioners");
 	const cJSON *claims = cJSON_GetObjectItemCaseSensitive(auth, "claims");
@@ -184,7 +184,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_ca_e
 		const cJSON *kf = cJSON_GetObjectItemCaseSensitive(p, "keyFile");
 		const cJSON *own = cJSON_GetObjectItemCaseSensitive(p, "claims");
 		struct fg_ca_provisioner *pv;
-		struct fg_ca_err e = { 0 };
+		struct fg_err e = { 0 };
 
 		snprintf(jp, sizeof(jp), "$.authority.provisioners[%d]", i++);
 		/* Other provisioner types (ACME, OIDC, X5C, ...) are not served by fedgate. */
@@ -201,7 +201,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_ca_e
 		pv = &ca->prov[ca->n_prov++];
 		pv->pub = fg_jwk_to_pkey(key, &e);
 		if (!pv->pub)
-			return fg_ca_fail(err, -EINVAL, "%s: %s.key: %s", ca->path, jp, e.msg);
+			return fg_err_set(err, -EINVAL, "%s: %s.key: %s", ca->path, jp, e.msg);
 		if (cJSON_IsString(kid) && kid->valuestring[0])
 			snprintf(pv->kid, sizeof(pv->kid), "%s", kid->valuestring);
 		else if (fg_jwk_thumbprint(pv->pub, pv->kid))
@@ -209,7 +209,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_ca_e
 		pv->name = strdup(name->valuestring);
 		pv->key_file = kf ? resolve(ca, kf->valuestring) : NULL;
 		if (!pv->name || (kf && !pv->key_file))
-			return fg_ca_fail(err, -ENOMEM, "out of memory");
+			return fg_err_set(err, -ENOMEM, "out of memory");
 		snprintf(jp + strlen(jp), sizeof(jp) - strlen(jp), ".claims");
 		ret = load_claims(ca, pv, claims, own, jp, err);
 		if (ret)
@@ -240,7 +240,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_ca_e
  * of ca.json with step's defaults for what it leaves out. step-ca echoes it in
  * /sign and /renew answers; fedgate's own listener is TLS 1.3 whatever it says.
  */
-static int load_tls_options(struct fg_ca *ca, const cJSON *root, struct fg_ca_err *err)
+static int load_tls_options(struct fg_ca *ca, const cJSON *root, struct fg_err *err)
 {
 	static const char *const suites[] = { "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
 					      "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256" };
@@ -262,7 +262,7 @@ static int load_tls_options(struct fg_ca *ca, const cJSON *root, struct fg_ca_er
 	ca->tls_options = o;
 	list = cJSON_AddArrayToObject(o, "cipherSuites");
 	if (!list)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	if (cs && cJSON_GetArraySize(cs) > 0) {
 		cJSON_ArrayForEach(it, cs)
 		{
@@ -270,23 +270,23 @@ static int load_tls_options(struct fg_ca *ca, const cJSON *root, struct fg_ca_er
 				return fail(ca, err, "$.tls.cipherSuites", "%s",
 					    "expected a list of cipher suite names");
 			if (!cJSON_AddItemToArray(list, cJSON_CreateString(it->valuestring)))
-				return fg_ca_fail(err, -ENOMEM, "out of memory");
+				return fg_err_set(err, -ENOMEM, "out of memory");
 		}
 	} else {
 		for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
 			if (!cJSON_AddItemToArray(list, cJSON_CreateString(suites[i])))
-				return fg_ca_fail(err, -ENOMEM, "out of memory");
+				return fg_err_set(err, -ENOMEM, "out of memory");
 	}
 	if (!cJSON_AddNumberToObject(o, "minVersion",
 				     minv && minv->valuedouble > 0 ? minv->valuedouble : 1.2) ||
 	    !cJSON_AddNumberToObject(o, "maxVersion",
 				     maxv && maxv->valuedouble > 0 ? maxv->valuedouble : 1.3) ||
 	    !cJSON_AddBoolToObject(o, "renegotiation", cJSON_IsTrue(reneg)))
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	return 0;
 }
 
-static int load_dns(struct fg_ca *ca, const cJSON *root, struct fg_ca_err *err)
+static int load_dns(struct fg_ca *ca, const cJSON *root, struct fg_err *err)
 {
 	const cJSON *list = cJSON_GetObjectItemCaseSensitive(root, "dnsNames"), *e;
 
@@ -303,19 +303,19 @@ static int load_dns(struct fg_ca *ca, const cJSON *root, struct fg_ca_err *err)
 			return fail(ca, err, "$.dnsNames", "%s", "too many names");
 		ca->dns[ca->n_dns] = strdup(e->valuestring);
 		if (!ca->dns[ca->n_dns++])
-			return fg_ca_fail(err, -ENOMEM, "out of memory");
+			return fg_err_set(err, -ENOMEM, "out of memory");
 	}
 	return 0;
 }
 
-static int check_intermediate(struct fg_ca *ca, struct fg_ca_err *err)
+static int check_intermediate(struct fg_ca *ca, struct fg_err *err)
 {
 	X509_STORE_CTX *xs = X509_STORE_CTX_new();
 	int ok;
 
 	if (!xs || !X509_STORE_CTX_init(xs, ca->store, ca->intermediate, NULL)) {
 		X509_STORE_CTX_free(xs);
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	}
 	ok = X509_verify_cert(xs) == 1;
 	if (!ok)
@@ -327,10 +327,10 @@ static int check_intermediate(struct fg_ca *ca, struct fg_ca_err *err)
 }
 
 int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_password *pw,
-	       struct fg_ca_err *err)
+	       struct fg_err *err)
 {
 	const cJSON *crt, *key, *addr, *auth, *rt;
-	struct fg_ca_err e = { 0 };
+	struct fg_err e = { 0 };
 	STACK_OF(X509) *ic = NULL;
 	cJSON *root = NULL;
 	char *text = NULL, *slash, *kp = NULL;
@@ -347,7 +347,7 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 	ca->jti = fg_ca_jti_new();
 	ca->request_timeout_ms = 10000;
 	if (!ca->path || !ca->dir || !ca->roots || !ca->federation || !ca->store || !ca->jti) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	ret = fg_pki_read_file(path, 1 << 20, &text, NULL, err);
@@ -355,7 +355,7 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 		goto fail;
 	root = cJSON_Parse(text);
 	if (!cJSON_IsObject(root)) {
-		ret = fg_ca_fail(err, -EINVAL, "%s: not a JSON object (error near byte %ld)", path,
+		ret = fg_err_set(err, -EINVAL, "%s: not a JSON object (error near byte %ld)", path,
 				 cJSON_GetErrorPtr() ? (long)(cJSON_GetErrorPtr() - text) : 0L);
 		goto fail;
 	}
@@ -367,7 +367,7 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 		if (!X509_STORE_add_cert(ca->store, sk_X509_value(ca->roots, i)) ||
 		    !X509_up_ref(sk_X509_value(ca->roots, i)) ||
 		    !sk_X509_push(ca->federation, sk_X509_value(ca->roots, i))) {
-			ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+			ret = fg_err_set(err, -ENOMEM, "out of memory");
 			goto fail;
 		}
 	}
@@ -435,7 +435,7 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 	}
 	ca->jti_path = resolve(ca, rt ? rt->valuestring : "used_tokens");
 	if (!ca->jti_path) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	ret = load_tls_options(ca, root, err);

@@ -24,54 +24,54 @@
  * owner's mode, unless @private: then it must be a real directory (not a
  * symlink) closed to group and others, or init stops and says so.
  */
-static int mkdir_mode(const char *path, mode_t mode, int private, struct fg_ca_err *err)
+static int mkdir_mode(const char *path, mode_t mode, int private, struct fg_err *err)
 {
 	struct stat st;
 
 	if (!mkdir(path, mode)) {
 		/* Ours: the exact mode, whatever the umask. */
 		if (chmod(path, mode))
-			return fg_ca_fail(err, -errno, "cannot chmod %s: %s", path,
+			return fg_err_set(err, -errno, "cannot chmod %s: %s", path,
 					  strerror(errno));
 		return 0;
 	}
 	if (errno != EEXIST)
-		return fg_ca_fail(err, -errno, "cannot create %s: %s", path, strerror(errno));
+		return fg_err_set(err, -errno, "cannot create %s: %s", path, strerror(errno));
 	if (private ? lstat(path, &st) : stat(path, &st))
-		return fg_ca_fail(err, -errno, "%s: %s", path, strerror(errno));
+		return fg_err_set(err, -errno, "%s: %s", path, strerror(errno));
 	if (!S_ISDIR(st.st_mode))
-		return fg_ca_fail(err, -ENOTDIR, "%s exists and is not a directory", path);
+		return fg_err_set(err, -ENOTDIR, "%s exists and is not a directory", path);
 	if (private && st.st_uid != geteuid())
-		return fg_ca_fail(err, -EPERM, "%s exists and belongs to another user (uid %u)",
+		return fg_err_set(err, -EPERM, "%s exists and belongs to another user (uid %u)",
 				  path, (unsigned int)st.st_uid);
 	if (private && (st.st_mode & 077))
-		return fg_ca_fail(err, -EPERM,
+		return fg_err_set(err, -EPERM,
 				  "%s exists with mode %04o: the private keys need a directory "
 				  "only its owner can open (chmod 700 it, or remove it)",
 				  path, (unsigned int)(st.st_mode & 07777));
 	return 0;
 }
 
-static int write_cert(const char *path, X509 *x, struct fg_ca_err *err)
+static int write_cert(const char *path, X509 *x, struct fg_err *err)
 {
 	char *pem = fg_pki_cert_pem(x);
 	int ret;
 
 	if (!pem)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	ret = fg_pki_write_file(path, pem, strlen(pem), 0644, err);
 	free(pem);
 	return ret;
 }
 
-static int write_json(const char *path, cJSON *o, struct fg_ca_err *err)
+static int write_json(const char *path, cJSON *o, struct fg_err *err)
 {
 	char *text = cJSON_Print(o), *line = NULL;
 	int ret;
 
 	if (!text || asprintf(&line, "%s\n", text) < 0) {
 		cJSON_free(text);
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	}
 	ret = fg_pki_write_file(path, line, strlen(line), 0644, err);
 	free(line);
@@ -161,7 +161,7 @@ fail:
 	return NULL;
 }
 
-int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct fg_ca_err *err)
+int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct fg_err *err)
 {
 	EVP_PKEY *root_key = NULL, *int_key = NULL, *prov_key = NULL;
 	X509 *root = NULL, *inter = NULL;
@@ -175,10 +175,10 @@ int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct f
 	if (ret)
 		return ret;
 	if (!realpath(o->dir, dir))
-		return fg_ca_fail(err, -errno, "%s: %s", o->dir, strerror(errno));
+		return fg_err_set(err, -errno, "%s: %s", o->dir, strerror(errno));
 	snprintf(path, sizeof(path), "%s/config/ca.json", dir);
 	if (access(path, F_OK) == 0)
-		return fg_ca_fail(err, -EEXIST,
+		return fg_err_set(err, -EEXIST,
 				  "%s already exists: this directory holds a CA already", path);
 	/* Ask for the password before any work, and fail before writing anything. */
 	ret = fg_password_get(pw, err);
@@ -198,7 +198,7 @@ int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct f
 	int_key = fg_pki_keygen();
 	prov_key = fg_pki_keygen();
 	if (!root_key || !int_key || !prov_key) {
-		ret = fg_ca_fail(err, -ENOMEM, "cannot generate keys");
+		ret = fg_err_set(err, -ENOMEM, "cannot generate keys");
 		goto out;
 	}
 	snprintf(rcn, sizeof(rcn), "%s Root CA", o->name);
@@ -239,7 +239,7 @@ int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct f
 	cfg = ca_json(o, dir, prov_key);
 	defaults = defaults_json(o, dir, root);
 	if (!cfg || !defaults) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	snprintf(path, sizeof(path), "%s/config/defaults.json", dir);

@@ -23,6 +23,6 @@ struct fg_ca_init_opts {
  * DIR/config/ca.json ("federatedRoots": []) and
  * DIR/config/defaults.json. Returns 0 or -errno with @err set.
  */
-int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct fg_ca_err *err);
+int fg_ca_init(const struct fg_ca_init_opts *o, struct fg_password *pw, struct fg_err *err);
 
 #endif

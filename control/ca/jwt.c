@@ -150,7 +150,7 @@ static char *b64_json(const cJSON *obj)
 }
 
 int fg_jwt_sign(EVP_PKEY *key, const char *kid, const cJSON *claims, char **token,
-		struct fg_ca_err *err)
+		struct fg_err *err)
 {
 	cJSON *hdr = cJSON_CreateObject();
 	char *h64 = NULL, *c64 = NULL, *s64 = NULL, *input = NULL;
@@ -161,7 +161,7 @@ int fg_jwt_sign(EVP_PKEY *key, const char *kid, const cJSON *claims, char **toke
 
 	*token = NULL;
 	if (!is_p256(key)) {
-		ret = fg_ca_fail(err, -EINVAL, "the provisioner key is not an EC P-256 key");
+		ret = fg_err_set(err, -EINVAL, "the provisioner key is not an EC P-256 key");
 		goto out;
 	}
 	if (!hdr || !md || !cJSON_AddStringToObject(hdr, "alg", "ES256") ||
@@ -180,8 +180,8 @@ int fg_jwt_sign(EVP_PKEY *key, const char *kid, const cJSON *claims, char **toke
 	if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, key) != 1 ||
 	    EVP_DigestSign(md, der, &der_len, (const uint8_t *)input, ilen) != 1 ||
 	    der_to_raw(der, der_len, raw)) {
-		ret = fg_ca_fail(err, -EINVAL, "cannot sign the token");
-		fg_ca_err_ssl(err);
+		ret = fg_err_set(err, -EINVAL, "cannot sign the token");
+		fg_err_ssl(err);
 		goto out;
 	}
 	s64 = fg_b64url_encode(raw, sizeof(raw));
@@ -193,7 +193,7 @@ int fg_jwt_sign(EVP_PKEY *key, const char *kid, const cJSON *claims, char **toke
 	ret = 0;
 out:
 	if (ret == -ENOMEM && err && !err->msg[0])
-		fg_ca_fail(err, ret, "out of memory");
+		fg_err_set(err, ret, "out of memory");
 	free(input);
 	free(h64);
 	free(c64);
@@ -222,18 +222,18 @@ static int decode_part(const char *p, size_t len, cJSON **out)
 	return 0;
 }
 
-int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_ca_err *err)
+int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_err *err)
 {
 	const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
 	cJSON *h = NULL, *c = NULL;
 
 	if (!d1 || !d2 || strchr(d2 + 1, '.'))
-		return fg_ca_fail(err, -EINVAL, "the token is not a compact JWS (three parts)");
+		return fg_err_set(err, -EINVAL, "the token is not a compact JWS (three parts)");
 	if (decode_part(token, (size_t)(d1 - token), &h))
-		return fg_ca_fail(err, -EINVAL, "the token's header is not base64url JSON");
+		return fg_err_set(err, -EINVAL, "the token's header is not base64url JSON");
 	if (decode_part(d1 + 1, (size_t)(d2 - d1 - 1), &c)) {
 		cJSON_Delete(h);
-		return fg_ca_fail(err, -EINVAL, "the token's claims are not base64url JSON");
+		return fg_err_set(err, -EINVAL, "the token's claims are not base64url JSON");
 	}
 	if (header)
 		*header = h;
@@ -246,7 +246,7 @@ int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_c
 	return 0;
 }
 
-int fg_jwt_verify(const char *token, EVP_PKEY *pub, struct fg_ca_err *err)
+int fg_jwt_verify(const char *token, EVP_PKEY *pub, struct fg_err *err)
 {
 	const char *d1 = strchr(token, '.'), *d2 = d1 ? strchr(d1 + 1, '.') : NULL;
 	const cJSON *alg;
@@ -264,34 +264,34 @@ int fg_jwt_verify(const char *token, EVP_PKEY *pub, struct fg_ca_err *err)
 	 * understand or reject the token; fedgate understands none.
 	 */
 	if (cJSON_GetObjectItemCaseSensitive(hdr, "crit")) {
-		ret = fg_ca_fail(err, -EACCES,
+		ret = fg_err_set(err, -EACCES,
 				 "the token's header has \"crit\" extensions, which fedgate does "
 				 "not support");
 		goto out;
 	}
 	alg = cJSON_GetObjectItemCaseSensitive(hdr, "alg");
 	if (!cJSON_IsString(alg) || strcmp(alg->valuestring, "ES256")) {
-		ret = fg_ca_fail(err, -EACCES, "the token's algorithm is %s%s%s, not ES256",
+		ret = fg_err_set(err, -EACCES, "the token's algorithm is %s%s%s, not ES256",
 				 cJSON_IsString(alg) ? "\"" : "",
 				 cJSON_IsString(alg) ? alg->valuestring : "missing",
 				 cJSON_IsString(alg) ? "\"" : "");
 		goto out;
 	}
 	if (fg_b64url_decode(d2 + 1, strlen(d2 + 1), &raw, &raw_len) || raw_len != 64) {
-		ret = fg_ca_fail(err, -EACCES,
+		ret = fg_err_set(err, -EACCES,
 				 "the token's signature is not a 64-byte ES256 signature");
 		goto out;
 	}
 	md = EVP_MD_CTX_new();
 	if (!md || raw_to_der(raw, &der, &der_len)) {
-		ret = fg_ca_fail(err, -ENOMEM, "out of memory");
+		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, pub) != 1 ||
 	    EVP_DigestVerify(md, der, der_len, (const uint8_t *)token, (size_t)(d2 - token)) !=
 		    1) {
 		ERR_clear_error();
-		ret = fg_ca_fail(err, -EACCES,
+		ret = fg_err_set(err, -EACCES,
 				 "the token's signature does not verify with the provisioner key");
 		goto out;
 	}
@@ -341,7 +341,7 @@ cJSON *fg_jwk_public(EVP_PKEY *key)
 	return jwk;
 }
 
-EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_ca_err *err)
+EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_err *err)
 {
 	const cJSON *kty = cJSON_GetObjectItemCaseSensitive(jwk, "kty");
 	const cJSON *crv = cJSON_GetObjectItemCaseSensitive(jwk, "crv");
@@ -356,12 +356,12 @@ EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_ca_err *err)
 
 	if (!cJSON_IsString(kty) || strcmp(kty->valuestring, "EC") || !cJSON_IsString(crv) ||
 	    strcmp(crv->valuestring, "P-256") || !cJSON_IsString(jx) || !cJSON_IsString(jy)) {
-		fg_ca_fail(err, -EINVAL, "the key is not an EC P-256 JWK (kty, crv, x, y)");
+		fg_err_set(err, -EINVAL, "the key is not an EC P-256 JWK (kty, crv, x, y)");
 		return NULL;
 	}
 	if (fg_b64url_decode(jx->valuestring, strlen(jx->valuestring), &x, &xl) || xl != 32 ||
 	    fg_b64url_decode(jy->valuestring, strlen(jy->valuestring), &y, &yl) || yl != 32) {
-		fg_ca_fail(err, -EINVAL, "the JWK's x and y must be 32 bytes of base64url each");
+		fg_err_set(err, -EINVAL, "the JWK's x and y must be 32 bytes of base64url each");
 		goto out;
 	}
 	pt[0] = 4;
@@ -376,13 +376,13 @@ EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_ca_err *err)
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
 	if (!params || !ctx || EVP_PKEY_fromdata_init(ctx) != 1 ||
 	    EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-		fg_ca_fail(err, -EINVAL, "the JWK is not a point on P-256");
-		fg_ca_err_ssl(err);
+		fg_err_set(err, -EINVAL, "the JWK is not a point on P-256");
+		fg_err_ssl(err);
 		goto out;
 	}
 	goto out;
 oom:
-	fg_ca_fail(err, -ENOMEM, "out of memory");
+	fg_err_set(err, -ENOMEM, "out of memory");
 out:
 	free(x);
 	free(y);

@@ -22,25 +22,25 @@ int fg_b64url_decode(const char *text, size_t len, uint8_t **out, size_t *out_le
 
 /* Signs @claims into a compact token with header {"alg":"ES256","kid":@kid,"typ":"JWT"}. */
 int fg_jwt_sign(EVP_PKEY *key, const char *kid, const cJSON *claims, char **token,
-		struct fg_ca_err *err);
+		struct fg_err *err);
 
 /*
  * Splits and parses @token without checking the signature: @header and
  * @claims (each optional) are JSON objects the caller frees.
  */
-int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_ca_err *err);
+int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_err *err);
 
 /*
  * Checks that @token is an ES256 JWS signed by @pub (header alg must be
  * "ES256", and a "crit" header is refused). Returns 0 or -EACCES with the
  * reason in @err. Claims are the caller's to check (see fg_jwt_decode()).
  */
-int fg_jwt_verify(const char *token, EVP_PKEY *pub, struct fg_ca_err *err);
+int fg_jwt_verify(const char *token, EVP_PKEY *pub, struct fg_err *err);
 
 /* The public JWK of an EC P-256 key: {"kty":"EC","crv":"P-256","x":..,"y":..}. */
 cJSON *fg_jwk_public(EVP_PKEY *key);
 /* A P-256 public key from a JWK object, or NULL with @err set. */
-EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_ca_err *err);
+EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_err *err);
 /* RFC 7638 thumbprint (base64url of SHA-256 of the canonical JWK): 43 characters. */
 int fg_jwk_thumbprint(EVP_PKEY *key, char out[48]);
 

@@ -19,59 +19,6 @@
 
 #include "control/ca/pki.h"
 
-static void one_line(char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			*s = '?';
-}
-
-static void vfail(struct fg_ca_err *err, const char *fmt, va_list ap)
-{
-	if (!err)
-		return;
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-	one_line(err->msg);
-}
-
-int fg_ca_fail(struct fg_ca_err *err, int ret, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(err, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-int fg_ca_http_fail(struct fg_ca_err *err, int status, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vfail(err, fmt, ap);
-	va_end(ap);
-	if (err)
-		err->status = status;
-	return -EACCES;
-}
-
-void fg_ca_err_ssl(struct fg_ca_err *err)
-{
-	unsigned long e = ERR_get_error();
-	size_t n;
-
-	ERR_clear_error();
-	if (!err || !e)
-		return;
-	n = strlen(err->msg);
-	if (n + 3 >= sizeof(err->msg))
-		return;
-	memcpy(err->msg + n, ": ", 3);
-	ERR_error_string_n(e, err->msg + n + 2, sizeof(err->msg) - n - 2);
-	one_line(err->msg);
-}
-
 /* --- passwords ------------------------------------------------------------------------------ */
 
 static int prompt_tty(const char *prompt, char *buf, size_t size, size_t *len)
@@ -111,7 +58,7 @@ static int prompt_tty(const char *prompt, char *buf, size_t size, size_t *len)
 	return ret;
 }
 
-int fg_password_get(struct fg_password *pw, struct fg_ca_err *err)
+int fg_password_get(struct fg_password *pw, struct fg_err *err)
 {
 	char again[sizeof(pw->buf)];
 	size_t len2 = 0;
@@ -124,7 +71,7 @@ int fg_password_get(struct fg_password *pw, struct fg_ca_err *err)
 	if (pw->file) {
 		ret = fg_pki_read_file(pw->file, sizeof(pw->buf) - 1, &data, &len, err);
 		if (ret)
-			return fg_ca_fail(err, ret, "cannot read the password file %s: %s", pw->file,
+			return fg_err_set(err, ret, "cannot read the password file %s: %s", pw->file,
 					  ret == -EFBIG ? "longer than 255 bytes" : strerror(-ret));
 		/* The first line, without its newline, as `step --password-file` takes it. */
 		len = strcspn(data, "\r\n");
@@ -135,15 +82,15 @@ int fg_password_get(struct fg_password *pw, struct fg_ca_err *err)
 		ret = prompt_tty(pw->prompt ? pw->prompt : "Password", pw->buf, sizeof(pw->buf),
 				 &len);
 		if (ret == -ENOTTY)
-			return fg_ca_fail(err, ret,
+			return fg_err_set(err, ret,
 					  "a password is needed and there is no terminal to ask "
 					  "on: use --password-file FILE");
 		if (ret)
-			return fg_ca_fail(err, ret, "cannot read the password: %s", strerror(-ret));
+			return fg_err_set(err, ret, "cannot read the password: %s", strerror(-ret));
 		if (pw->confirm) {
 			ret = prompt_tty("Confirm the password", again, sizeof(again), &len2);
 			if (!ret && (len2 != len || memcmp(again, pw->buf, len)))
-				ret = fg_ca_fail(err, -EINVAL, "the passwords do not match");
+				ret = fg_err_set(err, -EINVAL, "the passwords do not match");
 			OPENSSL_cleanse(again, sizeof(again));
 			if (ret)
 				goto wipe;
@@ -152,7 +99,7 @@ int fg_password_get(struct fg_password *pw, struct fg_ca_err *err)
 	pw->buf[len] = '\0';
 	pw->len = len;
 	if (!len) {
-		ret = fg_ca_fail(err, -EINVAL, "the password is empty%s%s",
+		ret = fg_err_set(err, -EINVAL, "the password is empty%s%s",
 				 pw->file ? " in " : "", pw->file ? pw->file : "");
 		goto wipe;
 	}
@@ -175,7 +122,7 @@ void fg_password_exit(struct fg_password *pw)
 int fg_password_cb(char *buf, int size, int rwflag, void *u)
 {
 	struct fg_password *pw = u;
-	struct fg_ca_err err = { 0 };
+	struct fg_err err = { 0 };
 
 	(void)rwflag;
 	if (!pw || fg_password_get(pw, &err)) {
@@ -192,7 +139,7 @@ int fg_password_cb(char *buf, int size, int rwflag, void *u)
 /* --- files ---------------------------------------------------------------------------------- */
 
 int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		      struct fg_ca_err *err)
+		      struct fg_err *err)
 {
 	char tmp[4096];
 	size_t off = 0;
@@ -204,10 +151,10 @@ int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mod
 	 * PATH.tmp.PID) is ever opened, and rename(2) stays within one file system.
 	 */
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path) >= (int)sizeof(tmp))
-		return fg_ca_fail(err, -ENAMETOOLONG, "path too long: %s", path);
+		return fg_err_set(err, -ENAMETOOLONG, "path too long: %s", path);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return fg_ca_fail(err, -errno, "cannot create a temporary file next to %s: %s",
+		return fg_err_set(err, -errno, "cannot create a temporary file next to %s: %s",
 				  path, strerror(errno));
 	while (!ret && off < len) {
 		ssize_t n = write(fd, (const char *)data + off, len - off);
@@ -230,13 +177,13 @@ int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mod
 		ret = -errno;
 	if (ret) {
 		unlink(tmp);
-		return fg_ca_fail(err, ret, "cannot write %s: %s", path, strerror(-ret));
+		return fg_err_set(err, ret, "cannot write %s: %s", path, strerror(-ret));
 	}
 	return 0;
 }
 
 int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
-		     struct fg_ca_err *err)
+		     struct fg_err *err)
 {
 	size_t used = 0, cap = 4096;
 	char *buf = NULL, *nb;
@@ -245,7 +192,7 @@ int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fg_ca_fail(err, -errno, "cannot read %s: %s", path, strerror(errno));
+		return fg_err_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
 	for (;;) {
 		if (used + 1 >= cap || !buf) {
 			cap = buf ? cap * 2 : cap;
@@ -260,14 +207,14 @@ int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			ret = fg_ca_fail(err, -errno, "cannot read %s: %s", path, strerror(errno));
+			ret = fg_err_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
 			break;
 		}
 		if (n == 0)
 			break;
 		used += (size_t)n;
 		if (used > max) {
-			ret = fg_ca_fail(err, -EFBIG, "%s is larger than %zu bytes", path, max);
+			ret = fg_err_set(err, -EFBIG, "%s is larger than %zu bytes", path, max);
 			break;
 		}
 	}
@@ -328,7 +275,7 @@ out:
 }
 
 int fg_pki_write_key(const char *path, EVP_PKEY *key, struct fg_password *pw,
-		     struct fg_ca_err *err)
+		     struct fg_err *err)
 {
 	BIO *mem = BIO_new(BIO_s_mem());
 	char *data;
@@ -336,7 +283,7 @@ int fg_pki_write_key(const char *path, EVP_PKEY *key, struct fg_password *pw,
 	int ret;
 
 	if (!mem)
-		return fg_ca_fail(err, -ENOMEM, "out of memory");
+		return fg_err_set(err, -ENOMEM, "out of memory");
 	if (pw) {
 		ret = fg_password_get(pw, err);
 		if (ret)
@@ -344,8 +291,8 @@ int fg_pki_write_key(const char *path, EVP_PKEY *key, struct fg_password *pw,
 	}
 	if (pw ? encrypt_key(mem, key, pw)
 	       : !PEM_write_bio_PKCS8PrivateKey(mem, key, NULL, NULL, 0, NULL, NULL)) {
-		ret = fg_ca_fail(err, -EIO, "cannot encode the key for %s", path);
-		fg_ca_err_ssl(err);
+		ret = fg_err_set(err, -EIO, "cannot encode the key for %s", path);
+		fg_err_ssl(err);
 		goto free_bio;
 	}
 	len = BIO_get_mem_data(mem, &data);
@@ -356,7 +303,7 @@ free_bio:
 	return ret;
 }
 
-EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_ca_err *err)
+EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_err *err)
 {
 	EVP_PKEY *key = NULL;
 	unsigned long e;
@@ -364,7 +311,7 @@ EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_ca
 
 	in = BIO_new_file(path, "r");
 	if (!in) {
-		fg_ca_fail(err, -ENOENT, "cannot read the key %s: %s", path, strerror(errno));
+		fg_err_set(err, -ENOENT, "cannot read the key %s: %s", path, strerror(errno));
 		ERR_clear_error();
 		return NULL;
 	}
@@ -377,45 +324,45 @@ EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_ca
 	e = ERR_peek_last_error();
 	if (ERR_GET_REASON(e) == EVP_R_BAD_DECRYPT || ERR_GET_REASON(e) == PEM_R_BAD_DECRYPT ||
 	    ERR_GET_REASON(e) == PEM_R_BAD_PASSWORD_READ || (pw && pw->have)) {
-		fg_ca_fail(err, -EACCES,
+		fg_err_set(err, -EACCES,
 			   "cannot decrypt the key %s: wrong password (or the key is damaged)",
 			   path);
 		ERR_clear_error();
 	} else {
-		fg_ca_fail(err, -EINVAL, "%s is not a PEM private key", path);
-		fg_ca_err_ssl(err);
+		fg_err_set(err, -EINVAL, "%s is not a PEM private key", path);
+		fg_err_ssl(err);
 	}
 	return NULL;
 }
 
 /* --- certificates ---------------------------------------------------------------------------- */
 
-STACK_OF(X509) *fg_pki_certs_from_pem(const char *pem, size_t len, struct fg_ca_err *err)
+STACK_OF(X509) *fg_pki_certs_from_pem(const char *pem, size_t len, struct fg_err *err)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
 	BIO *in = BIO_new_mem_buf(pem, (int)len);
 	X509 *x;
 
 	if (!sk || !in || len > INT32_MAX) {
-		fg_ca_fail(err, -ENOMEM, "out of memory");
+		fg_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
 		if (!sk_X509_push(sk, x)) {
 			X509_free(x);
-			fg_ca_fail(err, -ENOMEM, "out of memory");
+			fg_err_set(err, -ENOMEM, "out of memory");
 			goto fail;
 		}
 	}
 	/* The loop ends at the end of the text (PEM_R_NO_START_LINE) or at a bad block. */
 	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
-		fg_ca_fail(err, -EINVAL, "bad PEM certificate");
-		fg_ca_err_ssl(err);
+		fg_err_set(err, -EINVAL, "bad PEM certificate");
+		fg_err_ssl(err);
 		goto fail;
 	}
 	ERR_clear_error();
 	if (sk_X509_num(sk) == 0) {
-		fg_ca_fail(err, -EINVAL, "no PEM certificate");
+		fg_err_set(err, -EINVAL, "no PEM certificate");
 		goto fail;
 	}
 	BIO_free(in);
@@ -426,7 +373,7 @@ fail:
 	return NULL;
 }
 
-STACK_OF(X509) *fg_pki_read_certs(const char *path, struct fg_ca_err *err)
+STACK_OF(X509) *fg_pki_read_certs(const char *path, struct fg_err *err)
 {
 	STACK_OF(X509) *sk;
 	char *data = NULL;
@@ -439,7 +386,7 @@ STACK_OF(X509) *fg_pki_read_certs(const char *path, struct fg_ca_err *err)
 	free(data);
 	if (!sk && err) {
 		snprintf(why, sizeof(why), "%s", err->msg);
-		fg_ca_fail(err, -EINVAL, "%s: %s", path, why);
+		fg_err_set(err, -EINVAL, "%s: %s", path, why);
 	}
 	return sk;
 }
@@ -557,7 +504,7 @@ fail:
 	return NULL;
 }
 
-X509 *fg_pki_issue(const struct fg_pki_issue *req, struct fg_ca_err *err)
+X509 *fg_pki_issue(const struct fg_pki_issue *req, struct fg_err *err)
 {
 	/*
 	 * A leaf's CN is only a label, its SANs carry the identity: a subject that
@@ -608,9 +555,9 @@ X509 *fg_pki_issue(const struct fg_pki_issue *req, struct fg_ca_err *err)
 	X509_NAME_free(subject);
 	return x;
 fail:
-	fg_ca_fail(err, -EINVAL, "cannot issue the certificate for '%.100s'",
+	fg_err_set(err, -EINVAL, "cannot issue the certificate for '%.100s'",
 		   req->cn ? req->cn : "");
-	fg_ca_err_ssl(err);
+	fg_err_ssl(err);
 	X509_NAME_free(subject);
 	X509_free(x);
 	return NULL;

@@ -6,7 +6,7 @@
  * Helpers shared by the CA (fedgate ca ...) and its client: error reports,
  * passwords, P-256 keys (encrypted at rest), certificates, Go-style
  * durations. Everything returns 0 or -errno and names the problem in the
- * struct fg_ca_err the caller passes.
+ * struct fg_err the caller passes.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,22 +15,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-/* @status: the HTTP status the CA answered (client) or should answer (server); 0 if none. */
-struct fg_ca_err {
-	int status;
-	char msg[512];
-};
+#include "fedgate/err.h"
 
-/* Formats @fmt into @err (keeps one line) and returns @ret (a -errno). */
-int fg_ca_fail(struct fg_ca_err *err, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Like fg_ca_fail() and also sets @err->status. */
-int fg_ca_http_fail(struct fg_ca_err *err, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Appends the first queued OpenSSL error (clearing the queue) to @err->msg after ": ". */
-void fg_ca_err_ssl(struct fg_ca_err *err);
 
 /*
  * Where a password comes from: the first line of @file, or a prompt on the
@@ -46,7 +32,7 @@ struct fg_password {
 	size_t len;
 };
 
-int fg_password_get(struct fg_password *pw, struct fg_ca_err *err);
+int fg_password_get(struct fg_password *pw, struct fg_err *err);
 void fg_password_exit(struct fg_password *pw);
 /* pem_password_cb for OpenSSL; @u is a struct fg_password. Asks only when a key is encrypted. */
 int fg_password_cb(char *buf, int size, int rwflag, void *u);
@@ -59,23 +45,23 @@ EVP_PKEY *fg_pki_keygen(void);
  * AES-256-CBC under PBKDF2 (PBES2) when @pw is given, plain otherwise.
  */
 int fg_pki_write_key(const char *path, EVP_PKEY *key, struct fg_password *pw,
-		     struct fg_ca_err *err);
+		     struct fg_err *err);
 
 /* Reads a PEM private key, asking @pw (may be NULL) only if it is encrypted. */
-EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_ca_err *err);
+EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_err *err);
 
 /* Writes @len bytes to @path through a temporary file and rename(2), with @mode. */
 int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mode,
-		      struct fg_ca_err *err);
+		      struct fg_err *err);
 
 /* Reads a whole file (at most @max bytes) into a NUL-terminated malloc'd buffer. */
 int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
-		     struct fg_ca_err *err);
+		     struct fg_err *err);
 
 /* Every certificate of a PEM file; at least one or an error. */
-STACK_OF(X509) *fg_pki_read_certs(const char *path, struct fg_ca_err *err);
+STACK_OF(X509) *fg_pki_read_certs(const char *path, struct fg_err *err);
 /* The same from PEM text. */
-STACK_OF(X509) *fg_pki_certs_from_pem(const char *pem, size_t len, struct fg_ca_err *err);
+STACK_OF(X509) *fg_pki_certs_from_pem(const char *pem, size_t len, struct fg_err *err);
 
 /* PEM text of @x (malloc'd), or NULL. */
 char *fg_pki_cert_pem(X509 *x);
@@ -112,7 +98,7 @@ struct fg_pki_issue {
  * Leaves get digitalSignature (plus keyEncipherment for RSA keys), serverAuth
  * and clientAuth.
  */
-X509 *fg_pki_issue(const struct fg_pki_issue *req, struct fg_ca_err *err);
+X509 *fg_pki_issue(const struct fg_pki_issue *req, struct fg_err *err);
 
 /* Parses a Go duration ("24h", "2m", "1h30m", "90s", "500ms"; a leading '-' allowed). */
 int fg_duration_parse(const char *s, int64_t *ms);

@@ -26,6 +26,7 @@
 #include "control/ca/ca.h"
 #include "fedgate/addr.h"
 #include "fedgate/log.h"
+#include "fedgate/clock.h"
 
 #define MAX_CONNS 256
 #define MAX_CONNS_PER_SOURCE 16
@@ -82,14 +83,6 @@ static void on_signal(int sig)
 	stop_flag = 1;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Client certificates are optional and judged by /renew itself, with a clear answer. */
 static int accept_any_cert(int ok, X509_STORE_CTX *xs)
 {
@@ -99,7 +92,7 @@ static int accept_any_cert(int ok, X509_STORE_CTX *xs)
 }
 
 /* A context with a fresh key and a certificate for the CA's dnsNames from its intermediate. */
-static SSL_CTX *server_ctx(struct fg_ca *ca, struct fg_ca_err *err)
+static SSL_CTX *server_ctx(struct fg_ca *ca, struct fg_err *err)
 {
 	EVP_PKEY *key = fg_pki_keygen();
 	GENERAL_NAMES *sans = fg_ca_sans((const char *const *)ca->dns, ca->n_dns, err);
@@ -117,8 +110,8 @@ static SSL_CTX *server_ctx(struct fg_ca *ca, struct fg_ca_err *err)
 	    !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
 	    SSL_CTX_use_certificate(ctx, crt) != 1 || SSL_CTX_use_PrivateKey(ctx, key) != 1 ||
 	    SSL_CTX_add1_chain_cert(ctx, ca->intermediate) != 1) {
-		fg_ca_fail(err, -EINVAL, "cannot set up the CA's TLS context");
-		fg_ca_err_ssl(err);
+		fg_err_set(err, -EINVAL, "cannot set up the CA's TLS context");
+		fg_err_ssl(err);
 		SSL_CTX_free(ctx);
 		ctx = NULL;
 		goto out;
@@ -221,12 +214,12 @@ static int make_room(struct server *s, const char *host)
 	} else {
 		return 0;
 	}
-	if (now_ms() - s->full_logged > 1000) {
+	if (fg_mono_ms() - s->full_logged > 1000) {
 		fg_warn("CA: %zu %s open (%s): %s",
 			same >= MAX_CONNS_PER_SOURCE ? same : s->n_conns, why, host,
 			victim ? "closing the oldest one still in its TLS handshake"
 			       : "refusing new ones");
-		s->full_logged = now_ms();
+		s->full_logged = fg_mono_ms();
 	}
 	if (!victim)
 		return -EBUSY;
@@ -501,7 +494,7 @@ static void conn_step(struct server *s, struct conn *c)
 			r = SSL_do_handshake(c->ssl);
 			if (r == 1) {
 				c->st = S_READ;
-				c->deadline = now_ms() + s->ca->request_timeout_ms;
+				c->deadline = fg_mono_ms() + s->ca->request_timeout_ms;
 				continue;
 			}
 			break;
@@ -529,7 +522,7 @@ static void conn_step(struct server *s, struct conn *c)
 					goto close;
 				/* Reading what the client still sends lets it see the reply, not RST. */
 				c->st = S_DRAIN;
-				c->deadline = now_ms() + DRAIN_MS;
+				c->deadline = fg_mono_ms() + DRAIN_MS;
 				continue;
 			}
 			break;
@@ -607,7 +600,7 @@ static void on_accept(struct server *s)
 			 ntohs(((struct sockaddr_in *)&sa)->sin_port));
 		/* A handshake is a few round trips: idle sockets should not hold a slot for long. */
 		hs_ms = s->ca->request_timeout_ms / 2;
-		c->deadline = now_ms() + (hs_ms < HANDSHAKE_MS ? hs_ms : HANDSHAKE_MS);
+		c->deadline = fg_mono_ms() + (hs_ms < HANDSHAKE_MS ? hs_ms : HANDSHAKE_MS);
 		c->ssl = SSL_new(s->ctx);
 		/* A plain socket BIO: SSL_set_fd() in OpenSSL 3.0 may try TCP_ULP "tls". */
 		bio = c->ssl ? BIO_new(BIO_s_socket()) : NULL;
@@ -637,7 +630,7 @@ static void on_accept(struct server *s)
 /* Ends connections past their deadline: a 408 if the request never completed. */
 static void sweep(struct server *s)
 {
-	int64_t now = now_ms();
+	int64_t now = fg_mono_ms();
 
 	for (size_t i = 0; i < s->n_conns;) {
 		struct conn *c = s->conns[i];
@@ -660,7 +653,7 @@ static void sweep(struct server *s)
 	}
 }
 
-static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_ca_err *err)
+static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_err *err)
 {
 	struct fg_addr addr = { 0 };
 	struct sockaddr_storage sa;
@@ -674,14 +667,14 @@ static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_ca_er
 	ret = fg_addr_parse(text, 1, &addr, &why);
 	fg_addr_exit(&addr);
 	if (ret)
-		return fg_ca_fail(err, ret, "%s: $.address: bad address \"%s\": %s", ca->path,
+		return fg_err_set(err, ret, "%s: $.address: bad address \"%s\": %s", ca->path,
 				  ca->address, why ? why : strerror(-ret));
 	fd = socket(addr.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return fg_ca_fail(err, -errno, "socket: %s", strerror(errno));
+		return fg_err_set(err, -errno, "socket: %s", strerror(errno));
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&addr.sa, addr.len) || listen(fd, 512)) {
-		ret = fg_ca_fail(err, -errno, "cannot listen on %s: %s", ca->address,
+		ret = fg_err_set(err, -errno, "cannot listen on %s: %s", ca->address,
 				 strerror(errno));
 		close(fd);
 		return ret;
@@ -706,7 +699,7 @@ static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_ca_er
 	return fd;
 }
 
-int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_ca_err *err)
+int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_err *err)
 {
 	struct server s = { .ca = ca, .ep = -1, .lfd = -1 };
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL }, evs[64];
@@ -731,13 +724,13 @@ int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_ca_err *er
 	}
 	s.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (s.ep < 0 || epoll_ctl(s.ep, EPOLL_CTL_ADD, s.lfd, &ev)) {
-		ret = fg_ca_fail(err, -errno, "epoll: %s", strerror(errno));
+		ret = fg_err_set(err, -errno, "epoll: %s", strerror(errno));
 		goto close_listen;
 	}
 	while (!stop_flag) {
 		n = epoll_wait(s.ep, evs, 64, 200);
 		if (n < 0 && errno != EINTR) {
-			ret = fg_ca_fail(err, -errno, "epoll_wait: %s", strerror(errno));
+			ret = fg_err_set(err, -errno, "epoll_wait: %s", strerror(errno));
 			break;
 		}
 		for (int i = 0; i < n; i++) {
@@ -749,7 +742,7 @@ int fg_ca_serve(struct fg_ca *ca, const char *address_file, struct fg_ca_err *er
 		reap(&s);
 		sweep(&s);
 		if ((int64_t)time(NULL) >= s.ctx_refresh) {
-			struct fg_ca_err e = { 0 };
+			struct fg_err e = { 0 };
 			SSL_CTX *fresh = server_ctx(ca, &e);
 
 			/* Open connections keep their reference to the old context. */
