@@ -38,7 +38,7 @@
 #include "fedgate/tls13.h"
 #include "fedgate/clock.h"
 
-enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_WORKER };
+enum src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
 
 /* Every epoll registration points at one of these, first member of its owner. */
 struct src {
@@ -90,10 +90,10 @@ struct control {
 	int epfd;
 	struct gen *cur, *retired;
 	struct fg_ident *id;
-	struct fg_worker *id_worker, *fed_worker; /* enroll/renew; federation fetches */
+	struct fg_jobq *id_jobs, *fed_jobs; /* enroll/renew; federation fetches */
 	struct listener *listeners;
 	size_t n_listeners;
-	struct src sig_src, dp_src, timer_src, id_worker_src, fed_worker_src;
+	struct src sig_src, dp_src, timer_src, id_jobs_src, fed_jobs_src;
 	int sigfd, timerfd;
 	const int *dp_socks;
 	int n_dp, next_dp;
@@ -616,7 +616,7 @@ static void reload(struct control *ctl)
 	g->refs = 1;
 	for (size_t i = 0; i < ctl->n_listeners; i++)
 		ctl->listeners[i].t = &cfg->tunnels[i];
-	fg_ident_attach(id, ctl->id_worker, ctl->fed_worker);
+	fg_ident_attach(id, ctl->id_jobs, ctl->fed_jobs);
 	fg_ident_free(ctl->id);
 	ctl->id = id;
 	ctl->cur->next = ctl->retired;
@@ -636,11 +636,11 @@ static void handle_timer(struct control *ctl)
 	fg_ident_tick(ctl->id);
 }
 
-static void handle_worker(struct control *ctl, struct fg_worker *w)
+static void handle_jobs(struct control *ctl, struct fg_jobq *w)
 {
 	struct fg_job *j;
 
-	while ((j = fg_worker_take(w)))
+	while ((j = fg_jobq_take(w)))
 		fg_ident_job_done(ctl->id, j);
 }
 
@@ -751,19 +751,19 @@ static int setup(struct control *ctl, const char *ports_file)
 	ev.data.ptr = &ctl->timer_src;
 	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, ctl->timerfd, &ev))
 		return -errno;
-	ret = fg_worker_new(&ctl->id_worker);
+	ret = fg_jobq_new(&ctl->id_jobs);
 	if (!ret)
-		ret = fg_worker_new(&ctl->fed_worker);
+		ret = fg_jobq_new(&ctl->fed_jobs);
 	if (ret)
 		return ret;
-	fg_ident_attach(ctl->id, ctl->id_worker, ctl->fed_worker);
-	ctl->id_worker_src.kind = SRC_WORKER;
-	ev.data.ptr = &ctl->id_worker_src;
-	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_worker_fd(ctl->id_worker), &ev))
+	fg_ident_attach(ctl->id, ctl->id_jobs, ctl->fed_jobs);
+	ctl->id_jobs_src.kind = SRC_JOBS;
+	ev.data.ptr = &ctl->id_jobs_src;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_jobq_fd(ctl->id_jobs), &ev))
 		return -errno;
-	ctl->fed_worker_src.kind = SRC_WORKER;
-	ev.data.ptr = &ctl->fed_worker_src;
-	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_worker_fd(ctl->fed_worker), &ev))
+	ctl->fed_jobs_src.kind = SRC_JOBS;
+	ev.data.ptr = &ctl->fed_jobs_src;
+	if (epoll_ctl(ctl->epfd, EPOLL_CTL_ADD, fg_jobq_fd(ctl->fed_jobs), &ev))
 		return -errno;
 	ctl->dp_src.kind = SRC_DATAPLANE;
 	for (int i = 0; i < ctl->n_dp; i++) {
@@ -793,8 +793,8 @@ static void teardown(struct control *ctl)
 			close(ctl->listeners[i].fd);
 	free(ctl->listeners);
 	/* A CA request in flight gets a short grace; the process does not wait on the CA. */
-	fg_worker_free(ctl->id_worker);
-	fg_worker_free(ctl->fed_worker);
+	fg_jobq_free(ctl->id_jobs);
+	fg_jobq_free(ctl->fed_jobs);
 	fg_ident_free(ctl->id);
 	while (ctl->retired) {
 		struct gen *g = ctl->retired;
@@ -856,9 +856,9 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 			case SRC_TIMER:
 				handle_timer(&ctl);
 				break;
-			case SRC_WORKER:
-				handle_worker(&ctl, s == &ctl.id_worker_src ? ctl.id_worker
-									   : ctl.fed_worker);
+			case SRC_JOBS:
+				handle_jobs(&ctl, s == &ctl.id_jobs_src ? ctl.id_jobs
+									   : ctl.fed_jobs);
 				break;
 			case SRC_DATAPLANE:
 				fg_error("the data plane closed its handoff socket; stopping");

@@ -56,7 +56,7 @@ struct source {
 struct fg_ident {
 	const struct fg_config *cfg;
 	unsigned long gen;
-	struct fg_worker *id_worker, *fed_worker; /* NULL until attached */
+	struct fg_jobq *id_jobs, *fed_jobs; /* NULL until attached */
 	struct fg_material id;			  /* leaf, chain, key */
 	STACK_OF(X509) * file_roots;
 	struct source *src; /* one per cfg->federation[] */
@@ -825,7 +825,7 @@ static void start_renewal(struct fg_ident *id)
 		}
 	}
 	id->renew_busy = 1;
-	fg_worker_submit(id->id_worker, j);
+	fg_jobq_submit(id->id_jobs, j);
 }
 
 static void renewal_done(struct fg_ident *id, struct fg_job *j)
@@ -856,7 +856,7 @@ static void renewal_done(struct fg_ident *id, struct fg_job *j)
 }
 
 /*
- * A fetched bundle. While starting (no worker yet) it is only stored:
+ * A fetched bundle. While starting (no job queue yet) it is only stored:
  * fg_ident_new() builds the contexts once, and a bundle it cannot use fails
  * the start. Later, one that cannot be used is refused and the source keeps
  * its last good bundle.
@@ -884,7 +884,7 @@ static void federation_done(struct fg_ident *id, struct fg_job *j)
 		s->next_ms = fg_mono_ms() + refresh;
 		return;
 	}
-	if (!ret && !id->id_worker) {
+	if (!ret && !id->id_jobs) {
 		sk_X509_pop_free(s->roots, X509_free);
 		s->roots = take_roots(&m);
 	} else if (!ret) {
@@ -946,7 +946,7 @@ void fg_ident_tick(struct fg_ident *id)
 		id->next_poll_ms = now + POLL_MS;
 		poll_files(id);
 	}
-	if (!id->id_worker)
+	if (!id->id_jobs)
 		return;
 	if (id->cfg->ca && !id->renew_busy && renewal_due(id))
 		start_renewal(id);
@@ -961,7 +961,7 @@ void fg_ident_tick(struct fg_ident *id)
 			continue;
 		j->index = (int)i;
 		s->busy = 1;
-		fg_worker_submit(id->fed_worker, j);
+		fg_jobq_submit(id->fed_jobs, j);
 	}
 }
 
@@ -1010,7 +1010,7 @@ static int recover_previous_key(struct fg_ident *id, struct fg_material *m)
 /*
  * With identity.ca: the files on disk if valid. Else, at start, a blocking
  * enrollment; on a reload (@old set), @old's identity goes on serving while
- * an enrollment runs on the worker (the control loop does not wait).
+ * an enrollment runs on the job queue (the control loop does not wait).
  */
 static int acquire_identity(struct fg_ident *id, struct fg_ident *old, int offline,
 			    uint64_t until_ms, struct fg_err *err)
@@ -1081,7 +1081,7 @@ static int same_endpoint(const struct fg_ca_endpoint *a, const struct fg_ca_endp
 /*
  * Each source's bundle. On a reload (@old set) nothing is fetched here: a
  * source @old had keeps its state (its bundle, or none after failed fetches,
- * and when to try next); a new one is fetched by the worker at the first
+ * and when to try next); a new one is fetched by the job queue at the first
  * tick. At start each source is fetched now, within the deadline.
  */
 static int acquire_federation(struct fg_ident *id, struct fg_ident *old, int offline,
@@ -1218,9 +1218,9 @@ struct fg_tls *fg_ident_tls(struct fg_ident *id)
 	return &id->tls;
 }
 
-void fg_ident_attach(struct fg_ident *id, struct fg_worker *id_worker,
-		     struct fg_worker *fed_worker)
+void fg_ident_attach(struct fg_ident *id, struct fg_jobq *id_jobs,
+		     struct fg_jobq *fed_jobs)
 {
-	id->id_worker = id_worker;
-	id->fed_worker = fed_worker;
+	id->id_jobs = id_jobs;
+	id->fed_jobs = fed_jobs;
 }

@@ -23,7 +23,7 @@ struct fg_ident;
  * unless a valid certificate and key are on disk; with federation, fetches
  * each bundle. On a reload (@old: the running identity) it never touches the
  * network: sources @old has keep their state (their bundle, or none yet),
- * new ones and an enrollment that is needed run on the workers once
+ * new ones and an enrollment that is needed run on the job queues once
  * attached, and @old's certificate (and bundle, while no new source has
  * answered) serve meanwhile. Fails with @err set when there is no usable
  * identity or no root at all, or the bundle holds two roots with one CN
@@ -38,12 +38,12 @@ void fg_ident_free(struct fg_ident *id);
 struct fg_tls *fg_ident_tls(struct fg_ident *id);
 
 /*
- * From now on enrollments and renewals run on @id_worker, federation fetches
- * on @fed_worker (neither owned): a slow federation source does not delay a
+ * From now on enrollments and renewals run on @id_jobs, federation fetches
+ * on @fed_jobs (neither owned): a slow federation source does not delay a
  * renewal.
  */
-void fg_ident_attach(struct fg_ident *id, struct fg_worker *id_worker,
-		     struct fg_worker *fed_worker);
+void fg_ident_attach(struct fg_ident *id, struct fg_jobq *id_jobs,
+		     struct fg_jobq *fed_jobs);
 
 /* Called about every second: polls watched files, starts due CA jobs. */
 void fg_ident_tick(struct fg_ident *id);

@@ -16,7 +16,7 @@
 
 /* Per network step; a CA that is down answers at once (connection refused). */
 #define JOB_TIMEOUT_MS 5000
-/* How long fg_worker_free() waits for a CA request in flight. */
+/* How long fg_jobq_free() waits for a CA request in flight. */
 #define EXIT_GRACE_MS 500
 
 static EVP_PKEY *key_from_pem(const char *pem)
@@ -100,7 +100,7 @@ static void free_list(struct fg_job *j)
 	}
 }
 
-static void worker_destroy(struct fg_worker *w)
+static void worker_destroy(struct fg_jobq *w)
 {
 	free_list(w->todo);
 	free_list(w->done);
@@ -112,7 +112,7 @@ static void worker_destroy(struct fg_worker *w)
 
 static void *worker_main(void *arg)
 {
-	struct fg_worker *w = arg;
+	struct fg_jobq *w = arg;
 	uint64_t one = 1;
 
 	pthread_mutex_lock(&w->lock);
@@ -146,9 +146,9 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int fg_worker_new(struct fg_worker **out)
+int fg_jobq_new(struct fg_jobq **out)
 {
-	struct fg_worker *w;
+	struct fg_jobq *w;
 	sigset_t all, old;
 	int ret;
 
@@ -181,7 +181,7 @@ free_worker:
 	return ret;
 }
 
-void fg_worker_free(struct fg_worker *w)
+void fg_jobq_free(struct fg_jobq *w)
 {
 	struct timespec until;
 
@@ -209,12 +209,12 @@ void fg_worker_free(struct fg_worker *w)
 	worker_destroy(w);
 }
 
-int fg_worker_fd(struct fg_worker *w)
+int fg_jobq_fd(struct fg_jobq *w)
 {
 	return w->efd;
 }
 
-void fg_worker_submit(struct fg_worker *w, struct fg_job *j)
+void fg_jobq_submit(struct fg_jobq *w, struct fg_job *j)
 {
 	struct fg_job **tail;
 
@@ -227,7 +227,7 @@ void fg_worker_submit(struct fg_worker *w, struct fg_job *j)
 	pthread_mutex_unlock(&w->lock);
 }
 
-struct fg_job *fg_worker_take(struct fg_worker *w)
+struct fg_job *fg_jobq_take(struct fg_jobq *w)
 {
 	struct fg_job *j;
 	uint64_t n;

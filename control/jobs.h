@@ -5,11 +5,11 @@
 /*
  * The gateway's requests to its CAs (enroll, renew, fetch /federation), run
  * off the control loop: a CA request blocks for seconds when the CA is slow
- * or down, and handshakes must not wait for it. A worker is one helper thread
+ * or down, and handshakes must not wait for it. A job queue is one helper thread
  * running its jobs in order; the gateway has two (identity jobs and
  * federation fetches) so that a slow federation source cannot delay a
- * renewal. Each finished job comes back through fg_worker_take(), and the
- * eventfd fg_worker_fd() becomes readable when one is there.
+ * renewal. Each finished job comes back through fg_jobq_take(), and the
+ * eventfd fg_jobq_fd() becomes readable when one is there.
  */
 #include <pthread.h>
 #include <stddef.h>
@@ -43,7 +43,7 @@ void fg_job_run(struct fg_job *j);
 /* Frees @j and wipes the key it carries. Accepts NULL. */
 void fg_job_free(struct fg_job *j);
 
-struct fg_worker {
+struct fg_jobq {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -51,21 +51,21 @@ struct fg_worker {
 	int efd;
 	int stop;
 	int exited;   /* the thread has left its loop */
-	int orphaned; /* fg_worker_free() gave up waiting: the thread frees the worker */
+	int orphaned; /* fg_jobq_free() gave up waiting: the thread frees the queue */
 };
 
-int fg_worker_new(struct fg_worker **out);
+int fg_jobq_new(struct fg_jobq **out);
 /*
- * Stops the thread and frees the worker with every job. A job in flight
+ * Stops the thread and frees the queue with every job. A job in flight
  * (a CA request) gets a short grace period; after it the thread is left to
- * finish on its own and free the worker then, so that shutdown never waits
+ * finish on its own and free the queue then, so that shutdown never waits
  * on a slow CA. Accepts NULL.
  */
-void fg_worker_free(struct fg_worker *w);
-int fg_worker_fd(struct fg_worker *w);
-/* Queues @j (the worker owns it until fg_worker_take() returns it). */
-void fg_worker_submit(struct fg_worker *w, struct fg_job *j);
+void fg_jobq_free(struct fg_jobq *w);
+int fg_jobq_fd(struct fg_jobq *w);
+/* Queues @j (the queue owns it until fg_jobq_take() returns it). */
+void fg_jobq_submit(struct fg_jobq *w, struct fg_job *j);
 /* One finished job, or NULL; clears the eventfd when none is left. */
-struct fg_job *fg_worker_take(struct fg_worker *w);
+struct fg_job *fg_jobq_take(struct fg_jobq *w);
 
 #endif
