@@ -21,7 +21,8 @@ def hello_backend(tmp_path):
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "hello_backend.py"),
                              "--listen", "127.0.0.1:0", "--port-file", str(port_file),
                              "--proxy-protocol"], stderr=open(tmp_path / "hello.log", "w"))
-    wait_for(port_file.exists, 10, "hello backend")
+    # 30 s: under QEMU TCG (tests/vm) on a busy host, Python alone can take 10 s to start
+    wait_for(port_file.exists, 30, "hello backend")
     yield f"127.0.0.1:{port_file.read_text().strip()}"
     proc.terminate()
     proc.wait(10)
