@@ -2,6 +2,7 @@
 # builds with ASan+UBSan into build/san.
 CC ?= cc
 BUILD := build
+.DEFAULT_GOAL := all
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. -Iinclude -MMD -MP
 LDFLAGS :=
 LDLIBS := -lssl -lcrypto -lgcrypt -luring -lcjson -lpthread
