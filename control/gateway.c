@@ -30,6 +30,7 @@
 #include "control/control.h"
 #include "fedgate/handoff.h"
 #include "control/identity.h"
+#include "control/keys.h"
 #include "fedgate/log.h"
 #include "control/proxyv2.h"
 #include "fedgate/record.h"
@@ -239,7 +240,7 @@ static void send_access_denied(struct conn *c)
 	struct fg_record_dir tx = { 0 };
 	ssize_t n;
 
-	if (fg_tls_export(c->ssl, &c->st, &keys))
+	if (fg_keys_export(c->ssl, &c->st, &keys))
 		return;
 	if (!fg_record_init(&tx, keys.cipher, &keys.tx, 1)) {
 		n = fg_record_seal(&tx, FG_CT_ALERT, alert, sizeof(alert), rec, sizeof(rec));
@@ -275,7 +276,7 @@ static void handoff(struct control *ctl, struct conn *c)
 		refuse(ctl, c, &c->peer, "more buffered plaintext than a handoff carries");
 		goto wipe;
 	}
-	ret = fg_tls_export(c->ssl, &c->st, &h->keys);
+	ret = fg_keys_export(c->ssl, &c->st, &h->keys);
 	if (ret) {
 		refuse(ctl, c, &c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
