@@ -26,17 +26,6 @@ struct fg_tls_conn *fg_keys_conn(const SSL *ssl)
 	return SSL_get_ex_data(ssl, conn_idx);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* NSS keylog lines: "LABEL <client_random hex> <secret hex>". */
 static void keylog_cb(const SSL *ssl, const char *line)
 {
@@ -61,7 +50,8 @@ static void keylog_cb(const SSL *ssl, const char *line)
 	if (!sp2)
 		return;
 	for (const char *p = sp2 + 1; p[0] && p[1] && n < FG_SECRET_MAX; p += 2) {
-		int hi = hexval(p[0]), lo = hexval(p[1]);
+		int hi = OPENSSL_hexchar2int((unsigned char)p[0]);
+		int lo = OPENSSL_hexchar2int((unsigned char)p[1]);
 
 		if (hi < 0 || lo < 0)
 			break;
