@@ -26,38 +26,39 @@ struct fg_tls_conn *fg_keys_conn(const SSL *ssl)
 	return SSL_get_ex_data(ssl, conn_idx);
 }
 
-/* NSS keylog lines: "LABEL <client_random hex> <secret hex>". */
-static void keylog_cb(const SSL *ssl, const char *line)
+int fg_keylog_secret(const char *line, const char *label, uint8_t *out, size_t *out_len)
 {
-	struct fg_tls_conn *st = fg_keys_conn(ssl);
-	const char *sp1, *sp2;
-	uint8_t *dst;
-	size_t *dst_len, n = 0;
+	size_t n = 0, label_len = strlen(label);
+	const char *sp;
 
-	if (!st)
-		return;
-	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24)) {
-		dst = st->client_secret;
-		dst_len = &st->client_secret_len;
-	} else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24)) {
-		dst = st->server_secret;
-		dst_len = &st->server_secret_len;
-	} else {
-		return;
-	}
-	sp1 = strchr(line, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp2)
-		return;
-	for (const char *p = sp2 + 1; p[0] && p[1] && n < FG_SECRET_MAX; p += 2) {
+	if (strncmp(line, label, label_len) || line[label_len] != ' ')
+		return -ENOENT;
+	sp = strchr(line + label_len + 1, ' ');
+	if (!sp)
+		return -EINVAL;
+	for (const char *p = sp + 1; p[0] && p[1] && n < FG_SECRET_MAX; p += 2) {
 		int hi = OPENSSL_hexchar2int((unsigned char)p[0]);
 		int lo = OPENSSL_hexchar2int((unsigned char)p[1]);
 
 		if (hi < 0 || lo < 0)
 			break;
-		dst[n++] = (uint8_t)(hi << 4 | lo);
+		out[n++] = (uint8_t)(hi << 4 | lo);
 	}
-	*dst_len = n;
+	*out_len = n;
+	return 0;
+}
+
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+	struct fg_tls_conn *st = fg_keys_conn(ssl);
+
+	if (!st)
+		return;
+	/* At most one of the two labels starts a line. */
+	fg_keylog_secret(line, "CLIENT_TRAFFIC_SECRET_0", st->client_secret,
+			 &st->client_secret_len);
+	fg_keylog_secret(line, "SERVER_TRAFFIC_SECRET_0", st->server_secret,
+			 &st->server_secret_len);
 }
 
 /*

@@ -10,6 +10,8 @@
  * key schedule (fedgate/tls13.h). The secrets live in the connection's
  * fg_tls_conn until the export or fg_tls_conn_exit() wipes them.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <openssl/ssl.h>
 #include "control/tls-t.h"
 
@@ -35,6 +37,15 @@ struct fg_tls_conn *fg_keys_conn(const SSL *ssl);
  * unsupported cipher; @keys is wiped on failure.
  */
 int fg_keys_export(SSL *ssl, struct fg_tls_conn *st, struct fg_session_keys *keys);
+
+/*
+ * Reads one NSS keylog line, "LABEL <client_random hex> <secret hex>". When
+ * LABEL is @label: the secret's bytes (at most FG_SECRET_MAX, up to the first
+ * character that is not a hex pair) go to @out and their count to @out_len,
+ * and it returns 0. Returns -ENOENT for another label, -EINVAL for a line
+ * without the secret (then @out and @out_len are untouched). Pure.
+ */
+int fg_keylog_secret(const char *line, const char *label, uint8_t *out, size_t *out_len);
 
 /* Wipes the secrets in @st. Accepts NULL. */
 void fg_tls_conn_exit(struct fg_tls_conn *st);
