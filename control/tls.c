@@ -56,7 +56,8 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 			continue;
 		}
 		if (*count >= FG_PEER_SANS_MAX || s->length <= 0 ||
-		    (size_t)s->length >= FG_PEER_NAME_MAX || memchr(s->data, 0, (size_t)s->length)) {
+		    (size_t)s->length >= FG_PEER_NAME_MAX ||
+		    memchr(s->data, 0, (size_t)s->length)) {
 			peer->dropped_sans++;
 			continue;
 		}
@@ -102,7 +103,8 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 	chain = X509_STORE_CTX_get0_chain(xctx);
 	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	if (top)
-		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn, sizeof(st->failed.root_cn));
+		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn,
+			   sizeof(st->failed.root_cn));
 	return ok;
 }
 

@@ -10,7 +10,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const labels[] = { "CLIENT_TRAFFIC_SECRET_0", "SERVER_TRAFFIC_SECRET_0" };
+	static const char *const labels[] = { "CLIENT_TRAFFIC_SECRET_0",
+					      "SERVER_TRAFFIC_SECRET_0" };
 	uint8_t out[FG_SECRET_MAX];
 	char *line = malloc(size + 1);
 	size_t len;

@@ -139,4 +139,5 @@ out:
 UNIT_MAIN("keys", UNIT_CASE(parses_sha256_and_sha384_secrets), UNIT_CASE(upper_case_hex_is_hex),
 	  UNIT_CASE(other_labels_are_not_read),
 	  UNIT_CASE(a_line_without_the_secret_field_leaves_out_alone),
-	  UNIT_CASE(secret_is_bounded_and_stops_at_non_hex), UNIT_CASE(export_fails_closed_and_wipes))
+	  UNIT_CASE(secret_is_bounded_and_stops_at_non_hex),
+	  UNIT_CASE(export_fails_closed_and_wipes))
