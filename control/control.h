@@ -2,8 +2,8 @@
 #ifndef FEDGATE_CONTROL_H
 #define FEDGATE_CONTROL_H
 
-#include "control/config-t.h"
-#include "control/identity.h"
+struct fg_config;
+struct fg_ident;
 
 /*
  * Runs the control process of `fedgate run` until SIGINT/SIGTERM: binds the

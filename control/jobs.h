@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef FEDGATE_CA_JOBS_H
-#define FEDGATE_CA_JOBS_H
+#ifndef FEDGATE_JOBS_H
+#define FEDGATE_JOBS_H
 
 /*
  * The gateway's requests to its CAs (enroll, renew, fetch /federation), run
@@ -11,48 +11,12 @@
  * renewal. Each finished job comes back through fg_jobq_take(), and the
  * eventfd fg_jobq_fd() becomes readable when one is there.
  */
-#include <pthread.h>
-#include <stddef.h>
-
-#include "control/ca/pki.h"
-
-enum fg_job_kind { FG_JOB_ENROLL, FG_JOB_RENEW, FG_JOB_FEDERATION };
-
-struct fg_job {
-	struct fg_job *next;
-	enum fg_job_kind kind;
-	unsigned long owner; /* who asked (the caller's generation), for stale results */
-	int index;	     /* FEDERATION: which source */
-	char *url, *root;    /* the CA and the root its TLS is pinned to */
-	char *subject;	     /* ENROLL */
-	char **sans;	     /* ENROLL; none: the token's */
-	size_t n_sans;
-	char *token;	 /* ENROLL */
-	int timeout_ms;	 /* for the whole request (connect to answer); 0: the default */
-	char *chain_pem; /* RENEW: the current chain; the key goes in key_pem */
-	char *key_pem;	 /* RENEW: in; ENROLL: out (the new key) */
-	/* results */
-	int ret;
-	struct fg_err err;
-	char *out_chain;  /* ENROLL, RENEW */
-	char *out_bundle; /* FEDERATION */
-};
+#include "control/jobs-t.h"
 
 /* Runs @j in the calling thread (blocking); sets j->ret, j->err and the outputs. */
 void fg_job_run(struct fg_job *j);
 /* Frees @j and wipes the key it carries. Accepts NULL. */
 void fg_job_free(struct fg_job *j);
-
-struct fg_jobq {
-	pthread_t thread;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	struct fg_job *todo, *done; /* FIFO, LIFO */
-	int efd;
-	int stop;
-	int exited;   /* the thread has left its loop */
-	int orphaned; /* fg_jobq_free() gave up waiting: the thread frees the queue */
-};
 
 int fg_jobq_new(struct fg_jobq **out);
 /*

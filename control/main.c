@@ -1,199 +1,15 @@
 // SPDX-License-Identifier: MIT
-/* fedgate: one binary, a table of subcommands. */
-#include <errno.h>
-#include <getopt.h>
-#include <signal.h>
+/* fedgate: one binary, a table of subcommands (as wireguard-tools' wg has). */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "control/ca/ca.h"
-#include "control/config.h"
-#include "control/control.h"
-#include "control/spawn.h"
+#include "control/run.h"
+#include "control/version.h"
 #include "dataplane/dataplane.h"
-#include "control/identity.h"
-#include "fedgate/ktls.h"
-#include "fedgate/log.h"
-#include "control/tls.h"
 
-#ifndef FEDGATE_VERSION
-#define FEDGATE_VERSION "0.1.0"
-#endif
-
-#define EXIT_CONFIG 2
-
-struct subcommand {
-	const char *name;
-	int (*fn)(int argc, char **argv);
-	const char *usage;
-};
-
-/* Parses -c FILE [--ports-file F]; returns 0 or prints usage and returns EXIT_CONFIG. */
-static int parse_run_args(int argc, char **argv, const char **config, const char **ports)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "ports-file", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
-
-	*config = NULL;
-	*ports = NULL;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:", opts, NULL)) != -1) {
-		if (c == 'c')
-			*config = optarg;
-		else if (c == 'p')
-			*ports = optarg;
-		else
-			goto usage;
-	}
-	if (*config && optind == argc)
-		return 0;
-usage:
-	fprintf(stderr, "usage: fedgate %s -c FILE%s\n", argv[0],
-		strcmp(argv[0], "run") ? "" : " [--ports-file FILE]");
-	return EXIT_CONFIG;
-}
-
-/*
- * Loads config and TLS identity (with identity.ca / trust.federation, `run`
- * enrolls and fetches now; @offline, for `check`, contacts no CA); on
- * failure prints the one-line error.
- */
-static int load(const char *path, struct fg_config *cfg, struct fg_ident **id, int offline)
-{
-	struct fg_err err = { 0 };
-
-	if (fg_config_load(path, cfg, &err)) {
-		fprintf(stderr, "fedgate: %s\n", err.msg);
-		return EXIT_CONFIG;
-	}
-	if (fg_ident_new(id, cfg, NULL, offline, &err)) {
-		fprintf(stderr, "fedgate: %s\n", err.msg);
-		fg_config_free(cfg);
-		return EXIT_CONFIG;
-	}
-	return 0;
-}
-
-/*
- * Decides the data plane backend from the config and one kTLS probe, and logs
- * the choice and why. Returns 0, or EXIT_CONFIG with the reason printed.
- */
-static int choose_backend(const struct fg_config *cfg, enum fg_dp_backend *backend)
-{
-	const char *why;
-	int ret = fg_ktls_probe(&why);
-
-	switch (cfg->offload) {
-	case FG_OFFLOAD_USERSPACE:
-		fg_info("offload: userspace record layer (as configured)");
-		*backend = FG_DP_USERSPACE;
-		return 0;
-	case FG_OFFLOAD_AUTO:
-		*backend = ret ? FG_DP_USERSPACE : FG_DP_KERNEL;
-		fg_info("offload auto: %s (kernel TLS probe: %s)",
-			ret ? "userspace record layer" : "kernel TLS", why);
-		return 0;
-	case FG_OFFLOAD_KERNEL:
-		if (ret) {
-			fprintf(stderr,
-				"fedgate: %s: $.dataplane.offload: \"kernel\" needs kernel TLS, "
-				"and this kernel has none (%s); use \"auto\" or \"userspace\"\n",
-				cfg->path, why);
-			return EXIT_CONFIG;
-		}
-		fg_info("offload: kernel TLS (as configured; probe: %s)", why);
-		*backend = FG_DP_KERNEL_ONLY;
-		return 0;
-	}
-	return EXIT_CONFIG;
-}
-
-static int cmd_run(int argc, char **argv)
-{
-	struct fg_config cfg = { 0 };
-	struct fg_ident *id = NULL;
-	struct fg_dp_opts dp = { 0 };
-	const char *path, *ports;
-	int socks[64], ret, status;
-	pid_t pid;
-
-	ret = parse_run_args(argc, argv, &path, &ports);
-	if (ret)
-		return ret;
-	fg_log_init("fedgate[control]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
-	ret = load(path, &cfg, &id, 0);
-	if (ret)
-		return ret;
-	ret = choose_backend(&cfg, &dp.backend);
-	if (ret)
-		goto free_tls;
-	dp.workers = cfg.workers;
-	dp.splice_tx = cfg.kernel_tx_splice;
-	signal(SIGPIPE, SIG_IGN);
-	ret = fg_dataplane_spawn(&dp, &pid, socks);
-	if (ret) {
-		fg_error("cannot start the data plane: %s", strerror(-ret));
-		ret = 1;
-		goto free_tls;
-	}
-	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
-		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
-	ret = fg_control_run(&cfg, id, socks, cfg.workers, ports) ? 1 : 0;
-	id = NULL; /* freed by fg_control_run */
-	for (int i = 0; i < cfg.workers; i++)
-		close(socks[i]);
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
-	fg_info("stopped");
-free_tls:
-	fg_ident_free(id);
-	fg_config_free(&cfg);
-	return ret;
-}
-
-static int cmd_check(int argc, char **argv)
-{
-	struct fg_config cfg = { 0 };
-	struct fg_ident *id = NULL;
-	enum fg_dp_backend backend;
-	const char *path, *ports;
-	int ret;
-
-	ret = parse_run_args(argc, argv, &path, &ports);
-	if (ret)
-		return ret;
-	ret = load(path, &cfg, &id, 1);
-	if (ret)
-		return ret;
-	/* The same verdict as `run` on this machine, offload included. */
-	fg_log_init("fedgate[check]", FG_LOG_WARN);
-	ret = choose_backend(&cfg, &backend);
-	if (ret)
-		goto out;
-	if (cfg.trust_file)
-		printf("%s: OK: %zu tunnel(s), %d root(s) in the trust bundle, %s\n", path,
-		       cfg.n_tunnels, fg_ident_tls(id)->n_roots,
-		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
-	else
-		printf("%s: OK: %zu tunnel(s), trust from %zu federation CA(s) (not contacted), "
-		       "%s\n",
-		       path, cfg.n_tunnels, cfg.n_federation,
-		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
-out:
-	fg_ident_free(id);
-	fg_config_free(&cfg);
-	return ret;
-}
-
-static int cmd_version(int argc, char **argv)
+static int version_main(int argc, char **argv)
 {
 	(void)argc;
 	(void)argv;
@@ -201,37 +17,50 @@ static int cmd_version(int argc, char **argv)
 	return 0;
 }
 
-static int cmd_help(int argc, char **argv);
+static int help_main(int argc, char **argv);
 
-static const struct subcommand subcommands[] = {
-	{ "run", cmd_run, "run -c FILE [--ports-file FILE]  run the gateway" },
-	{ "check", cmd_check, "check -c FILE                   validate a config and its PKI" },
-	{ "ca", fg_ca_main, "ca COMMAND ...                  online CA and client (ca help)" },
-	{ "version", cmd_version, "version                         print versions" },
-	{ "help", cmd_help, "help                            this list" },
-	{ "dataplane", fg_dataplane_main, NULL }, /* internal: started by run */
+/* Each gets its own argv: argv[0] is the subcommand's name. */
+static const struct {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args; /* after the name in `fedgate help`; NULL: none */
+	const char *help; /* one line; NULL: not listed */
+} subcommands[] = {
+	{ "run", fg_run_main, "-c FILE [--ports-file FILE]", "run the gateway" },
+	{ "check", fg_check_main, "-c FILE", "validate a config and its PKI" },
+	{ "ca", fg_ca_main, "COMMAND ...", "online CA and client (ca help)" },
+	{ "version", version_main, NULL, "print versions" },
+	{ "help", help_main, NULL, "this list" },
+	{ "dataplane", fg_dataplane_main, NULL, NULL }, /* internal: started by run */
 };
 
-static int cmd_help(int argc, char **argv)
+static int help_main(int argc, char **argv)
 {
+	char usage[64];
+
 	(void)argc;
 	(void)argv;
 	printf("usage: fedgate COMMAND [ARGS]\n\n");
-	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
-		if (subcommands[i].usage)
-			printf("  fedgate %s\n", subcommands[i].usage);
+	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+		if (!subcommands[i].help)
+			continue;
+		snprintf(usage, sizeof(usage), "%s%s%s", subcommands[i].name,
+			 subcommands[i].args ? " " : "",
+			 subcommands[i].args ? subcommands[i].args : "");
+		printf("  fedgate %-30s  %s\n", usage, subcommands[i].help);
+	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		cmd_help(argc, argv);
-		return EXIT_CONFIG;
+		help_main(argc, argv);
+		return FG_EXIT_CONFIG;
 	}
 	for (size_t i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "fedgate: unknown command \"%s\"; try \"fedgate help\"\n", argv[1]);
-	return EXIT_CONFIG;
+	return FG_EXIT_CONFIG;
 }

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+/* Starts the data plane: socketpairs, fork, and exec of this binary as `fedgate dataplane`. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

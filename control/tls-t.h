@@ -30,7 +30,7 @@ struct fg_tls {
  * Per-connection state the OpenSSL callbacks fill: the traffic secrets from
  * the keylog callback, the records counted under the application keys (the
  * starting sequence numbers of the data plane), and why verification failed.
- * A zeroed struct is ready; fg_tls_conn_exit() wipes it.
+ * A zeroed struct is ready; fg_tls_conn_exit() (control/keys.h) wipes it.
  */
 struct fg_tls_conn {
 	int is_server;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * OpenSSL 3 at the control process: contexts, per-connection callbacks, peer
- * identity, and the export of TLS 1.3 session keys for the data plane.
+ * OpenSSL 3 at the control process: contexts, per-connection verification,
+ * peer identity. The session keys' capture and export are keys.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -13,11 +13,10 @@
 #include <openssl/x509v3.h>
 
 #include "control/config.h"
+#include "control/keys.h"
 #include "control/tls.h"
 #include "fedgate/tls13.h"
 #include "fedgate/x509name.h"
-
-static int conn_idx = -1;
 
 const char *fg_tls_error(char *buf, size_t len)
 {
@@ -57,7 +56,8 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 			continue;
 		}
 		if (*count >= FG_PEER_SANS_MAX || s->length <= 0 ||
-		    (size_t)s->length >= FG_PEER_NAME_MAX || memchr(s->data, 0, (size_t)s->length)) {
+		    (size_t)s->length >= FG_PEER_NAME_MAX ||
+		    memchr(s->data, 0, (size_t)s->length)) {
 			peer->dropped_sans++;
 			continue;
 		}
@@ -88,7 +88,7 @@ int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
 static int verify_cb(int ok, X509_STORE_CTX *xctx)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
-	struct fg_tls_conn *st = ssl ? SSL_get_ex_data(ssl, conn_idx) : NULL;
+	struct fg_tls_conn *st = ssl ? fg_keys_conn(ssl) : NULL;
 	STACK_OF(X509) *chain;
 	X509 *top;
 
@@ -103,123 +103,9 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 	chain = X509_STORE_CTX_get0_chain(xctx);
 	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	if (top)
-		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn, sizeof(st->failed.root_cn));
+		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn,
+			   sizeof(st->failed.root_cn));
 	return ok;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* NSS keylog lines: "LABEL <client_random hex> <secret hex>". */
-static void keylog_cb(const SSL *ssl, const char *line)
-{
-	struct fg_tls_conn *st = SSL_get_ex_data(ssl, conn_idx);
-	const char *sp1, *sp2;
-	uint8_t *dst;
-	size_t *dst_len, n = 0;
-
-	if (!st)
-		return;
-	if (!strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", 24)) {
-		dst = st->client_secret;
-		dst_len = &st->client_secret_len;
-	} else if (!strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", 24)) {
-		dst = st->server_secret;
-		dst_len = &st->server_secret_len;
-	} else {
-		return;
-	}
-	sp1 = strchr(line, ' ');
-	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-	if (!sp2)
-		return;
-	for (const char *p = sp2 + 1; p[0] && p[1] && n < FG_SECRET_MAX; p += 2) {
-		int hi = hexval(p[0]), lo = hexval(p[1]);
-
-		if (hi < 0 || lo < 0)
-			break;
-		dst[n++] = (uint8_t)(hi << 4 | lo);
-	}
-	*dst_len = n;
-}
-
-/*
- * Counts the records protected with the application keys: a direction's keys
- * change right after its Finished, and every record header after that is one
- * sequence number (NewSessionTicket records included).
- */
-static void msg_cb(int write_p, int version, int content_type, const void *buf, size_t len,
-		   SSL *ssl, void *arg)
-{
-	struct fg_tls_conn *st = SSL_get_ex_data(ssl, conn_idx);
-
-	(void)version;
-	(void)arg;
-	if (!st)
-		return;
-	if (content_type == SSL3_RT_HEADER) {
-		if (write_p && st->write_app)
-			st->tx_records++;
-		else if (!write_p && st->read_app)
-			st->rx_records++;
-	} else if (content_type == SSL3_RT_HANDSHAKE && len > 0 &&
-		   ((const uint8_t *)buf)[0] == SSL3_MT_FINISHED) {
-		if (write_p)
-			st->write_app = 1;
-		else
-			st->read_app = 1;
-	}
-}
-
-int fg_tls_export(SSL *ssl, struct fg_tls_conn *st, struct fg_session_keys *keys)
-{
-	const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
-	const uint8_t *tx, *rx;
-	size_t secret_len, tx_len, rx_len;
-	int ret;
-
-	memset(keys, 0, sizeof(*keys));
-	keys->cipher = c ? (uint16_t)SSL_CIPHER_get_protocol_id(c) : 0;
-	ret = fg_cipher_params(keys->cipher, NULL, &secret_len);
-	if (ret)
-		goto wipe;
-	tx = st->is_server ? st->server_secret : st->client_secret;
-	rx = st->is_server ? st->client_secret : st->server_secret;
-	tx_len = st->is_server ? st->server_secret_len : st->client_secret_len;
-	rx_len = st->is_server ? st->client_secret_len : st->server_secret_len;
-	if (tx_len != secret_len || rx_len != secret_len || !st->write_app || !st->read_app) {
-		ret = -ENOKEY;
-		goto wipe;
-	}
-	memcpy(keys->tx.secret, tx, secret_len);
-	memcpy(keys->rx.secret, rx, secret_len);
-	keys->tx.seq = st->tx_records;
-	keys->rx.seq = st->rx_records;
-	ret = fg_tls13_traffic_keys(keys->cipher, &keys->tx);
-	if (!ret)
-		ret = fg_tls13_traffic_keys(keys->cipher, &keys->rx);
-wipe:
-	if (ret)
-		OPENSSL_cleanse(keys, sizeof(*keys));
-	fg_tls_conn_exit(st);
-	return ret;
-}
-
-void fg_tls_conn_exit(struct fg_tls_conn *st)
-{
-	if (!st)
-		return;
-	OPENSSL_cleanse(st->client_secret, sizeof(st->client_secret));
-	OPENSSL_cleanse(st->server_secret, sizeof(st->server_secret));
-	st->client_secret_len = st->server_secret_len = 0;
 }
 
 SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect_name,
@@ -232,9 +118,8 @@ SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect
 	if (!ssl)
 		goto out;
 	st->is_server = is_server;
-	if (!SSL_set_ex_data(ssl, conn_idx, st))
+	if (fg_keys_bind(ssl, st))
 		goto free_ssl;
-	SSL_set_msg_callback(ssl, msg_cb);
 	bio = BIO_new(BIO_s_socket());
 	if (!bio)
 		goto free_ssl;
@@ -439,7 +324,7 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_keylog_callback(ctx, keylog_cb);
+	fg_keys_capture(ctx);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	SSL_CTX_set_verify_depth(ctx, 8);
 
@@ -477,9 +362,7 @@ int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_
 	int ret = 0;
 
 	memset(t, 0, sizeof(*t));
-	if (conn_idx < 0)
-		conn_idx = SSL_get_ex_new_index(0, "fedgate conn", NULL, NULL, NULL);
-	if (conn_idx < 0)
+	if (fg_keys_init())
 		return -ENOMEM;
 	if (!m->leaf || !m->key || sk_X509_num(m->roots) < 1)
 		return fg_conf_fail(err, cfg->path, "$.identity", "no %s yet",

@@ -45,25 +45,15 @@ void fg_material_free(struct fg_material *m);
 void fg_cert_describe(X509 *x, char *out, size_t len);
 
 /*
- * Makes an SSL for socket @fd on the context of @is_server, attached to @st
- * (owned by the caller, outliving the SSL). The socket is wrapped in a plain
- * socket BIO: OpenSSL 3.0's SSL_set_fd() would set TCP_ULP "tls" on it.
+ * Makes an SSL for socket @fd on the context of @is_server, bound to @st
+ * (owned by the caller, outliving the SSL; keys.h fills, exports and wipes
+ * it). The socket is wrapped in a plain socket BIO: OpenSSL 3.0's
+ * SSL_set_fd() would set TCP_ULP "tls" on it.
  * @expect_name (client side) is sent as SNI and checked against the peer.
  * Returns the SSL or NULL.
  */
 SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect_name,
 		     struct fg_tls_conn *st);
-
-/* Wipes the secrets in @st. Accepts NULL. */
-void fg_tls_conn_exit(struct fg_tls_conn *st);
-
-/*
- * After a completed handshake: fills @keys (cipher, per-direction secret, key,
- * iv and the next sequence number) and wipes the secrets in @st.
- * Returns 0, -ENOKEY when the keylog never delivered a secret, -EINVAL for an
- * unsupported cipher.
- */
-int fg_tls_export(SSL *ssl, struct fg_tls_conn *st, struct fg_session_keys *keys);
 
 /* The verified peer's identity. Returns 0, or -EACCES when the peer is not verified. */
 int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer);

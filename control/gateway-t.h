@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_GATEWAY_T_H
+#define FEDGATE_GATEWAY_T_H
+
+/*
+ * The control loop's state, shared by its three files: loop.c (the loop, its
+ * event sources and listeners), conn.c (one connection from accept to
+ * handoff) and reload.c (SIGHUP and config generations). Calls go one way:
+ * loop.c -> conn.c -> reload.c, and loop.c -> reload.c.
+ */
+#include <stdint.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include "control/config-t.h"
+#include "control/peer-t.h"
+#include "control/tls-t.h"
+
+struct fg_evloop;
+struct fg_ident;
+struct fg_jobq;
+
+enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
+
+/* Every epoll registration points at one of these, first member of its owner. */
+struct gw_src {
+	enum gw_src_kind kind;
+};
+
+struct gw_listener {
+	struct gw_src src;
+	int fd;
+	const struct fg_tunnel_conf *t; /* in the current generation's config */
+};
+
+/*
+ * One loaded config. A reload makes a new one current; the old one lives on
+ * while connections that started under it (and point at its tunnels) do.
+ */
+struct gw_gen {
+	struct fg_config *cfg;
+	int owned; /* the first one is the caller's */
+	int refs;  /* connections + 1 while current */
+	struct gw_gen *next;
+};
+
+/* Where a connection is; each state waits on one fd (gw_conn.watch_fd). */
+enum gw_conn_state { CONN_DIAL_PEER, CONN_HANDSHAKE, CONN_DIAL_UPSTREAM };
+
+struct gw_conn {
+	struct gw_src src;
+	struct gw_conn *prev, *next;
+	/*
+	 * Taken together when the connection is accepted: a SIGHUP before its
+	 * handshake must not pair the new bundle with the old allow rules or
+	 * the other way round.
+	 */
+	struct gw_gen *gen;
+	struct fg_tls tls;
+	const struct fg_tunnel_conf *t;
+	enum gw_conn_state state;
+	int plain_fd; /* originate: the app; terminate: the upstream (once dialed) */
+	int tls_fd;
+	int watch_fd; /* the fd registered in the loop, -1 if none */
+	SSL *ssl;
+	struct fg_tls_conn st;
+	struct fg_peer_id peer;
+	uint64_t deadline_ms;
+	char addr[INET6_ADDRSTRLEN + 8]; /* the TLS peer, for logs */
+};
+
+struct gw {
+	struct fg_evloop *loop; /* loop.c's; conn.c registers its fds there */
+	struct gw_gen *cur, *retired;
+	struct fg_ident *id;
+	struct fg_jobq *id_jobs, *fed_jobs; /* enroll/renew; federation fetches */
+	struct gw_listener *listeners;
+	size_t n_listeners;
+	struct gw_src sig_src, dp_src, timer_src, id_jobs_src, fed_jobs_src;
+	int timerfd;
+	const int *dp_socks;
+	int n_dp, next_dp;
+	struct gw_conn *conns;
+	int fatal; /* a negative errno stops the loop */
+	int stop;
+};
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_GATEWAY_H
+#define FEDGATE_GATEWAY_H
+
+/* Between the control loop's files (gateway-t.h says who calls whom). */
+#include <sys/socket.h>
+#include "control/gateway-t.h"
+
+/*
+ * conn.c: one connection, accept -> dial -> handshake -> authorize ->
+ * PROXY v2 -> handoff. Each of these runs the phases an event allows and
+ * frees the connections that end (refused, timed out, or handed off); a
+ * connection it keeps waits on one fd, registered with &c->src.
+ */
+
+/* A listener is readable: accepts one connection and starts it. */
+void gw_conn_accept(struct gw *gw, struct gw_listener *l);
+
+/* The fd @c waits on is ready: runs its next phases. */
+void gw_conn_ready(struct gw *gw, struct gw_conn *c);
+
+/* Refuses every connection past its handshake deadline. */
+void gw_conn_expire(struct gw *gw);
+
+/* Milliseconds to the first deadline (0 if past), -1 when there is none. */
+int gw_conn_timeout(const struct gw *gw);
+
+/* Frees every connection (teardown). */
+void gw_conn_free_all(struct gw *gw);
+
+/* "HOST:PORT" or "[V6]:PORT" of @ss, "?" for another family. */
+void gw_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
+
+/*
+ * reload.c: config generations. @gw->cur is the one new connections take;
+ * a retired one lives until its last connection puts it.
+ */
+
+/* Makes @cfg (the caller's, not freed here) the first current generation. 0 or -ENOMEM. */
+int gw_gen_init(struct gw *gw, struct fg_config *cfg);
+
+/* The current generation, with one more reference for a connection. */
+struct gw_gen *gw_gen_hold(struct gw *gw);
+
+/* Drops a connection's reference; frees @g once nothing uses it. */
+void gw_gen_put(struct gw *gw, struct gw_gen *g);
+
+/* Frees every generation (teardown, after the connections). */
+void gw_gen_exit(struct gw *gw);
+
+/*
+ * SIGHUP: loads the config file again. What verifies becomes current for new
+ * handshakes; otherwise the error is logged and the running config stays.
+ */
+void gw_reload(struct gw *gw);
+
+#endif

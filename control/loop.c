@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The control process's event loop: its sources (listeners, connections,
+ * signals, the tick, the CA job queues, the data plane sockets), set up and
+ * torn down here and dispatched by one switch. What a connection does is
+ * conn.c's; what a SIGHUP does is reload.c's.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control/control.h"
+#include "control/gateway.h"
+#include "control/identity.h"
+#include "control/jobs.h"
+#include "fedgate/evloop.h"
+#include "fedgate/log.h"
+
+static const int handled_signals[] = { SIGINT, SIGTERM, SIGCHLD, SIGHUP };
+
+static void handle_timer(struct gw *gw)
+{
+	uint64_t n;
+
+	if (read(gw->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		fg_debug("timerfd: %s", strerror(errno));
+	fg_ident_tick(gw->id);
+}
+
+static void handle_jobs(struct gw *gw, struct fg_jobq *q)
+{
+	struct fg_job *j;
+
+	while ((j = fg_jobq_take(q)))
+		fg_ident_job_done(gw->id, j);
+}
+
+static void handle_signal(struct gw *gw)
+{
+	int sig = fg_evloop_signal(gw->loop);
+
+	if (!sig)
+		return;
+	if (sig == SIGCHLD) {
+		fg_error("the data plane process exited; stopping");
+		gw->fatal = -ECHILD;
+		return;
+	}
+	if (sig == SIGHUP) {
+		gw_reload(gw);
+		return;
+	}
+	fg_info("%s: stopping", strsignal(sig));
+	gw->stop = 1;
+}
+
+static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char bound[INET6_ADDRSTRLEN + 8];
+	int one = 1, ret;
+
+	l->src.kind = SRC_LISTENER;
+	l->fd = socket(l->t->listen.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (l->fd < 0)
+		return -errno;
+	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(l->fd, (const struct sockaddr *)&l->t->listen.sa, l->t->listen.len) ||
+	    listen(l->fd, 1024) || getsockname(l->fd, (struct sockaddr *)&ss, &sl)) {
+		ret = -errno;
+		fg_error("tunnel %s: cannot listen on %s: %s", l->t->name, l->t->listen.text,
+			 strerror(errno));
+		return ret;
+	}
+	ret = fg_evloop_add(gw->loop, l->fd, EPOLLIN, &l->src);
+	if (ret)
+		return ret;
+	gw_addr_text(&ss, bound, sizeof(bound));
+	fg_info("tunnel %s (%s) listening on %s, %s %s", l->t->name,
+		l->t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate", bound,
+		l->t->mode == FG_MODE_ORIGINATE ? "peer" : "upstream", l->t->target.text);
+	if (ports)
+		fprintf(ports, "%s %s\n", l->t->name, bound);
+	return 0;
+}
+
+/* Binds every listener; @ports_file (if set) appears, complete, once all are bound. */
+static int listen_all(struct gw *gw, const char *ports_file)
+{
+	char tmp[4096];
+	FILE *f = NULL;
+	int ret = 0;
+
+	gw->listeners = calloc(gw->cur->cfg->n_tunnels, sizeof(*gw->listeners));
+	if (!gw->listeners)
+		return -ENOMEM;
+	gw->n_listeners = gw->cur->cfg->n_tunnels;
+	for (size_t i = 0; i < gw->n_listeners; i++) {
+		gw->listeners[i].fd = -1;
+		gw->listeners[i].t = &gw->cur->cfg->tunnels[i];
+	}
+	if (ports_file) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp", ports_file);
+		f = fopen(tmp, "w");
+		if (!f) {
+			fg_error("cannot write %s: %s", tmp, strerror(errno));
+			return -errno;
+		}
+	}
+	for (size_t i = 0; i < gw->n_listeners && !ret; i++)
+		ret = listen_on(gw, &gw->listeners[i], f);
+	if (f) {
+		if (fclose(f) && !ret)
+			ret = -errno;
+		if (!ret && rename(tmp, ports_file))
+			ret = -errno;
+	}
+	return ret;
+}
+
+/* Registers @fd for readability with @src of @kind. */
+static int add_source(struct gw *gw, int fd, struct gw_src *src, enum gw_src_kind kind)
+{
+	src->kind = kind;
+	return fg_evloop_add(gw->loop, fd, EPOLLIN, src);
+}
+
+/* Every source but the connections; teardown() undoes what was done, on any failure. */
+static int setup(struct gw *gw, const char *ports_file)
+{
+	struct itimerspec every = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	int ret;
+
+	gw->sig_src.kind = SRC_SIGNAL;
+	ret = fg_evloop_init(gw->loop, handled_signals,
+			     (int)(sizeof(handled_signals) / sizeof(handled_signals[0])),
+			     &gw->sig_src);
+	if (ret)
+		return ret;
+	/* One tick a second: file polls, renewals and refreshes that are due. */
+	gw->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (gw->timerfd < 0 || timerfd_settime(gw->timerfd, 0, &every, NULL))
+		return -errno;
+	ret = add_source(gw, gw->timerfd, &gw->timer_src, SRC_TIMER);
+	if (ret)
+		return ret;
+	ret = fg_jobq_new(&gw->id_jobs);
+	if (!ret)
+		ret = fg_jobq_new(&gw->fed_jobs);
+	if (ret)
+		return ret;
+	fg_ident_attach(gw->id, gw->id_jobs, gw->fed_jobs);
+	ret = add_source(gw, fg_jobq_fd(gw->id_jobs), &gw->id_jobs_src, SRC_JOBS);
+	if (!ret)
+		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
+	if (ret)
+		return ret;
+	/* The data plane's end closing is the one event of its sockets. */
+	gw->dp_src.kind = SRC_DATAPLANE;
+	for (int i = 0; i < gw->n_dp; i++) {
+		ret = fg_evloop_add(gw->loop, gw->dp_socks[i], EPOLLRDHUP, &gw->dp_src);
+		if (ret)
+			return ret;
+	}
+	return listen_all(gw, ports_file);
+}
+
+static void teardown(struct gw *gw)
+{
+	gw_conn_free_all(gw);
+	for (size_t i = 0; i < gw->n_listeners; i++)
+		if (gw->listeners[i].fd >= 0)
+			close(gw->listeners[i].fd);
+	free(gw->listeners);
+	/* A CA request in flight gets a short grace; the process does not wait on the CA. */
+	fg_jobq_free(gw->id_jobs);
+	fg_jobq_free(gw->fed_jobs);
+	fg_ident_free(gw->id);
+	gw_gen_exit(gw);
+	if (gw->timerfd >= 0)
+		close(gw->timerfd);
+	fg_evloop_exit(gw->loop);
+}
+
+/* One event: the switch over what it came from. */
+static void dispatch(struct gw *gw, struct gw_src *s)
+{
+	switch (s->kind) {
+	case SRC_LISTENER:
+		gw_conn_accept(gw, (struct gw_listener *)s);
+		break;
+	case SRC_CONN:
+		gw_conn_ready(gw, (struct gw_conn *)s);
+		break;
+	case SRC_SIGNAL:
+		handle_signal(gw);
+		break;
+	case SRC_TIMER:
+		handle_timer(gw);
+		break;
+	case SRC_JOBS:
+		handle_jobs(gw, s == &gw->id_jobs_src ? gw->id_jobs : gw->fed_jobs);
+		break;
+	case SRC_DATAPLANE:
+		fg_error("the data plane closed its handoff socket; stopping");
+		gw->fatal = -EPIPE;
+		break;
+	}
+}
+
+int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_socks, int n_dp,
+		   const char *ports_file)
+{
+	struct fg_evloop loop = { .epfd = -1, .sigfd = -1 };
+	struct gw gw = { .loop = &loop, .timerfd = -1, .id = id, .dp_socks = dp_socks,
+			 .n_dp = n_dp };
+	struct epoll_event evs[64];
+	int ret;
+
+	ret = gw_gen_init(&gw, cfg);
+	if (ret) {
+		fg_ident_free(id);
+		return ret;
+	}
+	ret = setup(&gw, ports_file);
+	if (ret)
+		goto out;
+	while (!gw.stop && !gw.fatal) {
+		int n = fg_evloop_wait(&loop, evs, 64, gw_conn_timeout(&gw));
+
+		if (n < 0) {
+			gw.fatal = n;
+			break;
+		}
+		/*
+		 * A conn watches one fd at a time, so it appears at most once per
+		 * batch, and only its own handler frees it.
+		 */
+		for (int i = 0; i < n && !gw.fatal; i++)
+			dispatch(&gw, evs[i].data.ptr);
+		gw_conn_expire(&gw);
+	}
+	ret = gw.fatal;
+out:
+	teardown(&gw);
+	return ret;
+}

@@ -1,0 +1,146 @@
+// SPDX-License-Identifier: MIT
+/*
+ * SIGHUP and the config generations it makes: a connection keeps the
+ * generation it was accepted under (its tunnel, allow rules and root rules)
+ * until it ends, while new ones take the current generation.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/config.h"
+#include "control/gateway.h"
+#include "control/identity.h"
+#include "fedgate/log.h"
+
+static void gen_free(struct gw_gen *g)
+{
+	if (!g)
+		return;
+	if (g->owned) {
+		fg_config_free(g->cfg);
+		free(g->cfg);
+	}
+	free(g);
+}
+
+int gw_gen_init(struct gw *gw, struct fg_config *cfg)
+{
+	gw->cur = calloc(1, sizeof(*gw->cur));
+	if (!gw->cur)
+		return -ENOMEM;
+	gw->cur->cfg = cfg;
+	gw->cur->refs = 1;
+	return 0;
+}
+
+struct gw_gen *gw_gen_hold(struct gw *gw)
+{
+	gw->cur->refs++;
+	return gw->cur;
+}
+
+void gw_gen_put(struct gw *gw, struct gw_gen *g)
+{
+	if (--g->refs > 0)
+		return;
+	for (struct gw_gen **p = &gw->retired; *p; p = &(*p)->next)
+		if (*p == g) {
+			*p = g->next;
+			break;
+		}
+	gen_free(g);
+}
+
+void gw_gen_exit(struct gw *gw)
+{
+	while (gw->retired) {
+		struct gw_gen *g = gw->retired;
+
+		gw->retired = g->next;
+		gen_free(g);
+	}
+	gen_free(gw->cur);
+	gw->cur = NULL;
+}
+
+/* What a reload cannot change in a running process: the listeners and the data plane. */
+static int reload_compatible(const struct fg_config *a, const struct fg_config *b,
+			     struct fg_err *err)
+{
+	char jp[64];
+
+	if (a->n_tunnels != b->n_tunnels)
+		return fg_conf_fail(err, b->path, "$.tunnels",
+				    "%zu tunnels instead of %zu: adding or removing tunnels "
+				    "needs a restart",
+				    b->n_tunnels, a->n_tunnels);
+	for (size_t i = 0; i < a->n_tunnels; i++) {
+		const struct fg_tunnel_conf *x = &a->tunnels[i], *y = &b->tunnels[i];
+
+		snprintf(jp, sizeof(jp), "$.tunnels[%zu]", i);
+		if (strcmp(x->name, y->name) || x->mode != y->mode ||
+		    strcmp(x->listen.text, y->listen.text))
+			return fg_conf_fail(err, b->path, jp,
+					    "name, mode or listen changed (was %s, %s): "
+					    "listeners change only on restart",
+					    x->name, x->listen.text);
+	}
+	if (a->workers != b->workers || a->offload != b->offload ||
+	    a->kernel_tx_splice != b->kernel_tx_splice)
+		return fg_conf_fail(err, b->path, "$.dataplane",
+				    "the data plane settings change only on restart");
+	return 0;
+}
+
+/*
+ * Everything that verifies applies to new handshakes; established tunnels and
+ * handshakes in flight keep what they have. A config that fails leaves the
+ * running one, with its error logged.
+ */
+void gw_reload(struct gw *gw)
+{
+	struct fg_err err = { 0 };
+	struct fg_ident *id = NULL;
+	struct fg_config *cfg;
+	struct gw_gen *g;
+	int ret;
+
+	cfg = calloc(1, sizeof(*cfg));
+	g = calloc(1, sizeof(*g));
+	if (!cfg || !g) {
+		fg_error("SIGHUP: out of memory; the running config stays");
+		goto free_new;
+	}
+	fg_info("SIGHUP: reloading %s", gw->cur->cfg->path);
+	ret = fg_config_load(gw->cur->cfg->path, cfg, &err);
+	if (!ret)
+		ret = reload_compatible(gw->cur->cfg, cfg, &err);
+	if (!ret)
+		ret = fg_ident_new(&id, cfg, gw->id, 0, &err);
+	if (ret) {
+		fg_error("config not reloaded: %s; the running config stays",
+			 err.msg[0] ? err.msg : strerror(-ret));
+		fg_config_free(cfg);
+		goto free_new;
+	}
+	g->cfg = cfg;
+	g->owned = 1;
+	g->refs = 1;
+	for (size_t i = 0; i < gw->n_listeners; i++)
+		gw->listeners[i].t = &cfg->tunnels[i];
+	fg_ident_attach(id, gw->id_jobs, gw->fed_jobs);
+	fg_ident_free(gw->id);
+	gw->id = id;
+	gw->cur->next = gw->retired;
+	gw->retired = gw->cur;
+	gw_gen_put(gw, gw->cur);
+	gw->cur = g;
+	fg_info("config reloaded: %zu tunnel(s), %d root(s) in the trust bundle, %zu root rule(s)",
+		cfg->n_tunnels, fg_ident_tls(id)->n_roots, cfg->n_root_rules);
+	return;
+free_new:
+	free(cfg);
+	free(g);
+}
