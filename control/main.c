@@ -122,7 +122,7 @@ static int cmd_run(int argc, char **argv)
 	struct fg_ident *id = NULL;
 	struct fg_dp_opts dp = { 0 };
 	const char *path, *ports;
-	int socks[64], ret, status;
+	int socks[FG_DP_WORKERS_MAX], ret, status;
 	pid_t pid;
 
 	ret = parse_run_args(argc, argv, &path, &ports);
