@@ -81,10 +81,12 @@ struct dp_backend {
 	void (*plain_send)(struct dp_tunnel *t, int res);
 };
 
-/* A control-message buffer for one TLS record-type cmsg. */
-union dp_cmsg {
-	char buf[CMSG_SPACE(sizeof(uint8_t))];
-	struct cmsghdr align;
+/*
+ * A control-message buffer for one TLS record-type cmsg, aligned for its
+ * header (struct cmsghdr itself ends in a flexible array: no member of a struct).
+ */
+struct dp_cmsg {
+	_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint8_t))];
 };
 
 struct __attribute__((aligned(16))) dp_tunnel {
@@ -110,7 +112,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
 	struct msghdr down_msg, up_msg;
 	struct iovec down_iov, up_iov;
-	union dp_cmsg down_cmsg, up_cmsg;
+	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	char name[64], peer[256];
 };
@@ -127,10 +129,9 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct fg_handoff *h; /* receive buffer for handoffs */
 	struct msghdr msg;
 	struct iovec iov;
-	union {
-		char buf[64];
-		struct cmsghdr align;
-	} cmsg;
+	struct {
+		_Alignas(struct cmsghdr) char buf[64];
+	} cmsg; /* the handoff's SCM_RIGHTS: two fds, and room to see any more */
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
 };
