@@ -85,6 +85,30 @@ struct fg_config {
 	size_t n_tunnels;
 };
 
-/* Where a config problem is: "FILE: JSONPATH: problem". */
+/*
+ * What the pure parser (fg_config_parse) leaves to fg_config_load: the checks
+ * that need the file system or the resolver. Each is one the file states, in
+ * the order the parser met it, so the loader reports the same first problem as
+ * a parser that checked in place.
+ */
+enum fg_conf_check_kind {
+	FG_CONF_CHECK_READABLE, /* @arg must open for reading */
+	FG_CONF_CHECK_LISTEN,	/* resolve @arg into @addr, port 0 allowed */
+	FG_CONF_CHECK_CONNECT,	/* resolve @arg into @addr, port 1..65535 */
+};
+
+#define FG_CONF_JPATH_MAX 256
+
+struct fg_conf_check {
+	enum fg_conf_check_kind kind;
+	char jpath[FG_CONF_JPATH_MAX]; /* where, for the message */
+	char *arg;		       /* owned: the file (resolved) or "host:port" */
+	struct fg_addr *addr;	       /* LISTEN, CONNECT: in the config's tunnels */
+};
+
+struct fg_conf_checks {
+	struct fg_conf_check *v;
+	size_t n, cap;
+};
 
 #endif

@@ -12,6 +12,23 @@
  */
 int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err);
 
+/*
+ * The pure parser: @len bytes of config text (any bytes; the text ends at the
+ * first NUL, as a file's would) into @cfg (zeroed), with no I/O. @file names
+ * the config in messages, @dir is what relative paths in it are relative to.
+ * What needs I/O (files that must be readable, addresses to resolve) is
+ * appended to @checks (zeroed) instead, for fg_config_load to run in order.
+ * Returns 0, or -EINVAL / -ENOMEM with @err set as for fg_config_load. Either
+ * way @cfg and @checks hold what was parsed up to there: the caller frees both
+ * (fg_config_free, fg_conf_checks_free), and on an error the checks met before
+ * it still come first.
+ */
+int fg_config_parse(const char *buf, size_t len, const char *file, const char *dir,
+		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err);
+
+/* Frees what @checks owns and zeroes it. Accepts NULL and a zeroed list. */
+void fg_conf_checks_free(struct fg_conf_checks *checks);
+
 /* Frees what @cfg owns and zeroes it. Accepts NULL and a zeroed config. */
 void fg_config_free(struct fg_config *cfg);
 

@@ -107,7 +107,7 @@ int fg_run_main(int argc, char **argv)
 	struct fg_ident *id = NULL;
 	struct fg_dp_opts dp = { 0 };
 	const char *path, *ports;
-	int socks[64], ret, status;
+	int socks[FG_DP_WORKERS_MAX], ret, status;
 	pid_t pid;
 
 	ret = parse_run_args(argc, argv, &path, &ports);

@@ -13,12 +13,12 @@
 
 int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 {
-	int child_ends[64], n = 0, ret = 0, workers = o->workers;
+	int child_ends[FG_DP_WORKERS_MAX], n = 0, ret = 0, workers = o->workers;
 	char nbuf[16];
 
 	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
 
-	if (workers < 1 || workers > 64)
+	if (workers < 1 || workers > FG_DP_WORKERS_MAX)
 		return -EINVAL;
 	for (; n < workers; n++) {
 		int sv[2];

@@ -81,10 +81,12 @@ struct dp_backend {
 	void (*plain_send)(struct dp_tunnel *t, int res);
 };
 
-/* A control-message buffer for one TLS record-type cmsg. */
-union dp_cmsg {
-	char buf[CMSG_SPACE(sizeof(uint8_t))];
-	struct cmsghdr align;
+/*
+ * A control-message buffer for one TLS record-type cmsg, aligned for its
+ * header (struct cmsghdr itself ends in a flexible array: no member of a struct).
+ */
+struct dp_cmsg {
+	_Alignas(struct cmsghdr) char buf[CMSG_SPACE(sizeof(uint8_t))];
 };
 
 struct __attribute__((aligned(16))) dp_tunnel {
@@ -110,7 +112,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
 	struct msghdr down_msg, up_msg;
 	struct iovec down_iov, up_iov;
-	union dp_cmsg down_cmsg, up_cmsg;
+	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	char name[64], peer[256];
 };
@@ -127,39 +129,43 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct fg_handoff *h; /* receive buffer for handoffs */
 	struct msghdr msg;
 	struct iovec iov;
-	union {
-		char buf[64];
-		struct cmsghdr align;
-	} cmsg;
+	struct {
+		_Alignas(struct cmsghdr) char buf[64];
+	} cmsg; /* the handoff's SCM_RIGHTS: two fds, and room to see any more */
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
 };
-
-/* Returns an SQE, submitting what is queued to make room. Never NULL once the ring works. */
-struct io_uring_sqe *dp_get_sqe(struct dp_worker *w);
 
 static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op op)
 {
 	io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)owner | op);
 }
 
-/* ---- tunnel.c: lifecycle shared by both backends ---- */
+/*
+ * ---- tunnel_ops.c: the steps both backends share ----
+ * It calls no backend and no worker code: the calls between the data plane's
+ * files go one way (worker -> tunnel -> backends -> tunnel_ops -> pool, alert).
+ */
 
-/* Takes ownership of the fds; copies what it needs from @h. Returns 0 or -errno. */
-int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_fd, int tls_fd);
+/* Returns an SQE, submitting what is queued to make room. Never NULL once the ring works. */
+struct io_uring_sqe *dp_get_sqe(struct dp_worker *w);
 
-/* Dispatches one completion of @op for tunnel @t. */
-void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res);
+/* @msg zeroed, then one iovec (@iov: @buf, @len) and the control buffer @control. */
+void dp_prep_msg(struct msghdr *msg, struct iovec *iov, void *buf, size_t len, void *control,
+		 size_t control_len);
 
 /* Closes @t: in-flight operations complete, then it is freed. Logs @why once. */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
 void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
+/* A record the peer sent was refused (@err: the record layer's or kTLS's -errno). */
+void dp_tunnel_abort_record(struct dp_tunnel *t, int err);
 
 /* Frees @t once nothing is in flight and it is aborted or both directions are done. */
 void dp_tunnel_maybe_finish(struct dp_tunnel *t);
 
 /* @flags MSG_DONTWAIT: the read completes with -EAGAIN instead of waiting (see dp_idle()). */
 void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags);
+void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len);
 
 /* Give a direction its chunk: 0, or -ENOMEM. Release: back to the pool, if held. */
 int dp_up_hold(struct dp_tunnel *t);
@@ -173,10 +179,29 @@ void dp_down_release(struct dp_tunnel *t);
  * or DOWN_READY). Returns true when it did.
  */
 bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res);
-void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len);
+
+/* Reads plaintext into up_in without waiting: with nothing there, the tunnel idles. */
+void dp_up_recv(struct dp_tunnel *t);
+
+/* Our close_notify is out: SHUT_WR toward the TLS peer, the chunk released. */
+void dp_up_finish(struct dp_tunnel *t);
+
+/* Sends what remains of down_out to the plaintext side. */
+void dp_down_send(struct dp_tunnel *t);
+
+/*
+ * A plaintext send completed with @res: aborts on an error, sends the rest,
+ * or, all of down_out sent, empties it and returns true (the caller reads on).
+ */
+bool dp_down_sent(struct dp_tunnel *t, int res);
+
+/* The TLS side ended without close_notify (a FIN): logged, then dp_down_finish(). */
+void dp_down_closed(struct dp_tunnel *t);
 
 /* The TLS peer is done sending: SHUT_WR toward the plaintext side. */
 void dp_down_finish(struct dp_tunnel *t);
+
+/* ---- alert.c: alerts and refused records, named for the log ---- */
 
 /* A received alert: 1 to go on, 0 for close_notify, -errno to abort (logged). */
 int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len);
@@ -184,10 +209,23 @@ int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len);
 /* "record authentication failed (bad_record_mac)" etc. for a record-layer errno. */
 const char *dp_record_error(int err);
 
+/* Why a tunnel closes for a backend's -errno on a received record: "peer alert" etc. */
+const char *dp_down_error(int err);
+
+/* ---- tunnel.c: a tunnel's start, and each completion to its backend ---- */
+
+/* Takes ownership of the fds; copies what it needs from @h. Returns 0 or -errno. */
+int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_fd, int tls_fd);
+
+/* Dispatches one completion of @op for tunnel @t. */
+void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res);
+
 #define TLS_HS_NEW_SESSION_TICKET 4
 #define TLS_HS_KEY_UPDATE 24
 #define TLS_ALERT_CLOSE_NOTIFY 0
 #define TLS_ALERT_USER_CANCELED 90
+
+/* The backends, reached only from tunnel.c and only through these tables. */
 
 /* ---- tunnel_user.c: the userspace record layer ---- */
 extern const struct dp_backend dp_user_backend;

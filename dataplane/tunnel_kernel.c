@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <linux/tls.h>
@@ -21,16 +20,6 @@
 #endif
 
 /* ---- plaintext -> kernel ---- */
-
-/* Reads without waiting: when nothing is there, the tunnel idles without its chunk. */
-static void up_recv(struct dp_tunnel *t)
-{
-	if (dp_up_hold(t)) {
-		dp_tunnel_abort(t, "out of memory for buffers");
-		return;
-	}
-	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN, MSG_DONTWAIT);
-}
 
 static void up_send(struct dp_tunnel *t)
 {
@@ -47,14 +36,9 @@ static void up_close_notify(struct dp_tunnel *t)
 
 	/* The kernel only reads it; the plaintext side is done with its chunk. */
 	dp_up_release(t);
-	t->up_iov.iov_base = (void *)close_notify;
-	t->up_iov.iov_len = sizeof(close_notify);
-	memset(&t->up_msg, 0, sizeof(t->up_msg));
 	memset(&t->up_cmsg, 0, sizeof(t->up_cmsg));
-	t->up_msg.msg_iov = &t->up_iov;
-	t->up_msg.msg_iovlen = 1;
-	t->up_msg.msg_control = t->up_cmsg.buf;
-	t->up_msg.msg_controllen = sizeof(t->up_cmsg.buf);
+	dp_prep_msg(&t->up_msg, &t->up_iov, (void *)close_notify, sizeof(close_notify),
+		    t->up_cmsg.buf, sizeof(t->up_cmsg.buf));
 	c = CMSG_FIRSTHDR(&t->up_msg);
 	c->cmsg_level = SOL_TLS;
 	c->cmsg_type = TLS_SET_RECORD_TYPE;
@@ -104,11 +88,9 @@ static void handle_tls_send(struct dp_tunnel *t, int res)
 		else
 			up_send(t);
 	} else if (t->up_closing) {
-		shutdown(t->tls_fd, SHUT_WR);
-		t->up_done = true;
-		dp_tunnel_maybe_finish(t);
+		dp_up_finish(t); /* its chunk went back with the close_notify */
 	} else {
-		up_recv(t);
+		dp_up_recv(t);
 	}
 }
 
@@ -124,22 +106,11 @@ static void down_recv(struct dp_tunnel *t)
 		return;
 	}
 	sqe = dp_get_sqe(t->w);
-	t->down_iov.iov_base = t->down_out;
-	t->down_iov.iov_len = DP_DOWN_OUT;
-	memset(&t->down_msg, 0, sizeof(t->down_msg));
-	t->down_msg.msg_iov = &t->down_iov;
-	t->down_msg.msg_iovlen = 1;
-	t->down_msg.msg_control = t->down_cmsg.buf;
-	t->down_msg.msg_controllen = sizeof(t->down_cmsg.buf);
+	dp_prep_msg(&t->down_msg, &t->down_iov, t->down_out, DP_DOWN_OUT, t->down_cmsg.buf,
+		    sizeof(t->down_cmsg.buf));
 	io_uring_prep_recvmsg(sqe, t->tls_fd, &t->down_msg, MSG_DONTWAIT);
 	dp_set_data(sqe, t, DP_OP_TLS_RECV);
 	t->inflight++;
-}
-
-static void down_send(struct dp_tunnel *t)
-{
-	dp_queue_send(t, DP_OP_PLAIN_SEND, t->plain_fd, t->down_out + t->down_out_off,
-		      t->down_out_len - t->down_out_off);
 }
 
 static int record_type(const struct msghdr *msg)
@@ -183,16 +154,11 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 	if (dp_idle(t, DP_OP_DOWN_READY, res))
 		return;
 	if (res < 0) {
-		char why[128];
-
-		snprintf(why, sizeof(why), "from peer: %s", dp_record_error(res));
-		dp_tunnel_abort(t, why);
+		dp_tunnel_abort_record(t, res);
 		return;
 	}
-	if (res == 0) {
-		fg_info("tunnel %s: peer closed without close_notify", t->name);
-		t->down_eof = true;
-		dp_down_finish(t);
+	if (res == 0) { /* down_in_len is 0: the kernel holds partial records */
+		dp_down_closed(t);
 		return;
 	}
 	type = record_type(&t->down_msg);
@@ -200,35 +166,22 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 		t->down_out_len = (size_t)res;
 		t->down_out_off = 0;
 		t->bytes_down += (uint64_t)res;
-		down_send(t);
+		dp_down_send(t);
 		return;
 	}
 	ret = down_control(t, type, t->down_out, (size_t)res);
-	if (ret < 0) {
-		dp_tunnel_abort(t, ret == -ECONNABORTED ? "peer alert"
-				   : ret == -EKEYEXPIRED ? "KeyUpdate not supported by kernel TLS"
-							 : "protocol error");
-	} else if (ret == 0) {
-		t->down_eof = true;
+	if (ret < 0)
+		dp_tunnel_abort(t, dp_down_error(ret));
+	else if (ret == 0)
 		dp_down_finish(t);
-	} else {
+	else
 		down_recv(t);
-	}
 }
 
 static void handle_plain_send(struct dp_tunnel *t, int res)
 {
-	if (res < 0) {
-		dp_tunnel_abort_errno(t, "sending plaintext", -res);
-		return;
-	}
-	t->down_out_off += (size_t)res;
-	if (t->down_out_off < t->down_out_len) {
-		down_send(t);
-		return;
-	}
-	t->down_out_len = t->down_out_off = 0;
-	down_recv(t);
+	if (dp_down_sent(t, res))
+		down_recv(t);
 }
 
 /*
@@ -300,9 +253,9 @@ static void start(struct dp_tunnel *t)
 	if (t->splice)
 		up_splice_in(t);
 	else
-		up_recv(t);
+		dp_up_recv(t);
 	if (t->down_out_len)
-		down_send(t);
+		dp_down_send(t);
 	else
 		down_recv(t);
 }
@@ -310,7 +263,7 @@ static void start(struct dp_tunnel *t)
 const struct dp_backend dp_kernel_backend = {
 	.name = "kernel TLS",
 	.start = start,
-	.up_recv = up_recv,
+	.up_recv = dp_up_recv,
 	.down_recv = down_recv,
 	.plain_recv = handle_plain_recv,
 	.tls_send = handle_tls_send,

@@ -4,7 +4,6 @@
  * plaintext side sends and opens what the TLS peer sends.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -13,16 +12,6 @@
 #include "fedgate/record.h"
 
 /* ---- plaintext -> records ---- */
-
-/* Reads without waiting: when nothing is there, the tunnel idles without its chunk. */
-static void up_recv(struct dp_tunnel *t)
-{
-	if (dp_up_hold(t)) {
-		dp_tunnel_abort(t, "out of memory for buffers");
-		return;
-	}
-	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN, MSG_DONTWAIT);
-}
 
 static void up_send(struct dp_tunnel *t)
 {
@@ -98,18 +87,13 @@ static void handle_tls_send(struct dp_tunnel *t, int res)
 	if (t->up_out_off < t->up_out_len) {
 		up_send(t);
 	} else if (t->up_closing) {
-		dp_up_release(t);
-		shutdown(t->tls_fd, SHUT_WR);
-		t->up_done = true;
-		dp_tunnel_maybe_finish(t);
+		dp_up_finish(t);
 	} else {
-		up_recv(t);
+		dp_up_recv(t);
 	}
 }
 
 /* ---- records -> plaintext ---- */
-
-static void down_process(struct dp_tunnel *t);
 
 /* Post-handshake messages: tickets are dropped, KeyUpdate is followed. Returns 0 or -errno. */
 static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
@@ -182,10 +166,7 @@ static void down_process(struct dp_tunnel *t)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			char why[128];
-
-			snprintf(why, sizeof(why), "from peer: %s", dp_record_error((int)n));
-			dp_tunnel_abort(t, why);
+			dp_tunnel_abort_record(t, (int)n);
 			return;
 		}
 		off += (size_t)n;
@@ -207,15 +188,14 @@ static void down_process(struct dp_tunnel *t)
 			ret = -EPROTO;
 		}
 		if (ret < 0) {
-			dp_tunnel_abort(t, ret == -ECONNABORTED ? "peer alert" : "protocol error");
+			dp_tunnel_abort(t, dp_down_error(ret));
 			return;
 		}
 	}
 	memmove(t->down_in, t->down_in + off, t->down_in_len - off);
 	t->down_in_len -= off;
 	if (t->down_out_len > t->down_out_off)
-		dp_queue_send(t, DP_OP_PLAIN_SEND, t->plain_fd, t->down_out + t->down_out_off,
-			   t->down_out_len - t->down_out_off);
+		dp_down_send(t);
 	else if (t->down_eof)
 		dp_down_finish(t);
 	else
@@ -231,13 +211,7 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 		return;
 	}
 	if (res == 0) {
-		if (t->down_in_len)
-			fg_warn("tunnel %s: peer closed inside a record (%zu bytes dropped)",
-				t->name, t->down_in_len);
-		else
-			fg_info("tunnel %s: peer closed without close_notify", t->name);
-		t->down_eof = true;
-		dp_down_finish(t);
+		dp_down_closed(t);
 		return;
 	}
 	t->down_in_len += (size_t)res;
@@ -246,30 +220,20 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 
 static void handle_plain_send(struct dp_tunnel *t, int res)
 {
-	if (res < 0) {
-		dp_tunnel_abort_errno(t, "sending plaintext", -res);
-		return;
-	}
-	t->down_out_off += (size_t)res;
-	if (t->down_out_off < t->down_out_len) {
-		dp_queue_send(t, DP_OP_PLAIN_SEND, t->plain_fd, t->down_out + t->down_out_off,
-			   t->down_out_len - t->down_out_off);
-		return;
-	}
-	t->down_out_len = t->down_out_off = 0;
-	down_process(t);
+	if (dp_down_sent(t, res))
+		down_process(t);
 }
 
 static void start(struct dp_tunnel *t)
 {
-	up_recv(t);
+	dp_up_recv(t);
 	down_process(t);
 }
 
 const struct dp_backend dp_user_backend = {
 	.name = "userspace record layer",
 	.start = start,
-	.up_recv = up_recv,
+	.up_recv = dp_up_recv,
 	.down_recv = down_recv,
 	.plain_recv = handle_plain_recv,
 	.tls_send = handle_tls_send,

@@ -12,28 +12,11 @@
 
 #define RING_ENTRIES 1024
 
-struct io_uring_sqe *dp_get_sqe(struct dp_worker *w)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-
-	while (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	return sqe;
-}
-
 static void queue_handoff(struct dp_worker *w)
 {
 	struct io_uring_sqe *sqe = dp_get_sqe(w);
 
-	w->iov.iov_base = w->h;
-	w->iov.iov_len = sizeof(*w->h);
-	memset(&w->msg, 0, sizeof(w->msg));
-	w->msg.msg_iov = &w->iov;
-	w->msg.msg_iovlen = 1;
-	w->msg.msg_control = w->cmsg.buf;
-	w->msg.msg_controllen = sizeof(w->cmsg.buf);
+	dp_prep_msg(&w->msg, &w->iov, w->h, sizeof(*w->h), w->cmsg.buf, sizeof(w->cmsg.buf));
 	io_uring_prep_recvmsg(sqe, w->handoff_fd, &w->msg, MSG_CMSG_CLOEXEC);
 	dp_set_data(sqe, w, DP_OP_HANDOFF);
 }

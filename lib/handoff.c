@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: MIT
-/* The control process hands established tunnels to the data plane. */
+/*
+ * The control process hands established tunnels to the data plane: the socket
+ * side, with the two fds (the message's bytes: handoff_check.c).
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "fedgate/handoff.h"
-#include "fedgate/tls13.h"
 
 int fg_handoff_send(int sock, const struct fg_handoff *h, int plain_fd, int tls_fd)
 {
@@ -66,12 +68,11 @@ int fg_handoff_parse(const struct msghdr *msg, size_t len, const struct fg_hando
 			got++;
 		}
 	}
-	if (got != 2 || (msg->msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ||
-	    len < offsetof(struct fg_handoff, preread) || h->magic != FG_HANDOFF_MAGIC ||
-	    h->preread_len > FG_HANDOFF_PREREAD_MAX ||
-	    len != offsetof(struct fg_handoff, preread) + h->preread_len ||
-	    fg_cipher_params(h->keys.cipher, NULL, NULL))
+	/* A truncated message or control buffer: fds or bytes are missing. */
+	if (got != 2 || (msg->msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
 		ret = -EPROTO;
+	else
+		ret = fg_handoff_check(h, len);
 	if (ret) {
 		for (int i = 0; i < 2; i++)
 			if (fds[i] >= 0)

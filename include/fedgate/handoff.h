@@ -12,6 +12,14 @@
 int fg_handoff_send(int sock, const struct fg_handoff *h, int plain_fd, int tls_fd);
 
 /*
+ * Checks the @len bytes of a received message in @h, with no I/O: the magic,
+ * the lengths, a cipher fedgate carries, and NUL-terminated tunnel and peer.
+ * @h must hold min(@len, sizeof(*@h)) readable bytes; nothing past @len is
+ * read. Returns 0, or -EPROTO.
+ */
+int fg_handoff_check(const struct fg_handoff *h, size_t len);
+
+/*
  * Checks a received message of @len bytes in @h with control data in @msg.
  * On success returns 0 with fds[0] = plain, fds[1] = TLS (now owned by the
  * caller). Returns -EPROTO for a malformed message; any fds that came with it

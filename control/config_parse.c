@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The gateway's JSON configuration, parsed without I/O: every key checked,
+ * every error located. What needs the file system or the resolver is left to
+ * fg_config_load() as a list of checks (control/config.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "control/config.h"
+#include "control/config_walk.h"
+#include "fedgate/addr.h"
+#include "fedgate/dataplane-t.h"
+#include "fedgate/keys-t.h"
+
+uint16_t fg_cipher_from_name(const char *name)
+{
+	static const struct {
+		const char *short_name, *iana;
+		uint16_t id;
+	} map[] = {
+		{ "AES-128-GCM", "TLS_AES_128_GCM_SHA256", FG_AES_128_GCM },
+		{ "AES-256-GCM", "TLS_AES_256_GCM_SHA384", FG_AES_256_GCM },
+		{ "CHACHA20-POLY1305", "TLS_CHACHA20_POLY1305_SHA256", FG_CHACHA20_POLY1305 },
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (!strcasecmp(name, map[i].short_name) || !strcasecmp(name, map[i].iana))
+			return map[i].id;
+	return 0;
+}
+
+const char *fg_offload_name(enum fg_offload o)
+{
+	switch (o) {
+	case FG_OFFLOAD_AUTO:
+		return "auto";
+	case FG_OFFLOAD_KERNEL:
+		return "kernel";
+	case FG_OFFLOAD_USERSPACE:
+		return "userspace";
+	}
+	return "?";
+}
+
+static int parse_version(struct fg_conf_walk *w, const cJSON *tls, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(tls, key);
+	char jp[64];
+
+	if (!it)
+		return 0;
+	snprintf(jp, sizeof(jp), "$.tls.%s", key);
+	if (!cJSON_IsString(it))
+		return fg_conf_fail(w->err, w->file, jp, "expected a string such as \"1.3\"");
+	if (strcmp(it->valuestring, "1.3") && strcasecmp(it->valuestring, "TLSv1.3"))
+		return fg_conf_fail(w->err, w->file, jp,
+				    "TLS 1.3 only: \"%s\" is not supported (fedgate hands TLS 1.3 "
+				    "record keys to the data plane; use \"1.3\")",
+				    it->valuestring);
+	return 0;
+}
+
+static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *tls)
+{
+	static const char *const keys[] = { "min_version", "max_version", "ciphers",
+					    "handshake_timeout_ms", NULL };
+	const cJSON *ciphers, *it;
+	char jp[64];
+	int ret, i = 0;
+
+	cfg->handshake_timeout_ms = 10000;
+	cfg->ciphers[0] = FG_AES_128_GCM;
+	cfg->ciphers[1] = FG_AES_256_GCM;
+	cfg->ciphers[2] = FG_CHACHA20_POLY1305;
+	cfg->n_ciphers = 3;
+	if (!tls)
+		return 0;
+	ret = fg_conf_check_keys(w, tls, "$.tls", keys);
+	if (!ret)
+		ret = parse_version(w, tls, "min_version");
+	if (!ret)
+		ret = parse_version(w, tls, "max_version");
+	if (!ret)
+		ret = fg_conf_get_int(w, tls, "$.tls", "handshake_timeout_ms", 100, 600000,
+				      &cfg->handshake_timeout_ms);
+	if (ret)
+		return ret;
+	ciphers = cJSON_GetObjectItemCaseSensitive(tls, "ciphers");
+	if (!ciphers)
+		return 0;
+	if (!cJSON_IsArray(ciphers) || cJSON_GetArraySize(ciphers) == 0)
+		return fg_conf_fail(w->err, w->file, "$.tls.ciphers",
+				    "expected a non-empty array of cipher names");
+	cfg->n_ciphers = 0;
+	cJSON_ArrayForEach(it, ciphers)
+	{
+		uint16_t c;
+
+		snprintf(jp, sizeof(jp), "$.tls.ciphers[%d]", i++);
+		if (!cJSON_IsString(it))
+			return fg_conf_fail(w->err, w->file, jp, "expected a string");
+		c = fg_cipher_from_name(it->valuestring);
+		if (!c)
+			return fg_conf_fail(w->err, w->file, jp,
+					    "unknown cipher (use AES-128-GCM, AES-256-GCM or "
+					    "CHACHA20-POLY1305)");
+		for (size_t j = 0; j < cfg->n_ciphers; j++)
+			if (cfg->ciphers[j] == c)
+				return fg_conf_fail(w->err, w->file, jp, "listed twice");
+		cfg->ciphers[cfg->n_ciphers++] = c;
+	}
+	return 0;
+}
+
+static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *dp)
+{
+	static const char *const keys[] = { "workers", "offload", "kernel_tx", NULL };
+	char *offload = NULL, *ktx = NULL;
+	int ret;
+
+	cfg->workers = 1;
+	cfg->offload = FG_OFFLOAD_AUTO;
+	if (!dp)
+		return 0;
+	ret = fg_conf_check_keys(w, dp, "$.dataplane", keys);
+	if (!ret)
+		ret = fg_conf_get_int(w, dp, "$.dataplane", "workers", 1, FG_DP_WORKERS_MAX,
+				      &cfg->workers);
+	if (!ret)
+		ret = fg_conf_get_str(w, dp, "$.dataplane", "kernel_tx", 0, &ktx);
+	if (!ret && ktx) {
+		if (!strcmp(ktx, "splice"))
+			cfg->kernel_tx_splice = 1;
+		else if (strcmp(ktx, "copy"))
+			ret = fg_conf_fail(w->err, w->file, "$.dataplane.kernel_tx",
+					   "expected \"copy\" or \"splice\", got \"%s\"", ktx);
+	}
+	if (!ret)
+		ret = fg_conf_get_str(w, dp, "$.dataplane", "offload", 0, &offload);
+	if (ret || !offload)
+		goto out;
+	if (!strcmp(offload, "auto"))
+		cfg->offload = FG_OFFLOAD_AUTO;
+	else if (!strcmp(offload, "kernel"))
+		cfg->offload = FG_OFFLOAD_KERNEL;
+	else if (!strcmp(offload, "userspace"))
+		cfg->offload = FG_OFFLOAD_USERSPACE;
+	else
+		ret = fg_conf_fail(w->err, w->file, "$.dataplane.offload",
+				   "expected \"auto\", \"kernel\" or \"userspace\", got \"%s\"",
+				   offload);
+out:
+	free(ktx);
+	free(offload);
+	return ret;
+}
+
+/* "line L, column C" of @end in @text, as the messages have always counted. */
+static int syntax_error(struct fg_conf_walk *w, const char *text, const char *end)
+{
+	int line = 1, col = 1;
+
+	for (const char *p = text; end && p < end; p++, col++)
+		if (*p == '\n')
+			line++, col = 0;
+	return fg_conf_fail(w->err, w->file, "$", "JSON syntax error at line %d, column %d", line,
+			    col);
+}
+
+int fg_config_parse(const char *buf, size_t len, const char *file, const char *dir,
+		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err)
+{
+	static const char *const keys[] = { "identity", "tls", "dataplane", "tunnels", "roots",
+					    NULL };
+	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
+	const char *parse_end = NULL;
+	cJSON *root = NULL;
+	char *text;
+	int ret;
+
+	/* cJSON wants the text NUL-terminated; a NUL inside ends it, as it did in a file. */
+	text = malloc(len + 1);
+	if (!text) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(text, buf, len);
+	text[len] = '\0';
+	root = cJSON_ParseWithOpts(text, &parse_end, 1);
+	if (!root) {
+		ret = syntax_error(&w, text, parse_end);
+		goto free_text;
+	}
+	cfg->path = strdup(file);
+	cfg->dir = strdup(dir);
+	if (!cfg->path || !cfg->dir) {
+		ret = -ENOMEM;
+		goto free_json;
+	}
+	ret = fg_conf_check_keys(&w, root, "$", keys);
+	if (!ret)
+		ret = fg_conf_parse_identity(&w, cfg,
+					     cJSON_GetObjectItemCaseSensitive(root, "identity"));
+	if (!ret)
+		ret = parse_tls(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "tls"));
+	if (!ret)
+		ret = parse_dataplane(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "dataplane"));
+	if (!ret)
+		ret = fg_conf_parse_tunnels(&w, cfg,
+					    cJSON_GetObjectItemCaseSensitive(root, "tunnels"));
+	if (!ret)
+		ret = fg_conf_parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
+free_json:
+	cJSON_Delete(root);
+free_text:
+	free(text);
+out:
+	return ret;
+}
+
+void fg_config_free(struct fg_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
+		struct fg_tunnel_conf *t = &cfg->tunnels[i];
+
+		for (size_t j = 0; j < t->n_allow; j++) {
+			free(t->allow[j].dns);
+			free(t->allow[j].uri);
+			free(t->allow[j].cn);
+			free(t->allow[j].root);
+		}
+		free(t->allow);
+		free(t->name);
+		fg_addr_exit(&t->listen);
+		fg_addr_exit(&t->target);
+		free(t->server_name);
+	}
+	free(cfg->tunnels);
+	free(cfg->path);
+	free(cfg->dir);
+	free(cfg->cert_file);
+	free(cfg->key_file);
+	free(cfg->trust_file);
+	if (cfg->ca) {
+		free(cfg->ca->ca.url);
+		free(cfg->ca->ca.root);
+		free(cfg->ca->token_file);
+		free(cfg->ca->subject);
+		fg_conf_free_str_array(cfg->ca->sans, cfg->ca->n_sans);
+		free(cfg->ca);
+	}
+	for (size_t i = 0; i < cfg->n_federation; i++) {
+		free(cfg->federation[i].url);
+		free(cfg->federation[i].root);
+	}
+	free(cfg->federation);
+	for (size_t i = 0; i < cfg->n_root_rules; i++) {
+		struct fg_root_rule *r = &cfg->root_rules[i];
+
+		free(r->cn);
+		free(r->sha256);
+		fg_conf_free_str_array(r->dns, r->n_dns);
+		fg_conf_free_str_array(r->uri, r->n_uri);
+		fg_conf_free_str_array(r->leaf_cn, r->n_leaf_cn);
+	}
+	free(cfg->root_rules);
+	memset(cfg, 0, sizeof(*cfg));
+}

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: MIT
+/* The config's tunnels[]: mode, addresses, and the allow rules that admit peers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/config.h"
+#include "control/config_walk.h"
+
+#define FP_PREFIX_LEN (sizeof(FG_ROOT_SHA256_PREFIX) - 1)
+
+static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		      struct fg_allow_rule *r)
+{
+	static const char *const keys[] = { "dns", "uri", "cn", "root", NULL };
+	char jp[320];
+	int ret;
+
+	ret = fg_conf_check_keys(w, obj, path, keys);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "dns", 0, &r->dns);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "uri", 0, &r->uri);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "cn", 0, &r->cn);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "root", 0, &r->root);
+	if (!ret && r->root && !strncmp(r->root, FG_ROOT_SHA256_PREFIX, FP_PREFIX_LEN) &&
+	    fg_conf_normalize_sha256(r->root + FP_PREFIX_LEN))
+		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "root"),
+				   "expected \"sha256:\" and a SHA-256 fingerprint (64 hex "
+				   "digits)");
+	if (!ret && !r->dns && !r->uri && !r->cn && !r->root)
+		ret = fg_conf_fail(w->err, w->file, path,
+				   "an allow rule needs at least one of dns, uri, cn, root");
+	return ret;
+}
+
+/* A "host:port" string; resolving it into @addr is left to the loader. */
+static int parse_addr(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		      const char *key, int passive, struct fg_addr *addr)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char jp[256];
+
+	snprintf(jp, sizeof(jp), "%s.%s", path, key);
+	if (!it)
+		return fg_conf_fail(w->err, w->file, jp, "missing required key");
+	if (!cJSON_IsString(it))
+		return fg_conf_fail(w->err, w->file, jp, "expected a string \"host:port\"");
+	return fg_conf_defer_addr(w, jp, it->valuestring, passive, addr);
+}
+
+/* peer and server_name; no upstream, no proxy_protocol. */
+static int parse_originate(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			   struct fg_tunnel_conf *t)
+{
+	char jp[256];
+	int ret;
+
+	ret = parse_addr(w, obj, path, "peer", 0, &t->target);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "server_name", 1, &t->server_name);
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "upstream"))
+		ret = fg_conf_fail(w->err, w->file,
+				   fg_conf_key_path(jp, sizeof(jp), path, "upstream"),
+				   "\"upstream\" belongs to terminate tunnels; an "
+				   "originate tunnel dials \"peer\"");
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "proxy_protocol"))
+		ret = fg_conf_fail(w->err, w->file,
+				   fg_conf_key_path(jp, sizeof(jp), path, "proxy_protocol"),
+				   "\"proxy_protocol\" applies to terminate tunnels only");
+	return ret;
+}
+
+/* upstream and proxy_protocol; no peer, no server_name. */
+static int parse_terminate(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			   struct fg_tunnel_conf *t)
+{
+	char *pp = NULL, jp[256];
+	int ret;
+
+	ret = parse_addr(w, obj, path, "upstream", 0, &t->target);
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "peer"))
+		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "peer"),
+				   "\"peer\" belongs to originate tunnels; a terminate "
+				   "tunnel forwards to \"upstream\"");
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "proxy_protocol", 0, &pp);
+	if (!ret && pp) {
+		snprintf(jp, sizeof(jp), "%s.proxy_protocol", path);
+		if (!strcmp(pp, "v2"))
+			t->proxy_v2 = 1;
+		else if (strcmp(pp, "none"))
+			ret = fg_conf_fail(w->err, w->file, jp,
+					   "expected \"v2\" or \"none\", got \"%s\"", pp);
+	}
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "server_name"))
+		ret = fg_conf_fail(w->err, w->file,
+				   fg_conf_key_path(jp, sizeof(jp), path, "server_name"),
+				   "\"server_name\" applies to originate tunnels only");
+	free(pp);
+	return ret;
+}
+
+static int parse_allow(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		       struct fg_tunnel_conf *t)
+{
+	const cJSON *allow, *it;
+	char jp[256];
+	int ret, i = 0;
+
+	snprintf(jp, sizeof(jp), "%s.allow", path);
+	allow = cJSON_GetObjectItemCaseSensitive(obj, "allow");
+	if (!allow)
+		return fg_conf_fail(w->err, w->file, jp,
+				    "missing required key (a tunnel admits no peer without rules)");
+	if (!cJSON_IsArray(allow) || cJSON_GetArraySize(allow) == 0)
+		return fg_conf_fail(w->err, w->file, jp, "expected a non-empty array of rules");
+	t->allow = calloc((size_t)cJSON_GetArraySize(allow), sizeof(*t->allow));
+	if (!t->allow)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, allow)
+	{
+		snprintf(jp, sizeof(jp), "%s.allow[%d]", path, i++);
+		t->n_allow++;
+		ret = parse_rule(w, it, jp, &t->allow[t->n_allow - 1]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			struct fg_tunnel_conf *t)
+{
+	static const char *const keys[] = { "name",	   "mode",	     "listen", "peer",
+					    "upstream",	   "server_name",    "allow",  "proxy_protocol",
+					    NULL };
+	char *mode = NULL, jp[256];
+	int ret;
+
+	ret = fg_conf_check_keys(w, obj, path, keys);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "name", 1, &t->name);
+	if (!ret)
+		ret = fg_conf_get_str(w, obj, path, "mode", 1, &mode);
+	if (ret)
+		goto out;
+	snprintf(jp, sizeof(jp), "%s.mode", path);
+	if (!strcmp(mode, "originate")) {
+		t->mode = FG_MODE_ORIGINATE;
+	} else if (!strcmp(mode, "terminate")) {
+		t->mode = FG_MODE_TERMINATE;
+	} else {
+		ret = fg_conf_fail(w->err, w->file, jp,
+				   "expected \"originate\" or \"terminate\", got \"%s\"", mode);
+		goto out;
+	}
+	ret = parse_addr(w, obj, path, "listen", 1, &t->listen);
+	if (!ret)
+		ret = t->mode == FG_MODE_ORIGINATE ? parse_originate(w, obj, path, t)
+						   : parse_terminate(w, obj, path, t);
+	if (!ret)
+		ret = parse_allow(w, obj, path, t);
+out:
+	free(mode);
+	return ret;
+}
+
+int fg_conf_parse_tunnels(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr)
+{
+	char jp[64];
+	const cJSON *it;
+	int ret = 0, i = 0;
+
+	if (!arr)
+		return fg_conf_fail(w->err, w->file, "$.tunnels", "missing required key");
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+		return fg_conf_fail(w->err, w->file, "$.tunnels",
+				    "expected a non-empty array of tunnels");
+	cfg->tunnels = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*cfg->tunnels));
+	if (!cfg->tunnels)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr)
+	{
+		snprintf(jp, sizeof(jp), "$.tunnels[%d]", i++);
+		cfg->n_tunnels++;
+		ret = parse_tunnel(w, it, jp, &cfg->tunnels[cfg->n_tunnels - 1]);
+		if (ret)
+			return ret;
+		for (size_t j = 0; j + 1 < cfg->n_tunnels; j++)
+			if (!strcmp(cfg->tunnels[j].name, cfg->tunnels[cfg->n_tunnels - 1].name))
+				return fg_conf_fail(w->err, w->file, jp,
+						    "tunnel name \"%s\" is used twice",
+						    cfg->tunnels[j].name);
+	}
+	return 0;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal to the config parser: reading one JSON member with its check and
+ * its message. Each returns 0, -ENOMEM, or -EINVAL with w->err set to
+ * "FILE: $.path.key: problem". None does I/O.
+ */
+#ifndef FEDGATE_CONFIG_WALK_H
+#define FEDGATE_CONFIG_WALK_H
+
+#include <cjson/cJSON.h>
+#include "control/config_walk-t.h"
+
+/* "@path.@key" into @buf; returns @buf. */
+const char *fg_conf_key_path(char *buf, size_t len, const char *path, const char *key);
+
+/* @obj must be an object whose keys are all in @allowed (NULL-terminated), each once. */
+int fg_conf_check_keys(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		       const char *const *allowed);
+
+/* Copies non-empty string member @key into *@out; a missing one is an error only if @required. */
+int fg_conf_get_str(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
+		    int required, char **out);
+
+/* Integer member @key in @lo..@hi into *@out; a missing one leaves *@out as it is. */
+int fg_conf_get_int(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
+		    int lo, int hi, int *out);
+
+/* Copies an optional non-empty array of non-empty strings; *@out and *@n as far as it got. */
+int fg_conf_get_str_array(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			  const char *key, char ***out, size_t *n);
+void fg_conf_free_str_array(char **a, size_t n);
+
+/* Makes *@p relative to w->dir unless absolute (or NULL); frees the old string. */
+int fg_conf_resolve_path(struct fg_conf_walk *w, char **p);
+
+/*
+ * A fingerprint as "AB:CD:..." (openssl x509 -fingerprint) or plain hex,
+ * rewritten in place as plain lowercase hex. -EINVAL unless 64 hex digits.
+ */
+int fg_conf_normalize_sha256(char *fp);
+
+/* Leave to the loader: @file must be readable, reported at @jpath. */
+int fg_conf_defer_readable(struct fg_conf_walk *w, const char *jpath, const char *file);
+
+/* Leave to the loader: resolve @text into @addr (@passive: a listener), reported at @jpath. */
+int fg_conf_defer_addr(struct fg_conf_walk *w, const char *jpath, const char *text, int passive,
+		       struct fg_addr *addr);
+
+/* The sections of the file, each into @cfg (config_identity.c, config_tunnels.c). */
+int fg_conf_parse_identity(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *id);
+int fg_conf_parse_roots(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
+int fg_conf_parse_tunnels(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
+
+#endif

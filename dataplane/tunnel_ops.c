@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The steps both backends take: queueing operations, holding and releasing a
+ * direction's chunk, idling, half-closing, aborting and freeing a tunnel.
+ * Each direction has at most one operation in flight and reads again only
+ * when its last write completed, which is the backpressure: a slow reader
+ * stops reads on the other side. Nothing here calls a backend or the worker.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "dataplane/dp.h"
+#include "fedgate/log.h"
+#include "fedgate/record.h"
+
+struct io_uring_sqe *dp_get_sqe(struct dp_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+
+	while (!sqe) {
+		io_uring_submit(&w->ring);
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	return sqe;
+}
+
+void dp_prep_msg(struct msghdr *msg, struct iovec *iov, void *buf, size_t len, void *control,
+		 size_t control_len)
+{
+	iov->iov_base = buf;
+	iov->iov_len = len;
+	memset(msg, 0, sizeof(*msg));
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 1;
+	msg->msg_control = control;
+	msg->msg_controllen = control_len;
+}
+
+static void tunnel_free(struct dp_tunnel *t)
+{
+	struct dp_worker *w = t->w;
+
+	if (t->plain_fd >= 0)
+		close(t->plain_fd);
+	if (t->tls_fd >= 0)
+		close(t->tls_fd);
+	for (int i = 0; i < 2; i++)
+		if (t->pipe[i] >= 0)
+			close(t->pipe[i]);
+	fg_record_exit(&t->tx);
+	fg_record_exit(&t->rx);
+	dp_pool_put(&w->pool, t->up_in);
+	dp_pool_put(&w->pool, t->down_in);
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		w->tunnels = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	w->n_tunnels--;
+	free(t);
+}
+
+void dp_tunnel_maybe_finish(struct dp_tunnel *t)
+{
+	if (t->inflight)
+		return;
+	if (t->closing) {
+		tunnel_free(t);
+	} else if (t->up_done && t->down_done) {
+		fg_info("tunnel %s: %s closed: %llu bytes to peer, %llu bytes from peer", t->name,
+			t->peer, (unsigned long long)t->bytes_up,
+			(unsigned long long)t->bytes_down);
+		tunnel_free(t);
+	}
+}
+
+void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
+{
+	if (!t->closing)
+		fg_warn("tunnel %s: %s closed: %s", t->name, t->peer, why);
+	t->closing = true;
+	/* Completes whatever is in flight on these sockets. */
+	shutdown(t->plain_fd, SHUT_RDWR);
+	shutdown(t->tls_fd, SHUT_RDWR);
+	dp_tunnel_maybe_finish(t);
+}
+
+void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err)
+{
+	char why[256];
+
+	snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	dp_tunnel_abort(t, why);
+}
+
+void dp_tunnel_abort_record(struct dp_tunnel *t, int err)
+{
+	char why[128];
+
+	snprintf(why, sizeof(why), "from peer: %s", dp_record_error(err));
+	dp_tunnel_abort(t, why);
+}
+
+void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags)
+{
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+
+	io_uring_prep_recv(sqe, fd, buf, len, flags);
+	dp_set_data(sqe, t, op);
+	t->inflight++;
+}
+
+void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len)
+{
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+
+	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+	dp_set_data(sqe, t, op);
+	t->inflight++;
+}
+
+/* A chunk for one direction: @in at its start, @out @in_len bytes on. 0 or -ENOMEM. */
+static int hold(struct dp_tunnel *t, uint8_t **in, uint8_t **out, size_t in_len)
+{
+	if (!*in) {
+		*in = dp_pool_get(&t->w->pool);
+		if (!*in)
+			return -ENOMEM;
+		*out = *in + in_len;
+	}
+	return 0;
+}
+
+int dp_up_hold(struct dp_tunnel *t)
+{
+	return hold(t, &t->up_in, &t->up_out, DP_UP_IN);
+}
+
+int dp_down_hold(struct dp_tunnel *t)
+{
+	return hold(t, &t->down_in, &t->down_out, DP_DOWN_IN);
+}
+
+void dp_up_release(struct dp_tunnel *t)
+{
+	dp_pool_put(&t->w->pool, t->up_in);
+	t->up_in = t->up_out = NULL;
+}
+
+void dp_down_release(struct dp_tunnel *t)
+{
+	dp_pool_put(&t->w->pool, t->down_in);
+	t->down_in = t->down_out = NULL;
+}
+
+bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
+{
+	struct io_uring_sqe *sqe;
+	bool up = op == DP_OP_UP_READY;
+
+	if (res != -EAGAIN)
+		return false;
+	if (up)
+		dp_up_release(t);
+	else
+		dp_down_release(t);
+	/* Userspace records: an idle direction needs no cipher context either. */
+	if (!t->kernel)
+		fg_record_park(up ? &t->tx : &t->rx);
+	sqe = dp_get_sqe(t->w);
+	io_uring_prep_poll_add(sqe, up ? t->plain_fd : t->tls_fd, POLLIN | POLLRDHUP);
+	dp_set_data(sqe, t, op);
+	t->inflight++;
+	return true;
+}
+
+void dp_up_recv(struct dp_tunnel *t)
+{
+	if (dp_up_hold(t)) {
+		dp_tunnel_abort(t, "out of memory for buffers");
+		return;
+	}
+	dp_queue_recv(t, DP_OP_PLAIN_RECV, t->plain_fd, t->up_in, DP_UP_IN, MSG_DONTWAIT);
+}
+
+void dp_up_finish(struct dp_tunnel *t)
+{
+	dp_up_release(t);
+	shutdown(t->tls_fd, SHUT_WR);
+	t->up_done = true;
+	dp_tunnel_maybe_finish(t);
+}
+
+void dp_down_send(struct dp_tunnel *t)
+{
+	dp_queue_send(t, DP_OP_PLAIN_SEND, t->plain_fd, t->down_out + t->down_out_off,
+		      t->down_out_len - t->down_out_off);
+}
+
+bool dp_down_sent(struct dp_tunnel *t, int res)
+{
+	if (res < 0) {
+		dp_tunnel_abort_errno(t, "sending plaintext", -res);
+		return false;
+	}
+	t->down_out_off += (size_t)res;
+	if (t->down_out_off < t->down_out_len) {
+		dp_down_send(t);
+		return false;
+	}
+	t->down_out_len = t->down_out_off = 0;
+	return true;
+}
+
+void dp_down_closed(struct dp_tunnel *t)
+{
+	if (t->down_in_len)
+		fg_warn("tunnel %s: peer closed inside a record (%zu bytes dropped)", t->name,
+			t->down_in_len);
+	else
+		fg_info("tunnel %s: peer closed without close_notify", t->name);
+	dp_down_finish(t);
+}
+
+void dp_down_finish(struct dp_tunnel *t)
+{
+	t->down_eof = true;
+	dp_down_release(t);
+	shutdown(t->plain_fd, SHUT_WR);
+	t->down_done = true;
+	dp_tunnel_maybe_finish(t);
+}

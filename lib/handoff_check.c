@@ -1,0 +1,29 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The bytes of a received handoff message, checked without I/O: everything
+ * the data plane later trusts in struct fg_handoff (lib/handoff.c does the
+ * socket and its fds).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "fedgate/handoff.h"
+#include "fedgate/tls13.h"
+
+#define HEADER_LEN offsetof(struct fg_handoff, preread)
+
+int fg_handoff_check(const struct fg_handoff *h, size_t len)
+{
+	/* Only the header is read before its length is known to be there. */
+	if (len < HEADER_LEN || h->magic != FG_HANDOFF_MAGIC ||
+	    h->preread_len > FG_HANDOFF_PREREAD_MAX || len != HEADER_LEN + h->preread_len)
+		return -EPROTO;
+	/* The key and secret lengths follow from the cipher: one fedgate carries. */
+	if (fg_cipher_params(h->keys.cipher, NULL, NULL))
+		return -EPROTO;
+	/* Names are copied as C strings: each must end inside its array. */
+	if (!memchr(h->tunnel, '\0', sizeof(h->tunnel)) || !memchr(h->peer, '\0', sizeof(h->peer)))
+		return -EPROTO;
+	return 0;
+}

@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Fuzzes the check of a received handoff message: arbitrary bytes as what
+ * recvmsg put in the worker's buffer. The input sits in a buffer of exactly its
+ * size, so a read past it is reported; an accepted message must hold what the
+ * data plane trusts (it copies the names as C strings and the preread bytes).
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/handoff_check.c"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const struct fg_handoff *h;
+	static uint8_t preread[FG_HANDOFF_PREREAD_MAX];
+	char name[64], peer[256];
+	uint8_t *buf;
+
+	buf = malloc(size ? size : 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	h = (const struct fg_handoff *)buf;
+	if (!fg_handoff_check(h, size)) {
+		if (size > sizeof(*h) || h->preread_len > FG_HANDOFF_PREREAD_MAX ||
+		    size != HEADER_LEN + h->preread_len || fg_cipher_params(h->keys.cipher, NULL, NULL))
+			abort();
+		/* what dp_tunnel_start() does with it */
+		snprintf(name, sizeof(name), "%s", h->tunnel);
+		snprintf(peer, sizeof(peer), "%s", h->peer);
+		if (strlen(name) >= sizeof(h->tunnel) || strlen(peer) >= sizeof(h->peer))
+			abort();
+		memcpy(preread, h->preread, h->preread_len);
+	}
+	free(buf);
+	return 0;
+}

@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Handoff message tests: fg_handoff_check on the bytes (each refusal alone),
+ * then fg_handoff_send and fg_handoff_parse over a SOCK_SEQPACKET pair: two
+ * fds arrive, and a message with the wrong fds, a truncated control buffer or
+ * bad bytes is refused with its fds closed.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include "fedgate/handoff.h"
+#include "unit.h"
+
+#define HEADER offsetof(struct fg_handoff, preread)
+
+static struct fg_handoff *good(uint32_t preread_len)
+{
+	static struct fg_handoff h;
+
+	memset(&h, 0, sizeof(h));
+	h.magic = FG_HANDOFF_MAGIC;
+	h.preread_len = preread_len;
+	h.keys.cipher = FG_AES_256_GCM;
+	snprintf(h.tunnel, sizeof(h.tunnel), "t");
+	snprintf(h.peer, sizeof(h.peer), "foo.internal");
+	memset(h.preread, 'x', preread_len);
+	return &h;
+}
+
+UNIT_TEST(check_accepts)
+{
+	struct fg_handoff *h = good(0);
+
+	CHECK_EQ(fg_handoff_check(h, HEADER), 0);
+	h = good(FG_HANDOFF_PREREAD_MAX);
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+	/* names that fill their arrays but for the NUL */
+	memset(h->tunnel, 'a', sizeof(h->tunnel) - 1);
+	memset(h->peer, 'b', sizeof(h->peer) - 1);
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+	h->keys.cipher = FG_AES_128_GCM;
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+	h->keys.cipher = FG_CHACHA20_POLY1305;
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+}
+
+UNIT_TEST(check_refuses)
+{
+	struct fg_handoff *h;
+
+	CHECK_EQ(fg_handoff_check(good(0), 0), -EPROTO);
+	CHECK_EQ(fg_handoff_check(good(0), HEADER - 1), -EPROTO);
+	CHECK_EQ(fg_handoff_check(good(0), HEADER + 1), -EPROTO);
+	CHECK_EQ(fg_handoff_check(good(10), HEADER + 9), -EPROTO);
+	CHECK_EQ(fg_handoff_check(good(10), HEADER + 11), -EPROTO);
+	CHECK_EQ(fg_handoff_check(good(0), sizeof(struct fg_handoff)), -EPROTO);
+	h = good(0);
+	h->magic ^= 1;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h = good(0);
+	h->preread_len = FG_HANDOFF_PREREAD_MAX + 1;
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX + 1), -EPROTO);
+	h->preread_len = UINT32_MAX;
+	CHECK_EQ(fg_handoff_check(h, HEADER + UINT32_MAX), -EPROTO);
+	CHECK_EQ(fg_handoff_check(h, HEADER - 1), -EPROTO);
+	h = good(0);
+	h->keys.cipher = FG_CIPHER_NONE;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h->keys.cipher = 0x1304; /* TLS_AES_128_CCM_SHA256: not carried */
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h = good(0);
+	memset(h->tunnel, 'a', sizeof(h->tunnel));
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h = good(0);
+	memset(h->peer, 'b', sizeof(h->peer));
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+}
+
+/* Only the first @len bytes are read: a buffer of exactly @len bytes is enough. */
+UNIT_TEST(check_reads_only_len)
+{
+	for (size_t len = 0; len < HEADER; len += 7) {
+		unsigned char *buf = malloc(len ? len : 1);
+
+		memcpy(buf, good(0), len);
+		CHECK_EQ(fg_handoff_check((const struct fg_handoff *)buf, len), -EPROTO);
+		free(buf);
+	}
+}
+
+static int is_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+/* Receives one message as the data plane worker does; returns fg_handoff_parse's result. */
+static int receive(int sock, struct fg_handoff *h, size_t cmsg_len, int fds[2])
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = h, .iov_len = sizeof(*h) };
+	struct msghdr msg = {
+		.msg_iov = &iov,
+		.msg_iovlen = 1,
+		.msg_control = u.buf,
+		.msg_controllen = cmsg_len,
+	};
+	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+
+	CHECK(n > 0);
+	if (n <= 0)
+		return -EIO;
+	return fg_handoff_parse(&msg, (size_t)n, h, fds);
+}
+
+/* Sends @h's header and @preread bytes with @n_fds fds, bypassing fg_handoff_send's shape. */
+static void send_raw(int sock, const struct fg_handoff *h, size_t len, const int *fds, int n_fds)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = (void *)h, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	memset(&u, 0, sizeof(u));
+	if (n_fds) {
+		msg.msg_control = u.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n_fds * sizeof(int));
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n_fds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n_fds * sizeof(int));
+	}
+	CHECK_EQ(sendmsg(sock, &msg, 0), (ssize_t)len);
+}
+
+/* How many fds the process has open. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	CHECK(d != NULL);
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+#define CMSG_ROOM CMSG_SPACE(4 * sizeof(int))
+
+/* Refused, fds[] emptied, and the fds that came closed again. */
+#define REFUSED(sock, cmsg_len)                                                                    \
+	do {                                                                                       \
+		int _before = count_fds();                                                         \
+		CHECK_EQ(receive((sock), &in, (cmsg_len), fds), -EPROTO);                          \
+		CHECK_EQ(fds[0], -1);                                                              \
+		CHECK_EQ(fds[1], -1);                                                              \
+		CHECK_EQ(count_fds(), _before);                                                    \
+	} while (0)
+
+UNIT_TEST(send_and_parse)
+{
+	static struct fg_handoff in;
+	int sv[2], p[2], q[2], fds[2];
+	struct fg_handoff *h;
+	char c = 0;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(pipe(q), 0);
+
+	/* a good message: the two fds arrive, in order, and work */
+	CHECK_EQ(fg_handoff_send(sv[0], good(5), p[1], q[1]), 0);
+	CHECK_EQ(receive(sv[1], &in, CMSG_ROOM, fds), 0);
+	CHECK_EQ(in.preread_len, 5);
+	CHECK_MEM(in.preread, "xxxxx", 5);
+	CHECK(is_open(fds[0]) && is_open(fds[1]));
+	CHECK_EQ(write(fds[0], "p", 1), 1);
+	CHECK_EQ(read(p[0], &c, 1), 1);
+	CHECK_EQ(c, 'p');
+	CHECK_EQ(write(fds[1], "q", 1), 1);
+	CHECK_EQ(read(q[0], &c, 1), 1);
+	CHECK_EQ(c, 'q');
+	close(fds[0]);
+	close(fds[1]);
+
+	/* bad bytes with two fds */
+	h = good(0);
+	h->magic = 0;
+	CHECK_EQ(fg_handoff_send(sv[0], h, p[1], q[1]), 0);
+	REFUSED(sv[1], CMSG_ROOM);
+	h = good(0);
+	memset(h->peer, 'x', sizeof(h->peer));
+	CHECK_EQ(fg_handoff_send(sv[0], h, p[1], q[1]), 0);
+	REFUSED(sv[1], CMSG_ROOM);
+
+	/* one fd, three fds, none */
+	send_raw(sv[0], good(0), HEADER, (int[]){ p[1] }, 1);
+	REFUSED(sv[1], CMSG_ROOM);
+	send_raw(sv[0], good(0), HEADER, (int[]){ p[1], q[1], p[1] }, 3);
+	REFUSED(sv[1], CMSG_ROOM);
+	send_raw(sv[0], good(0), HEADER, NULL, 0);
+	REFUSED(sv[1], CMSG_ROOM);
+
+	/* a control buffer too short for two fds: MSG_CTRUNC */
+	CHECK_EQ(fg_handoff_send(sv[0], good(0), p[1], q[1]), 0);
+	REFUSED(sv[1], CMSG_LEN(sizeof(int)));
+
+	close(sv[0]);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
+UNIT_MAIN("handoff", UNIT_CASE(check_accepts), UNIT_CASE(check_refuses),
+	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse))
