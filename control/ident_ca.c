@@ -405,28 +405,15 @@ static int ca_load(struct fg_ident_source *s, const struct fg_ident_start *st, s
 	return 0;
 }
 
-static int ca_alloc(struct fg_ident *id, struct fg_ident_source **out)
+static struct fg_ident_source *ca_alloc(struct fg_ident *id)
 {
-	struct ident_ca *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return -ENOMEM;
-	c->base.ops = &fg_ident_ca_ops;
-	c->base.id = id;
-	*out = &c->base;
-	return 0;
-}
-
-static void ca_free(struct fg_ident_source *s)
-{
-	free(s);
+	return fg_ident_source_new(id, &fg_ident_ca_ops, sizeof(struct ident_ca));
 }
 
 const struct fg_ident_source_ops fg_ident_ca_ops = {
-    .job_kinds = 1u << FG_JOB_ENROLL | 1u << FG_JOB_RENEW,
-    .alloc = ca_alloc,
-    .load = ca_load,
-    .tick = ca_tick,
-    .job_done = ca_job_done,
-    .free = ca_free,
+	.job_kinds = 1u << FG_JOB_ENROLL | 1u << FG_JOB_RENEW,
+	.alloc = ca_alloc,
+	.load = ca_load,
+	.tick = ca_tick,
+	.job_done = ca_job_done,
 };

@@ -7,7 +7,6 @@
  */
 #include <errno.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <openssl/x509.h>
 
@@ -25,7 +24,7 @@ struct endpoint {
 
 struct ident_federation {
 	struct fg_ident_source base; /* first: the core's handle */
-	struct endpoint *ep;	     /* cfg->n_federation of them */
+	struct endpoint ep[];	     /* cfg->n_federation of them */
 };
 
 static struct ident_federation *fed_of(struct fg_ident_source *s)
@@ -221,37 +220,19 @@ static void fed_refresh(struct fg_ident_source *src)
 		f->ep[i].next_ms = 0;
 }
 
-static int fed_alloc(struct fg_ident *id, struct fg_ident_source **out)
+static struct fg_ident_source *fed_alloc(struct fg_ident *id)
 {
-	struct ident_federation *f = calloc(1, sizeof(*f));
+	size_t n = id->cfg->n_federation;
 
-	if (!f)
-		return -ENOMEM;
-	f->ep = calloc(id->cfg->n_federation + 1, sizeof(*f->ep));
-	if (!f->ep) {
-		free(f);
-		return -ENOMEM;
-	}
-	f->base.ops = &fg_ident_federation_ops;
-	f->base.id = id;
-	*out = &f->base;
-	return 0;
-}
-
-static void fed_free(struct fg_ident_source *src)
-{
-	if (!src)
-		return;
-	free(fed_of(src)->ep);
-	free(src);
+	return fg_ident_source_new(id, &fg_ident_federation_ops,
+				   sizeof(struct ident_federation) + n * sizeof(struct endpoint));
 }
 
 const struct fg_ident_source_ops fg_ident_federation_ops = {
-    .job_kinds = 1u << FG_JOB_FEDERATION,
-    .alloc = fed_alloc,
-    .load = fed_load,
-    .tick = fed_tick,
-    .job_done = fed_job_done,
-    .refresh = fed_refresh,
-    .free = fed_free,
+	.job_kinds = 1u << FG_JOB_FEDERATION,
+	.alloc = fed_alloc,
+	.load = fed_load,
+	.tick = fed_tick,
+	.job_done = fed_job_done,
+	.refresh = fed_refresh,
 };

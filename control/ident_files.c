@@ -104,20 +104,17 @@ static int pem_complete(const char *path)
 }
 
 /* Signatures first: a change while loading (or enrolling) is seen by the next poll. */
-static int files_alloc(struct fg_ident *id, struct fg_ident_source **out)
+static struct fg_ident_source *files_alloc(struct fg_ident *id)
 {
-	struct ident_files *f = calloc(1, sizeof(*f));
+	struct fg_ident_source *s =
+	    fg_ident_source_new(id, &fg_ident_files_ops, sizeof(struct ident_files));
+	struct ident_files *f = files_of(s);
 
-	if (!f)
-		return -ENOMEM;
-	f->base.ops = &fg_ident_files_ops;
-	f->base.id = id;
-	for (int i = 0; i < F_N; i++) {
+	for (int i = 0; s && i < F_N; i++) {
 		sig_of(watched(id->cfg, i), &f->applied[i]);
 		f->seen[i] = f->applied[i];
 	}
-	*out = &f->base;
-	return 0;
+	return s;
 }
 
 /* The identity from the files (unless identity.ca provides it), then the trust file if any. */
@@ -234,14 +231,8 @@ static void files_poll(struct fg_ident_source *s)
 		reload_trust(f, now);
 }
 
-static void files_free(struct fg_ident_source *s)
-{
-	free(s);
-}
-
 const struct fg_ident_source_ops fg_ident_files_ops = {
-    .alloc = files_alloc,
-    .load = files_load,
-    .poll = files_poll,
-    .free = files_free,
+	.alloc = files_alloc,
+	.load = files_load,
+	.poll = files_poll,
 };

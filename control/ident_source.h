@@ -74,6 +74,12 @@ struct fg_job *fg_ident_job_new(struct fg_ident *id, enum fg_job_kind kind,
 /* Runs @j now, within what is left of the start-up deadline @until_ms (monotonic). */
 void fg_ident_run_startup_job(struct fg_job *j, uint64_t until_ms);
 
+/*
+ * A zeroed state of @size bytes (at least the head) for a source with @ops,
+ * its head filled in; @id frees it. NULL when out of memory.
+ */
+struct fg_ident_source *fg_ident_source_new(struct fg_ident *id,
+					    const struct fg_ident_source_ops *ops, size_t size);
 /* Asks every source that can for a fresh copy at the next tick. */
 void fg_ident_refresh(struct fg_ident *id);
 /* @id's source with @ops, or NULL. */

@@ -30,21 +30,22 @@ struct fg_ident_start {
 };
 
 /*
- * One source of identity or trust. alloc, load and free are required; any
- * other hook may be NULL (nothing to do). The core calls them in the order
+ * One source of identity or trust. alloc and load are required; any other
+ * hook may be NULL (nothing to do). The core calls them in the order
  * fg_ident_new() chose the sources: the identity's source before the
- * trust's, so that an enrollment comes before the bundle is read, as at
- * start the errors expect.
+ * trust's, so that at start an enrollment comes before the bundle is read
+ * (and its failure is the one reported).
  */
 struct fg_ident_source_ops {
 	/* 1 << enum fg_job_kind for each kind of job this source submits. */
 	unsigned int job_kinds;
 	/*
-	 * Allocates the source's state for @id (no I/O beyond stat(2)). Every
-	 * source is allocated before any loads, so that what it notes now (the
-	 * files' signatures) predates what the others write.
+	 * The source's state for @id, from fg_ident_source_new() (the core frees
+	 * it), or NULL when out of memory; no I/O beyond stat(2). Every source
+	 * is allocated before any loads, so that what it notes now (the files'
+	 * signatures) predates what the others write.
 	 */
-	int (*alloc)(struct fg_ident *id, struct fg_ident_source **out);
+	struct fg_ident_source *(*alloc)(struct fg_ident *id);
 	/* Acquires its part of the material; fails with @err set. */
 	int (*load)(struct fg_ident_source *s, const struct fg_ident_start *st, struct fg_err *err);
 	/* About every two seconds, attached or not: looks at what it watches. */
@@ -55,17 +56,15 @@ struct fg_ident_source_ops {
 	void (*job_done)(struct fg_ident_source *s, struct fg_job *j);
 	/* Asks for a fresh copy at the next tick (after a renewal, say). */
 	void (*refresh)(struct fg_ident_source *s);
-	/* Frees the state; accepts NULL. */
-	void (*free)(struct fg_ident_source *s);
 };
 
-/* The head of each source's state (its first member). */
+/* The head of each source's state (its first member); the state is one allocation. */
 struct fg_ident_source {
 	const struct fg_ident_source_ops *ops;
 	struct fg_ident *id; /* the identity it feeds (not owned) */
 };
 
-/* At most one source of the identity and one of the trust, and the files watched. */
+/* identity.ca, the files, identity.trust.federation: at most one of each. */
 #define FG_IDENT_MAX_SOURCES 3
 
 #define FG_IDENT_TRUST_FILE_SLOT(cfg) ((cfg)->n_federation)

@@ -207,6 +207,18 @@ void fg_ident_run_startup_job(struct fg_job *j, uint64_t until_ms)
 	fg_job_run(j);
 }
 
+struct fg_ident_source *fg_ident_source_new(struct fg_ident *id,
+					    const struct fg_ident_source_ops *ops, size_t size)
+{
+	struct fg_ident_source *s = calloc(1, size);
+
+	if (!s)
+		return NULL;
+	s->ops = ops;
+	s->id = id;
+	return s;
+}
+
 void fg_ident_refresh(struct fg_ident *id)
 {
 	for (size_t i = 0; i < id->n_src; i++)
@@ -237,9 +249,9 @@ int fg_ident_create(struct fg_ident **out, const struct fg_config *cfg,
 		    struct fg_ident *old, int offline, struct fg_err *err)
 {
 	struct fg_ident_start st = {
-	    .old = old,
-	    .offline = offline,
-	    .until_ms = fg_mono_ms() + STARTUP_DEADLINE_MS,
+		.old = old,
+		.offline = offline,
+		.until_ms = fg_mono_ms() + STARTUP_DEADLINE_MS,
 	};
 	struct fg_ident *id;
 	int ret;
@@ -258,9 +270,11 @@ int fg_ident_create(struct fg_ident **out, const struct fg_config *cfg,
 		goto free_ident;
 	}
 	for (; id->n_src < n_ops; id->n_src++) {
-		ret = ops[id->n_src]->alloc(id, &id->src[id->n_src]);
-		if (ret)
+		id->src[id->n_src] = ops[id->n_src]->alloc(id);
+		if (!id->src[id->n_src]) {
+			ret = -ENOMEM;
 			goto free_ident;
+		}
 	}
 	for (size_t i = 0; i < id->n_src; i++) {
 		ret = id->src[i]->ops->load(id->src[i], &st, err);
@@ -294,7 +308,7 @@ void fg_ident_free(struct fg_ident *id)
 	free(id->bundles);
 	sk_X509_pop_free(id->interim_roots, X509_free);
 	for (size_t i = 0; i < id->n_src; i++)
-		id->src[i]->ops->free(id->src[i]);
+		free(id->src[i]);
 	free(id);
 }
 
