@@ -10,12 +10,18 @@
  * fresh TLS contexts for new handshakes; a handshake in flight keeps the
  * context it started with (its SSL holds a reference). A change that does not
  * verify is logged and the current identity and bundle stay.
+ *
+ * The core (identity.c) holds the material and builds the contexts; each
+ * source of identity or trust is one file behind one ops table
+ * (identity-t.h, ident_source.h): ident_files.c, ident_ca.c,
+ * ident_federation.c; ident_setup.c chooses them for a config.
  */
-#include "control/jobs.h"
-#include "control/config-t.h"
-#include "control/tls-t.h"
-
+struct fg_config;
+struct fg_err;
 struct fg_ident;
+struct fg_job;
+struct fg_jobq;
+struct fg_tls;
 
 /*
  * Acquires what @cfg names. At start (@old NULL) it blocks, for at most
@@ -42,8 +48,7 @@ struct fg_tls *fg_ident_tls(struct fg_ident *id);
  * on @fed_jobs (neither owned): a slow federation source does not delay a
  * renewal.
  */
-void fg_ident_attach(struct fg_ident *id, struct fg_jobq *id_jobs,
-		     struct fg_jobq *fed_jobs);
+void fg_ident_attach(struct fg_ident *id, struct fg_jobq *id_jobs, struct fg_jobq *fed_jobs);
 
 /* Called about every second: polls watched files, starts due CA jobs. */
 void fg_ident_tick(struct fg_ident *id);
