@@ -16,6 +16,7 @@
 #include "control/config.h"
 #include "control/ident_source.h"
 #include "control/identity.h"
+#include "fedgate/err.h"
 #include "control/roots.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"

@@ -13,6 +13,7 @@
 #include "control/identity.h"
 #include "control/run.h"
 #include "control/spawn.h"
+#include "control/tls.h"
 #include "control/version.h"
 #include "fedgate/ktls.h"
 #include "fedgate/log.h"
