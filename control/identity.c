@@ -16,10 +16,10 @@
 #include "control/config.h"
 #include "control/ident_source.h"
 #include "control/identity.h"
-#include "fedgate/err.h"
 #include "control/roots.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
+#include "fedgate/err.h"
 #include "fedgate/log.h"
 #include "fedgate/x509name.h"
 
