@@ -129,7 +129,8 @@ static int request_line(struct fg_http_req *r, const char *p, const char *eol,
 	mlen = (size_t)(sp1 - p);
 	plen = (size_t)(sp2 - sp1 - 1);
 	if (!mlen || mlen >= sizeof(r->method) || plen >= sizeof(r->path) || sp1[1] != '/' ||
-	    eol - sp2 - 1 != 8 || (memcmp(sp2 + 1, "HTTP/1.1", 8) && memcmp(sp2 + 1, "HTTP/1.0", 8)))
+	    eol - sp2 - 1 != 8 ||
+	    (memcmp(sp2 + 1, "HTTP/1.1", 8) && memcmp(sp2 + 1, "HTTP/1.0", 8)))
 		return bad_request_line(err);
 	for (size_t i = 0; i < mlen; i++)
 		if (p[i] < 'A' || p[i] > 'Z')
@@ -167,7 +168,8 @@ static int request_field(struct fg_http_req *r, const struct field *f, int *have
 		return refuse(err, 411,
 			      "Transfer-Encoding is not supported: send a Content-Length body");
 	} else if (field_is(f, "Expect")) {
-		r->expect_continue = f->value_len == 12 && !strncasecmp(f->value, "100-continue", 12);
+		r->expect_continue =
+			f->value_len == 12 && !strncasecmp(f->value, "100-continue", 12);
 	}
 	return 0;
 }
@@ -205,7 +207,8 @@ int fg_http_req_parse(struct fg_http_req *r, const char *buf, size_t len, struct
 	if (!r->head_len) {
 		head = head_end(buf, len, FG_HTTP_MAX_HEAD, &r->scanned);
 		if (head == -EMSGSIZE) {
-			fg_err_http(err, 431, "request head larger than %d bytes", FG_HTTP_MAX_HEAD);
+			fg_err_http(err, 431, "request head larger than %d bytes",
+				    FG_HTTP_MAX_HEAD);
 			return -EBADMSG;
 		}
 		if (!head)
