@@ -180,7 +180,8 @@ UNIT_TEST(header_names_are_case_insensitive_values_trimmed)
 	CHECK_EQ(res.ret, 0);
 	CHECK_EQ(res.r.body_len, 3);
 	/* the last Expect counts; other expectations are not 100-continue */
-	feed(S("POST /x HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\nContent-Length: 1\r\n\r\n"),
+	feed(S("POST /x HTTP/1.1\r\nExpect: 100-continue\r\nExpect: x\r\n"
+	       "Content-Length: 1\r\n\r\n"),
 	     0, &res);
 	CHECK_EQ(res.ret, -EAGAIN);
 	CHECK_EQ(res.r.expect_continue, 0);
