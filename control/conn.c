@@ -32,6 +32,7 @@
 #include "control/proxyv2.h"
 #include "control/roots.h"
 #include "control/tls.h"
+#include "fedgate/addr.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
@@ -84,7 +85,7 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 	}
 	if (l->t->mode == FG_MODE_TERMINATE) {
 		c->tls_fd = fd;
-		gw_addr_text(&ss, c->addr, sizeof(c->addr));
+		fg_addr_text(&ss, c->addr, sizeof(c->addr));
 		next = start_handshake(gw, c);
 	} else {
 		c->plain_fd = fd;
@@ -478,26 +479,4 @@ int gw_conn_timeout(const struct gw *gw)
 	if (first == UINT64_MAX)
 		return -1;
 	return first <= now ? 0 : (int)(first - now);
-}
-
-void gw_addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)ss;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, sizeof(host));
-		port = ntohs(s->sin_port);
-		snprintf(out, len, "%s:%d", host, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, sizeof(host));
-		port = ntohs(s->sin6_port);
-		snprintf(out, len, "[%s]:%d", host, port);
-	} else {
-		snprintf(out, len, "?");
-	}
 }

@@ -28,8 +28,6 @@ int gw_conn_timeout(const struct gw *gw);
 /* Frees every connection (teardown). */
 void gw_conn_free_all(struct gw *gw);
 
-/* "HOST:PORT" or "[V6]:PORT" of @ss, "?" for another family. */
-void gw_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
 
 /*
  * reload.c: config generations. @gw->cur is the one new connections take;

@@ -19,6 +19,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
+#include "fedgate/addr.h"
 #include "fedgate/evloop.h"
 #include "fedgate/log.h"
 
@@ -82,7 +83,7 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	ret = fg_evloop_add(gw->loop, l->fd, EPOLLIN, &l->src);
 	if (ret)
 		return ret;
-	gw_addr_text(&ss, bound, sizeof(bound));
+	fg_addr_text(&ss, bound, sizeof(bound));
 	fg_info("tunnel %s (%s) listening on %s, %s %s", l->t->name,
 		l->t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate", bound,
 		l->t->mode == FG_MODE_ORIGINATE ? "peer" : "upstream", l->t->target.text);

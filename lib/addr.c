@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* "host:port" and "[v6]:port" to a socket address: the config's and the CA's listeners. */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,4 +73,35 @@ void fg_addr_exit(struct fg_addr *addr)
 		return;
 	free(addr->text);
 	addr->text = NULL;
+}
+
+unsigned fg_addr_host(const struct sockaddr_storage *ss, char *host, size_t size)
+{
+	snprintf(host, size, "?");
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const void *)ss;
+
+		inet_ntop(AF_INET, &s->sin_addr, host, (socklen_t)size);
+		return ntohs(s->sin_port);
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s->sin6_addr, host, (socklen_t)size);
+		return ntohs(s->sin6_port);
+	}
+	return 0;
+}
+
+void fg_addr_text(const struct sockaddr_storage *ss, char *out, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port = fg_addr_host(ss, host, sizeof(host));
+
+	if (ss->ss_family == AF_INET)
+		snprintf(out, len, "%s:%u", host, port);
+	else if (ss->ss_family == AF_INET6)
+		snprintf(out, len, "[%s]:%u", host, port);
+	else
+		snprintf(out, len, "?");
 }

@@ -103,8 +103,8 @@ static int listen_on(struct fg_ca *ca, const char *address_file, struct fg_err *
 		return ret;
 	}
 	getsockname(fd, (struct sockaddr *)&sa, &len);
-	port = fg_ca_host(&sa, host, sizeof(host));
-	snprintf(line, sizeof(line), sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host, port);
+	port = fg_addr_host(&sa, host, sizeof(host));
+	fg_addr_text(&sa, line, sizeof(line));
 	fg_info("CA: listening on %s (https://%s:%u)", line, ca->dns[0], port);
 	strcat(line, "\n");
 	if (address_file && fg_pki_write_file(address_file, line, strlen(line), 0644, err)) {

@@ -49,8 +49,6 @@ int fg_ca_conn_step(struct fg_ca_server *s, struct fg_ca_conn *c);
 
 /* serve_conns.c */
 
-/* The address text (INET6_ADDRSTRLEN; "?" if neither family) and port of @sa. */
-unsigned fg_ca_host(const struct sockaddr_storage *sa, char *host, size_t size);
 /* Accepts what the listener has, making room where the table is full. */
 void fg_ca_conns_accept(struct fg_ca_server *s);
 /* Steps @c (an epoll event's tag; evicted ones are skipped), closing it when it is done. */

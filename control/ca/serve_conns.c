@@ -13,30 +13,13 @@
 
 #include "control/ca/ca.h"
 #include "control/ca/serve.h"
+#include "fedgate/addr.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/log.h"
 
 #define MAX_CONNS_PER_SOURCE 16
 #define HANDSHAKE_MS 5000 /* at most; and at most half the request timeout */
-
-unsigned fg_ca_host(const struct sockaddr_storage *sa, char *host, size_t size)
-{
-	snprintf(host, size, "?");
-	if (sa->ss_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)sa;
-
-		inet_ntop(AF_INET, &s->sin_addr, host, (socklen_t)size);
-		return ntohs(s->sin_port);
-	}
-	if (sa->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)sa;
-
-		inet_ntop(AF_INET6, &s->sin6_addr, host, (socklen_t)size);
-		return ntohs(s->sin6_port);
-	}
-	return 0;
-}
 
 /* Takes @c out of the table and epoll, and closes its TLS session and socket. */
 static void detach(struct fg_ca_server *s, struct fg_ca_conn *c)
@@ -137,7 +120,7 @@ void fg_ca_conns_step(struct fg_ca_server *s, struct fg_ca_conn *c)
 static void admit(struct fg_ca_server *s, int fd, const struct sockaddr_storage *sa)
 {
 	char host[INET6_ADDRSTRLEN];
-	unsigned port = fg_ca_host(sa, host, sizeof(host));
+	unsigned port = fg_addr_host(sa, host, sizeof(host));
 	struct fg_ca_conn *c = NULL;
 	int hs_ms;
 

@@ -2,6 +2,7 @@
 #ifndef FEDGATE_ADDR_H
 #define FEDGATE_ADDR_H
 
+#include <stddef.h>
 #include "fedgate/addr-t.h"
 
 /*
@@ -13,5 +14,11 @@ int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const cha
 
 /* Frees what fg_addr_parse() allocated; NULL and a zeroed @addr are fine. */
 void fg_addr_exit(struct fg_addr *addr);
+
+/* The numeric host of @ss into @host ("?" for another family); returns the port (0 then). */
+unsigned fg_addr_host(const struct sockaddr_storage *ss, char *host, size_t size);
+
+/* "host:port" or "[v6]:port" of @ss into @out, "?" for another family. */
+void fg_addr_text(const struct sockaddr_storage *ss, char *out, size_t len);
 
 #endif
