@@ -21,7 +21,7 @@ from cryptography import x509
 
 from conftest import (KERNEL_TX, closed_without_data, connect, offload_for, recv_all,
                       stop_process, wait_for)
-from test_ca import CA, fedgate, load_certs, ok
+from ca.helpers import CA, fedgate, load_certs, ok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # leaf_cn: the curl client's CN "kube_client" is none of its SANs, so the root must list it

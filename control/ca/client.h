@@ -3,48 +3,19 @@
 #define FEDGATE_CA_CLIENT_H
 
 /*
- * A client of a step-ca compatible CA (fedgate's or smallstep's): HTTPS with
- * the CA's root pinned (the only trust anchor, and the CA's name checked
- * against the URL's host), JSON answers (framed by Content-Length or
- * chunked, as Go sends them), certificates as PEM text.
- *
- * Every request (connect, TLS handshake, sending, reading the answer to its
- * end) must finish within c->timeout_ms in all, however slowly the server
- * trickles its bytes; past that it fails with -ETIMEDOUT and @err->msg names
- * the CA URL and the step that ran out of time. Name resolution
- * (getaddrinfo()) is outside that bound. Calls return 0 or -errno; on
- * failure @err->msg names the problem and @err->status holds the CA's HTTP
- * status when it answered (0 when it did not: connection, TLS or timeout).
- * PEM outputs are malloc'd; free() them (the private key PEM after
+ * A client of a step-ca compatible CA (fedgate's or smallstep's): its API
+ * over fg_ca_request() (https.h: the pin, the deadline, the errors), JSON
+ * answers, certificates as PEM text. Calls return 0 or -errno; on failure
+ * @err->msg names the problem and @err->status holds the CA's HTTP status
+ * when it answered (0 when it did not: connection, TLS or timeout). PEM
+ * outputs are malloc'd; free() them (the private key PEM after
  * OPENSSL_cleanse()).
  */
 #include <stddef.h>
 #include <openssl/evp.h>
-#include <openssl/ssl.h>
 
+#include "control/ca/https.h"
 #include "control/ca/pki.h"
-
-struct fg_ca_client {
-	char *url; /* the CA URL without a trailing '/' */
-	char host[256], port[8];
-	char *prefix; /* a path after the host, "" usually */
-	SSL_CTX *ctx; /* TLS 1.2+, trust = the pinned root file only */
-	int timeout_ms; /* the deadline of one whole request; fg_ca_client_init(): 15000 */
-};
-
-/* Sets up @c for @ca_url ("https://host[:port]") pinned to the certificates in @root_file. */
-int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *root_file,
-		      struct fg_err *err);
-void fg_ca_client_exit(struct fg_ca_client *c);
-
-/*
- * One request: @method @path with @body (NULL: none) and, when @cert is set,
- * the TLS client certificate @cert (+ @chain) with @key. On 0, @status and
- * @resp (malloc'd, NUL-terminated) hold the answer, whatever its status.
- */
-int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, const char *body,
-		  X509 *cert, STACK_OF(X509) *chain, EVP_PKEY *key, int *status, char **resp,
-		  struct fg_err *err);
 
 /*
  * POST /1.0/sign {"csr","ott"[,"notBefore","notAfter"]}: @chain_pem gets the
