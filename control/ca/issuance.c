@@ -141,6 +141,8 @@ struct csr {
 
 static void csr_free(struct csr *c)
 {
+	if (!c)
+		return;
 	fg_ca_san_list_free(&c->sans);
 	GENERAL_NAMES_free(c->gens);
 	EVP_PKEY_free(c->pub);

@@ -68,6 +68,8 @@ free_gens:
 
 void fg_ca_san_list_free(struct fg_ca_san_list *l)
 {
+	if (!l)
+		return;
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
 	l->n = 0;

@@ -21,7 +21,7 @@ int fg_ca_san_list_from(const GENERAL_NAMES *gens, struct fg_ca_san_list *l);
 int fg_ca_san_list_equal(const struct fg_ca_san_list *a, const struct fg_ca_san_list *b);
 /* For messages only: the list as text, cut at @len bytes. */
 void fg_ca_san_list_text(const struct fg_ca_san_list *l, char *out, size_t len);
-/* Frees the strings of @l and empties it. */
+/* Frees the strings of @l (may be NULL) and empties it. */
 void fg_ca_san_list_free(struct fg_ca_san_list *l);
 
 #endif
