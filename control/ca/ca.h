@@ -5,59 +5,18 @@
 /*
  * fedgate's online CA: step-ca's ca.json, HTTP API and one-time tokens (JWK
  * provisioners, ES256). See README "The CA" and shared/notes/step-ca-api.md.
+ *
+ * config.c loads ca.json; serve.c serves HTTPS; routes.c answers a request,
+ * through issuance.c for /sign and /renew, which checks tokens with tokens.c
+ * (spent in jti.c's store) and names with sans.c. Types are in ca-t.h.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "control/ca/ca-t.h"
 #include "control/ca/pki.h"
-
-#define FG_CA_MAX_PROVISIONERS 16
-#define FG_CA_MAX_DNS 32
-#define FG_CA_TOKEN_LEEWAY_S 60 /* nbf/exp leeway, as step-ca's (one minute) */
-/*
- * The furthest a token's "exp" may lie ahead. Used token IDs are remembered
- * until their token expires, so this bounds that memory (and the window in
- * which a stolen token is good); `step ca token` mints 5-minute tokens.
- */
-#define FG_CA_TOKEN_MAX_LIFETIME_S 3600
-
-struct fg_ca_provisioner {
-	char *name; /* the token's "iss" */
-	char kid[48];
-	EVP_PKEY *pub;
-	int64_t min_ms, max_ms, default_ms; /* leaf lifetimes */
-	char *key_file; /* fedgate extension: the encrypted private key, for `ca token` */
-};
-
-struct fg_jti_store;
-struct cJSON;
-
-struct fg_ca {
-	char *path, *dir; /* ca.json and its directory (relative paths are relative to it) */
-	STACK_OF(X509) *roots;	    /* "root": ours */
-	STACK_OF(X509) *federation; /* ours + "federatedRoots", deduplicated by SHA-256 */
-	X509 *intermediate;	    /* "crt" */
-	EVP_PKEY *intermediate_key; /* "key" (NULL when loaded for `ca token`) */
-	X509_STORE *store;	    /* our roots: what /renew client certificates must chain to */
-	char *address;		    /* "address" */
-	char *dns[FG_CA_MAX_DNS];   /* "dnsNames" */
-	size_t n_dns;
-	struct fg_ca_provisioner prov[FG_CA_MAX_PROVISIONERS];
-	size_t n_prov;
-	/*
-	 * /renew keeps the old leaf's lifetime within these: the smallest minimum
-	 * and the largest maximum of the authority's and its provisioners' claims
-	 * (the leaf came from one of them; /renew does not say which).
-	 */
-	int64_t renew_min_ms, renew_max_ms;
-	int request_timeout_ms;	  /* fedgate extension "requestTimeout" (default 10s) */
-	struct fg_jti_store *jti; /* tokens already used */
-	/* fedgate extension "usedTokensFile" (default "used_tokens" next to ca.json) */
-	char *jti_path;
-	struct cJSON *tls_options; /* step-ca's "tlsOptions" of /sign and /renew answers */
-};
 
 /*
  * Loads @path (step-ca's ca.json; keys we do not use are ignored). With
@@ -67,15 +26,6 @@ struct fg_ca {
 int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_password *pw,
 	       struct fg_err *err);
 void fg_ca_free(struct fg_ca *ca);
-
-/* One HTTP request as the server read it. @client: the peer's certificate, if any. */
-struct fg_ca_request {
-	const char *method, *path;
-	const char *body;
-	size_t body_len;
-	X509 *client;
-	STACK_OF(X509) *client_chain; /* what the peer sent after its leaf; may be NULL */
-};
 
 /*
  * Answers @req: sets @status and @body (malloc'd JSON, or PEM for /roots.pem)
