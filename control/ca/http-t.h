@@ -9,6 +9,12 @@
 #define FG_HTTP_MAX_METHOD 16  /* buffer sizes, with the NUL */
 #define FG_HTTP_MAX_PATH 2048
 
+/* One "Name: value" header line: spans into the head, the value without the whitespace around. */
+struct fg_http_field {
+	const char *name, *value;
+	size_t name_len, value_len;
+};
+
 /*
  * One HTTP/1.1 request as fg_http_req_parse() reads it. Zeroed (or
  * fg_http_req_init()) before the first byte; the parser keeps its place here.

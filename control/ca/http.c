@@ -13,12 +13,6 @@
 #include "control/ca/http.h"
 #include "fedgate/err.h"
 
-/* One "Name: value" header line: spans into the head, the value without the whitespace around. */
-struct field {
-	const char *name, *value;
-	size_t name_len, value_len;
-};
-
 static int refuse(struct fg_err *err, int status, const char *msg)
 {
 	fg_err_http(err, status, "%s", msg);
@@ -62,24 +56,26 @@ static long head_end(const char *buf, size_t len, size_t max, size_t *scanned)
 }
 
 /*
- * Splits @line (@len bytes, without its CRLF) into @f. "Name : value" is
- * refused, not skipped (RFC 9112 5.1): a proxy in front might take it for the
- * header it resembles. A continuation line (obs-fold, RFC 9112 5.2) starts
- * with whitespace, so it is refused the same way. Returns 0 or -EBADMSG (400).
+ * "Name : value" is refused, not skipped: a proxy in front might take it for
+ * the header it resembles. A continuation line starts with whitespace, so it
+ * is refused the same way.
  */
-static int split_field(const char *line, size_t len, struct field *f, struct fg_err *err)
+int fg_http_field_split(const char *line, size_t len, struct fg_http_field *f, const char **why)
 {
 	const char *colon = memchr(line, ':', len), *end = line + len;
 	size_t n = 0;
 
-	if (!colon || memchr(line, '\0', len))
-		return refuse(err, 400, "malformed header line");
+	if (!colon || memchr(line, '\0', len)) {
+		*why = "malformed header line";
+		return -EBADMSG;
+	}
 	while (line + n < colon && is_tchar((unsigned char)line[n]))
 		n++;
-	if (!n || line + n != colon)
-		return refuse(err, 400,
-			      is_ows(line[n]) ? "whitespace between a header name and its colon"
-					      : "malformed header name");
+	if (!n || line + n != colon) {
+		*why = is_ows(line[n]) ? "whitespace between a header name and its colon"
+				       : "malformed header name";
+		return -EBADMSG;
+	}
 	f->name = line;
 	f->name_len = n;
 	for (f->value = colon + 1; f->value < end && is_ows(*f->value); f->value++)
@@ -90,13 +86,12 @@ static int split_field(const char *line, size_t len, struct field *f, struct fg_
 	return 0;
 }
 
-static int field_is(const struct field *f, const char *name)
+int fg_http_field_is(const struct fg_http_field *f, const char *name)
 {
 	return f->name_len == strlen(name) && !strncasecmp(f->name, name, f->name_len);
 }
 
-/* A Content-Length value, 1*DIGIT. Returns 0, -ERANGE past 64 bits, or -EINVAL. */
-static int parse_length(const char *v, size_t n, unsigned long long *out)
+int fg_http_length(const char *v, size_t n, unsigned long long *out)
 {
 	unsigned long long x = 0;
 
@@ -149,14 +144,14 @@ static int request_line(struct fg_http_req *r, const char *p, const char *eol,
 }
 
 /* The headers the server acts on; the first one refused ends the request. */
-static int request_field(struct fg_http_req *r, const struct field *f, int *have_len,
+static int request_field(struct fg_http_req *r, const struct fg_http_field *f, int *have_len,
 			 struct fg_err *err)
 {
 	unsigned long long n;
 
-	if (field_is(f, "Content-Length")) {
+	if (fg_http_field_is(f, "Content-Length")) {
 		/* a second one that disagrees leaves the framing in doubt */
-		if (parse_length(f->value, f->value_len, &n) || (*have_len && n != r->body_len))
+		if (fg_http_length(f->value, f->value_len, &n) || (*have_len && n != r->body_len))
 			return refuse(err, 400, "bad Content-Length");
 		if (n > FG_HTTP_MAX_BODY) {
 			fg_err_http(err, 413, "body too large: at most %d bytes", FG_HTTP_MAX_BODY);
@@ -164,10 +159,10 @@ static int request_field(struct fg_http_req *r, const struct field *f, int *have
 		}
 		r->body_len = (size_t)n;
 		*have_len = 1;
-	} else if (field_is(f, "Transfer-Encoding")) {
+	} else if (fg_http_field_is(f, "Transfer-Encoding")) {
 		return refuse(err, 411,
 			      "Transfer-Encoding is not supported: send a Content-Length body");
-	} else if (field_is(f, "Expect")) {
+	} else if (fg_http_field_is(f, "Expect")) {
 		r->expect_continue =
 			f->value_len == 12 && !strncasecmp(f->value, "100-continue", 12);
 	}
@@ -184,11 +179,14 @@ static int parse_head(struct fg_http_req *r, const char *buf, struct fg_err *err
 	eol = memmem(p, (size_t)(end - p), "\r\n", 2);
 	ret = request_line(r, p, eol, err);
 	for (p = eol + 2; !ret && p < end; p = eol + 2) {
-		struct field f;
+		struct fg_http_field f;
+		const char *why;
 
 		eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-		ret = split_field(p, (size_t)(eol - p), &f, err);
-		if (!ret)
+		ret = fg_http_field_split(p, (size_t)(eol - p), &f, &why);
+		if (ret)
+			refuse(err, 400, why);
+		else
 			ret = request_field(r, &f, &have_len, err);
 	}
 	return ret;

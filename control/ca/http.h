@@ -18,6 +18,19 @@
 void fg_http_req_init(struct fg_http_req *r);
 
 /*
+ * The pieces a request and a response share (the CA client checks its answers'
+ * framing headers with them). fg_http_field_split() splits one header line,
+ * @len bytes without its CRLF; "Name : value" and continuation lines (obs-fold)
+ * are refused, not skipped (RFC 9112 5.1, 5.2): 0, or -EBADMSG with the reason
+ * in *@why. fg_http_field_is() compares the name case-insensitively.
+ * fg_http_length() reads a Content-Length value, 1*DIGIT: 0, -ERANGE past 64
+ * bits, or -EINVAL.
+ */
+int fg_http_field_split(const char *line, size_t len, struct fg_http_field *f, const char **why);
+int fg_http_field_is(const struct fg_http_field *f, const char *name);
+int fg_http_length(const char *v, size_t n, unsigned long long *out);
+
+/*
  * Reads the request in @buf[0..@len): everything received so far, each call
  * with the same bytes as the last one and perhaps more (the input may be
  * split anywhere). Returns

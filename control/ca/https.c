@@ -10,6 +10,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "control/ca/http.h"
 #include "control/ca/https.h"
 #include "control/ca/pki.h"
 
@@ -211,7 +212,8 @@ static CURLcode on_ssl_ctx(CURL *h, void *ssl_ctx, void *arg)
 }
 
 /*
- * The framing headers, held to what fedgate's CA itself accepts (deny on
+ * The framing headers, split and read by the CA server's own parser (http.h) and
+ * held to what the server accepts (deny on
  * doubt; libcurl reads "5x" as 5 and passes unknown transfer codings
  * through): Content-Length is 1 to 7 digits and one value, Transfer-Encoding
  * is "chunked" once. A status line starts a new answer (after a 1xx).
@@ -219,43 +221,35 @@ static CURLcode on_ssl_ctx(CURL *h, void *ssl_ctx, void *arg)
 static size_t on_header(char *line, size_t size, size_t n, void *arg)
 {
 	struct request *r = arg;
-	size_t len = size * n, name, vlen;
-	const char *colon, *v;
+	size_t len = size * n;
+	struct fg_http_field f;
+	unsigned long long val;
+	const char *why;
 
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) {
 		r->chunked = r->have_length = 0;
 		return len;
 	}
-	colon = memchr(line, ':', len);
-	if (!colon)
-		return len;
-	name = (size_t)(colon - line);
-	v = colon + 1;
-	vlen = len - name - 1;
-	while (vlen && (*v == ' ' || *v == '\t')) {
-		v++;
-		vlen--;
-	}
-	while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t' || v[vlen - 1] == '\r' ||
-			v[vlen - 1] == '\n'))
-		vlen--;
-	if (name == 14 && !strncasecmp(line, "Content-Length", 14)) {
-		size_t val = 0, i = 0;
-
-		while (i < vlen && i < 8 && v[i] >= '0' && v[i] <= '9')
-			val = val * 10 + (size_t)(v[i++] - '0');
-		if (!vlen || vlen > 7 || i < vlen)
+	/* libcurl hands each line with its CRLF; the blank line ends the head */
+	if (len >= 2 && line[len - 2] == '\r' && line[len - 1] == '\n')
+		len -= 2;
+	if (!len)
+		return size * n;
+	if (fg_http_field_split(line, len, &f, &why)) {
+		r->why = why;
+	} else if (fg_http_field_is(&f, "Content-Length")) {
+		if (f.value_len > 7 || fg_http_length(f.value, f.value_len, &val))
 			r->why = "bad Content-Length";
 		else if (r->have_length && val != r->length)
 			r->why = "conflicting Content-Length headers";
-		r->length = val;
+		r->length = (size_t)val;
 		r->have_length = 1;
-	} else if (name == 17 && !strncasecmp(line, "Transfer-Encoding", 17)) {
-		if (vlen != 7 || strncasecmp(v, "chunked", 7) || r->chunked)
+	} else if (fg_http_field_is(&f, "Transfer-Encoding")) {
+		if (f.value_len != 7 || strncasecmp(f.value, "chunked", 7) || r->chunked)
 			r->why = "unsupported Transfer-Encoding (only \"chunked\")";
 		r->chunked = 1;
 	}
-	return r->why ? 0 : len;
+	return r->why ? 0 : size * n;
 }
 
 static size_t on_body(char *data, size_t size, size_t n, void *arg)

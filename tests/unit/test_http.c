@@ -375,7 +375,34 @@ UNIT_TEST(a_refusal_is_the_same_when_asked_again)
 	CHECK_EQ(err.status, 400);
 }
 
+/* The pieces the CA client shares to check its answers' framing headers. */
+UNIT_TEST(field_split_and_length_are_shared_with_responses)
+{
+	struct fg_http_field f;
+	unsigned long long n = 0;
+	const char *why = NULL;
+
+	CHECK_EQ(fg_http_field_split("Content-Length: \t 42 ", 21, &f, &why), 0);
+	CHECK(fg_http_field_is(&f, "content-length"));
+	CHECK(!fg_http_field_is(&f, "Content-Lengt"));
+	CHECK_EQ(f.value_len, 2);
+	CHECK_EQ(fg_http_length(f.value, f.value_len, &n), 0);
+	CHECK_EQ(n, 42);
+	CHECK_EQ(fg_http_field_split("Content-Length : 1", 18, &f, &why), -EBADMSG);
+	CHECK(why && strstr(why, "whitespace between a header name and its colon"));
+	CHECK_EQ(fg_http_field_split(" folded", 7, &f, &why), -EBADMSG);
+	CHECK_EQ(fg_http_field_split("no colon here", 13, &f, &why), -EBADMSG);
+	CHECK(why && !strcmp(why, "malformed header line"));
+	CHECK_EQ(fg_http_field_split("A\0B: c", 7, &f, &why), -EBADMSG);
+	CHECK_EQ(fg_http_length("5x", 2, &n), -EINVAL);
+	CHECK_EQ(fg_http_length("", 0, &n), -EINVAL);
+	CHECK_EQ(fg_http_length("-1", 2, &n), -EINVAL);
+	CHECK_EQ(fg_http_length("18446744073709551615", 20, &n), 0);
+	CHECK_EQ(fg_http_length("18446744073709551616", 20, &n), -ERANGE);
+}
+
 UNIT_MAIN("http", UNIT_CASE(real_requests_whole_and_split_everywhere),
+	  UNIT_CASE(field_split_and_length_are_shared_with_responses),
 	  UNIT_CASE(head_in_before_body_says_need_more_with_expect_continue),
 	  UNIT_CASE(what_follows_the_body_is_not_looked_at),
 	  UNIT_CASE(header_names_are_case_insensitive_values_trimmed),
