@@ -18,14 +18,9 @@
 
 #include "bpf/sockmap.h"
 #include "bpf/redirect.h"
+#include "fedgate/ktls-t.h"
 #include "redirect.skel.h"
 
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
 #endif

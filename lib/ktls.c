@@ -11,13 +11,6 @@
 
 #include "fedgate/ktls.h"
 
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
-
 static const char *ulp_why(int err)
 {
 	switch (err) {

@@ -35,15 +35,9 @@
 #include <openssl/evp.h>
 
 #include "bpf/sockmap.h"
+#include "fedgate/ktls-t.h"
 #include "../redirect.h"
 #include "naive.skel.h"
-
-#ifndef TCP_ULP
-#define TCP_ULP 31
-#endif
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
 
 #define CT_ALERT 21
 #define CT_HANDSHAKE 22

@@ -3,6 +3,7 @@
 #define FEDGATE_KTLS_H
 
 #include "fedgate/keys-t.h"
+#include "fedgate/ktls-t.h"
 
 /*
  * Probes kernel TLS once: TCP_ULP "tls" on an established loopback socket.
