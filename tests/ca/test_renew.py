@@ -38,30 +38,36 @@ def test_renew_over_mtls_keeps_key_and_names_and_moves_validity(cloud, tmp_path)
     assert code == 201 and load_certs(resp["crt"])[0].subject == old.subject
 
 
-def test_renew_reads_a_bmpstring_cn_as_text_and_keeps_it(cloud, tmp_path):
-    # /renew copies the CN: once through UTF-8, never as the encoding's raw bytes
-    from cryptography.x509.name import _ASN1Type
-    ikey = cloud.intermediate_key()
-    inter = load_certs(cloud.intermediate.read_bytes())[0]
+def minted_client(ca, tmp, name, cn_attr, not_before, not_after, sans=()):
+    """A client certificate (and key) signed with @ca's intermediate key, bypassing /sign."""
+    ikey = ca.intermediate_key()
+    inter = load_certs(ca.intermediate.read_bytes())[0]
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.timezone.utc)
-    cn = "b\u00f6mp.internal"
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn,
-                                                        _type=_ASN1Type.BMPString)]))
-            .issuer_name(inter.subject).public_key(leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("bmp.internal")]), False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
+    b = (x509.CertificateBuilder().subject_name(x509.Name([cn_attr]))
+         .issuer_name(inter.subject).public_key(leaf_key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now + datetime.timedelta(seconds=not_before))
+         .not_valid_after(now + datetime.timedelta(seconds=not_after)))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in sans]), False)
+    leaf = (b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
             .sign(ikey, hashes.SHA256()))
-    crt, kf = tmp_path / "bmp.crt", tmp_path / "bmp.key"
+    crt, kf = tmp / f"{name}.crt", tmp / f"{name}.key"
     crt.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) +
-                    cloud.intermediate.read_bytes())
+                    ca.intermediate.read_bytes())
     kf.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM,
                                           serialization.PrivateFormat.PKCS8,
                                           serialization.NoEncryption()))
+    return crt, kf
+
+
+def test_renew_reads_a_bmpstring_cn_as_text_and_keeps_it(cloud, tmp_path):
+    # /renew copies the CN: once through UTF-8, never as the encoding's raw bytes
+    from cryptography.x509.name import _ASN1Type
+    cn = "b\u00f6mp.internal"
+    attr = x509.NameAttribute(NameOID.COMMON_NAME, cn, _type=_ASN1Type.BMPString)
+    crt, kf = minted_client(cloud, tmp_path, "bmp", attr, -300, 3600, ["bmp.internal"])
     code, resp = cloud.request("POST", "/1.0/renew", cert=crt, key=kf)
     assert code == 201, resp
     new = load_certs(resp["crt"])[0]
@@ -77,24 +83,9 @@ def test_renew_refusals(cloud, kube, tmp_path):
     r = fedgate("ca", "renew", kcrt, kkey, "--ca-url", cloud.url, "--root", cloud.root)
     assert r.returncode == 1 and "401" in r.stderr, r.stderr
     # an expired certificate from this very CA
-    ikey = cloud.intermediate_key()
-    inter = load_certs(cloud.intermediate.read_bytes())[0]
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old.internal")]))
-            .issuer_name(inter.subject).public_key(leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=2))
-            .not_valid_after(now - datetime.timedelta(hours=1))
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), False)
-            .sign(ikey, hashes.SHA256()))
-    ecrt, ekey = tmp_path / "expired.crt", tmp_path / "expired.key"
-    ecrt.write_bytes(leaf.public_bytes(serialization.Encoding.PEM) +
-                     cloud.intermediate.read_bytes())
-    ekey.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.PKCS8,
-                                            serialization.NoEncryption()))
+    ecrt, ekey = minted_client(cloud, tmp_path, "expired",
+                               x509.NameAttribute(NameOID.COMMON_NAME, "old.internal"),
+                               -7200, -3600)
     assert_error(cloud.request("POST", "/1.0/renew", cert=ecrt, key=ekey), 401, "expired")
 
 
