@@ -2,6 +2,7 @@
 /* HTTPS to a CA on libcurl (https.h): one easy handle and one connection a request. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -223,7 +224,7 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
 	struct request *r = arg;
 	size_t len = size * n;
 	struct fg_http_field f;
-	unsigned long long val;
+	unsigned long long val = 0;
 	const char *why;
 
 	if (len >= 5 && !strncmp(line, "HTTP/", 5)) {
@@ -242,7 +243,8 @@ static size_t on_header(char *line, size_t size, size_t n, void *arg)
 			r->why = "bad Content-Length";
 		else if (r->have_length && val != r->length)
 			r->why = "conflicting Content-Length headers";
-		r->length = (size_t)val;
+		else
+			r->length = (size_t)val;
 		r->have_length = 1;
 	} else if (fg_http_field_is(&f, "Transfer-Encoding")) {
 		if (f.value_len != 7 || strncasecmp(f.value, "chunked", 7) || r->chunked)
@@ -383,6 +385,8 @@ static int set_options(CURL *h, CURLU *u, struct curl_slist *hdrs, const char *m
 	      curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) ||
 	      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) ||
 	      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) ||
+	      /* only the self-signed root is an anchor, never a certificate beside it */
+	      curl_easy_setopt(h, CURLOPT_SSL_OPTIONS, (long)CURLSSLOPT_NO_PARTIALCHAIN) ||
 	      /* no CA file or directory of libcurl's own: on_ssl_ctx() sets the pin */
 	      curl_easy_setopt(h, CURLOPT_CAINFO, NULL) ||
 	      curl_easy_setopt(h, CURLOPT_CAPATH, NULL) ||
@@ -415,6 +419,7 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 				      "Expect:", "Connection: close" };
 	char errbuf[CURL_ERROR_SIZE] = "", *full = NULL;
 	struct curl_slist *hdrs = NULL, *h1;
+	sigset_t all, old;
 	CURLU *u = NULL;
 	CURL *h = NULL;
 	CURLcode res;
@@ -444,7 +449,16 @@ int fg_ca_request(struct fg_ca_client *c, const char *method, const char *path, 
 				 method, path);
 		goto out;
 	}
+	/*
+	 * libcurl resolves names on a thread of its own, which may outlive the
+	 * request: it must start with every signal blocked, or a SIGTERM or
+	 * SIGHUP meant for the control loop's signalfd could land on it and kill
+	 * the process with the default action.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	res = curl_easy_perform(h);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (res) {
 		ret = transfer_fail(&r, h, res, method, path,
 				    errbuf[0] ? errbuf : curl_easy_strerror(res), err);

@@ -10,7 +10,7 @@
  */
 struct fg_err {
 	int status;
-	char msg[4096];
+	char msg[8192]; /* config errors name a file, a JSON path and the offending value */
 };
 
 #endif
