@@ -67,11 +67,12 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # socket in a sockmap (bpf/README.md), so only the test fixture links it.
 $(BUILD)/bpf/sockmap.o: $(BUILD)/bpf/redirect.skel.h
 # The sockmap test fixture and experiment (bpf/README.md), driven by tests/test_sockmap.py.
-$(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c $(BUILD)/bpf/sockmap.o \
+$(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c bpf/experiments/harness.c \
+		bpf/experiments/harness.h bpf/experiments/harness-t.h $(BUILD)/bpf/sockmap.o \
 		$(BUILD)/bpf/experiments/naive.skel.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$(BUILD)/bpf/experiments $< \
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$(BUILD)/bpf/experiments $(filter %.c,$^) \
 		$(BUILD)/bpf/sockmap.o $(LDFLAGS) -lbpf $(LDLIBS) -o $@
 test: $(BUILD)/tests/sockmap_check
 
