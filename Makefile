@@ -68,7 +68,8 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/bpf/sockmap.o: $(BUILD)/bpf/redirect.skel.h
 # The sockmap test fixture and experiment (bpf/README.md), driven by tests/test_sockmap.py.
 $(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c bpf/experiments/harness.c \
-		bpf/experiments/harness.h bpf/experiments/harness-t.h $(BUILD)/bpf/sockmap.o \
+		bpf/experiments/harness.h bpf/experiments/harness-t.h bpf/sockmap.h bpf/redirect.h \
+		$(BUILD)/bpf/sockmap.o \
 		$(BUILD)/bpf/experiments/naive.skel.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
