@@ -34,8 +34,6 @@ def sources(exts=(".c", ".h")):
     for top in PRODUCT:
         for d, _, files in os.walk(os.path.join(ROOT, top)):
             rel_d = os.path.relpath(d, ROOT)
-            if rel_d.startswith("bpf/experiments"):
-                continue  # experiments and test fixtures, not the product
             for f in sorted(files):
                 if f.endswith(exts):
                     yield os.path.join(rel_d, f)
@@ -80,10 +78,13 @@ def test_each_room_includes_only_what_it_may():
         text = open(os.path.join(ROOT, p), encoding="utf-8").read()
         for inc in INCLUDE_RX.findall(text):
             r = include_room(inc)
-            if r is None and os.path.exists(os.path.join(ROOT, os.path.dirname(p), inc)):
-                r = room(p)  # beside the file (BPF programs build with -Ibpf)
+            beside = os.path.exists(os.path.join(ROOT, os.path.dirname(p), inc))
+            in_bpf = room(p) == "bpf" and os.path.exists(os.path.join(ROOT, "bpf", inc))
+            if r is None and (beside or in_bpf):
+                r = room(p)  # beside the file, or in bpf/ (BPF programs build with -Ibpf)
             if r is None:
-                if not os.path.exists(os.path.join(BUILD, "bpf", inc)):  # generated skeletons
+                rel = os.path.relpath(os.path.dirname(p), "bpf") if p.startswith("bpf/") else ""
+                if not os.path.exists(os.path.join(BUILD, "bpf", rel, inc)):  # skeletons
                     bad.append(f"{p}: includes \"{inc}\", which is in no room")
                 continue
             if r not in allowed(p):
