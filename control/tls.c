@@ -386,20 +386,6 @@ out:
 	return ret;
 }
 
-int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_err *err)
-{
-	struct fg_material m = { 0 };
-	int ret;
-
-	ret = fg_material_load_identity(&m, cfg, cfg->cert_file, cfg->key_file, NULL, NULL, err);
-	if (!ret)
-		ret = fg_material_load_trust(&m, cfg, cfg->trust_file, NULL, err);
-	if (!ret)
-		ret = fg_tls_build(t, cfg, &m, err);
-	fg_material_free(&m);
-	return ret;
-}
-
 int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src)
 {
 	memset(dst, 0, sizeof(*dst));

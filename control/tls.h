@@ -5,21 +5,19 @@
 #include "control/config-t.h"
 #include "control/tls-t.h"
 
-/*
- * Builds both contexts from @cfg: TLS 1.3 only, the configured cipher suites,
- * the certificate chain and key (which must match), the trust bundle (at least
- * one certificate), peer verification required both ways, no tickets, no
- * read-ahead, no kTLS. Returns 0 or -EINVAL/-ENOMEM with @err set.
- */
-int fg_tls_init(struct fg_tls *t, const struct fg_config *cfg, struct fg_err *err);
+/* Drops the contexts; NULL and a zeroed @t are fine. */
 void fg_tls_exit(struct fg_tls *t);
 
 /* @dst gets its own references to @src's contexts (fg_tls_exit() drops them). */
 int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src);
 
 /*
- * The same from @m (which stays the caller's; the contexts take their own
- * references). Errors name $.identity.* of @cfg.
+ * Builds both contexts from @cfg and the material @m (which stays the caller's;
+ * the contexts take their own references): TLS 1.3 only, the configured cipher
+ * suites, the certificate chain and key (which must match), the trust bundle
+ * (at least one certificate), peer verification required both ways, no
+ * tickets, no read-ahead, no kTLS. Returns 0 or -EINVAL/-ENOMEM with @err set,
+ * naming $.identity.* of @cfg.
  */
 int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
 		 struct fg_err *err);
