@@ -7,9 +7,12 @@
 #include <sys/socket.h>
 #include "fedgate/addr-t.h"
 #include "fedgate/err-t.h"
+#include "fedgate/net-t.h"
 
 enum fg_mode { FG_MODE_ORIGINATE = 1, FG_MODE_TERMINATE = 2 };
 enum fg_offload { FG_OFFLOAD_AUTO = 0, FG_OFFLOAD_KERNEL, FG_OFFLOAD_USERSPACE };
+/* How an originate tunnel's listener gets connections not addressed to it (transparent mode). */
+enum fg_capture { FG_CAPTURE_NONE = 0, FG_CAPTURE_TPROXY, FG_CAPTURE_REDIRECT };
 
 
 /* Every field that is set must match; NULL fields are not checked. */
@@ -18,6 +21,9 @@ struct fg_allow_rule {
 	char *uri;  /* pattern over URI SANs, '*' = any run of characters */
 	char *cn;   /* pattern over the subject CN */
 	char *root; /* CN of the trust anchor the chain must end in, or "sha256:HEX" */
+	/* transparent terminate tunnels: the destinations this rule's peers may reach */
+	struct fg_dest *reach;
+	size_t n_reach;
 };
 
 /* allow[].root naming the trust anchor by its SHA-256 fingerprint rather than its CN. */
@@ -30,8 +36,34 @@ struct fg_tunnel_conf {
 	struct fg_addr target; /* originate: the peer gateway; terminate: the upstream */
 	char *server_name;     /* originate: SNI and the name the peer must hold */
 	int proxy_v2;	       /* terminate: send a PROXY v2 header upstream */
+	enum fg_capture capture; /* originate: transparent, dials by $.routes (no target) */
+	int transparent;	 /* terminate: dials the destination the peer names (no target) */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
+};
+
+/*
+ * $.routes[]: where a captured connection goes. A destination matches a route
+ * when its address is inside one of @to and its port inside one of @ports (no
+ * @ports: any port); the longest matching prefix wins, then the first route.
+ */
+struct fg_route {
+	struct fg_net *to;
+	size_t n_to;
+	struct fg_port_range *ports;
+	size_t n_ports;
+	struct fg_addr peer;  /* the peer gateway's transparent terminate tunnel */
+	char *server_name;    /* SNI and the name the peer must hold */
+	struct fg_allow_rule *allow;
+	size_t n_allow;
+};
+
+/* $.capture: what `fedgate capture up` installs; fedgate marks its own sockets with @mark. */
+#define FG_CAPTURE_MARK_DEFAULT 0x4647u	 /* "FG" */
+#define FG_CAPTURE_TABLE_DEFAULT 0x4647u /* the policy routing table for TPROXY */
+struct fg_capture_conf {
+	uint32_t mark;
+	uint32_t route_table;
 };
 
 #define FG_MAX_CIPHERS 3
@@ -83,6 +115,9 @@ struct fg_config {
 	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */
 	struct fg_tunnel_conf *tunnels;
 	size_t n_tunnels;
+	struct fg_route *routes;
+	size_t n_routes;
+	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
 };
 
 /*
