@@ -14,6 +14,9 @@ A contender exposes, after start(): ports {"iperf", "echo", "http"} to dial,
 host (the address to dial), client_ns (the namespace the load runs in),
 roots (the pids whose process trees are "the proxy"), and skip
 {metric: reason} for metrics that do not apply to it.
+
+fedgate-transparent runs in the VPNs' namespaces too: the load dials the sinks'
+own address and gateway A captures it on the way.
 """
 
 import json
@@ -22,7 +25,7 @@ import shutil
 import subprocess
 import time
 
-from load import BenchError, free_port, spawn, stop, wait_listen
+from load import BenchError, conns_idle, free_port, release, spawn, stop, wait_listen
 
 SUITE = "TLS_AES_128_GCM_SHA256"
 UPSTREAMS = ("iperf", "echo", "http")
@@ -44,9 +47,9 @@ Groups = X25519
 class Ctx:
     """What every contender shares: PKI paths, work dir, pinning, limits."""
 
-    def __init__(self, pki, workdir, pin, fedgate, fd_limit):
+    def __init__(self, pki, workdir, pin, fedgate, fd_limit, tools=None):
         self.pki, self.workdir, self.pin, self.fedgate = pki, workdir, pin, fedgate
-        self.fd_limit = fd_limit
+        self.fd_limit, self.tools = fd_limit, tools
         leaves = pki["leaves"]
         self.client_crt, self.client_key = leaves["foo"]["crt"], leaves["foo"]["key"]
         self.server_crt, self.server_key = leaves["bar"]["crt"], leaves["bar"]["key"]
@@ -178,15 +181,20 @@ class Fedgate(Contender):
             return "fedgate check: " + why.split(": $.dataplane.offload: ", 1)[-1]
         return None
 
-    def _gateway(self, side, cfg):
-        cfg_path = self.ctx.path(f"{self.name}-{side}.json")
-        ports_path = self.ctx.path(f"{self.name}-{side}.ports")
-        with open(cfg_path, "w") as f:
+    def _write_config(self, side, cfg):
+        path = self.ctx.path(f"{self.name}-{side}.json")
+        with open(path, "w") as f:
             json.dump(cfg, f, indent=1)
+        return path
+
+    def _gateway(self, side, cfg, ns=None):
+        """Start `fedgate run` (in netns @ns) and wait for its ports file: {tunnel: port}."""
+        cfg_path = self._write_config(side, cfg)
+        ports_path = self.ctx.path(f"{self.name}-{side}.ports")
         if os.path.exists(ports_path):
             os.unlink(ports_path)
         p = self._spawn([self.ctx.fedgate, "run", "-c", cfg_path, "--ports-file", ports_path],
-                        f"{self.name}-{side}.log")
+                        f"{self.name}-{side}.log", ns=ns)
         deadline = time.monotonic() + 15
         while not os.path.exists(ports_path):
             if p.poll() is not None:
@@ -459,6 +467,14 @@ class Netns:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
         self.up = False
 
+    def ready(self):
+        """None once both namespaces are up (made on first use), else why they cannot be."""
+        if os.geteuid() != 0:
+            return "needs root (network namespaces)"
+        if not self.up and not self.create():
+            return f"cannot create network namespaces: {self.error}"
+        return None
+
 
 class Vpn(Contender):
     kind = "vpn"
@@ -475,9 +491,7 @@ class Vpn(Contender):
             return "needs root (network namespaces and tun devices)"
         if not os.path.exists("/dev/net/tun"):
             return "no /dev/net/tun on this machine"
-        if not self.netns.up and not self.netns.create():
-            return f"cannot create network namespaces: {self.netns.error}"
-        return None
+        return self.netns.ready()
 
     def _ip(self, ns, *args):
         r = subprocess.run(["ip", "-n", ns] + list(args), capture_output=True, text=True)
@@ -603,6 +617,93 @@ class Openvpn(Vpn):
         self.ports = dict(upstream)
 
 
+class FedgateTransparent(Fedgate):
+    """fedgate as the VPN it replaces, in the VPN rows' namespaces: the load in A dials the
+    sinks' own address in B (10.77.0.2) unchanged, and gateway A captures it.
+
+    Local mode (nftables REDIRECT in A's output hook), because the client runs on A's own
+    host, as the VPN rows' client runs beside their tunnel end. Gateway A looks the original
+    destination up in `$.routes`, dials gateway B (10.77.0.2:8443) over mutual TLS and sends
+    the PROXY v2 header; B's transparent terminate tunnel checks `reach` (the three sinks) and
+    dials the destination. Both gateways run one userspace worker, like fedgate-userspace.
+    """
+    name = "fedgate-transparent"
+    PEER_PORT = 8443
+    CAPTURE_PORT = 15002
+
+    def __init__(self, ctx, netns):
+        super().__init__(ctx, "userspace")
+        self.name = FedgateTransparent.name
+        self.netns = netns
+        self.client_ns, self.sink_ns = netns.a, netns.b
+        self.host = netns.addr_b
+        self.captured = None  # A's config while its capture table is installed
+
+    def unavailable(self):
+        return super().unavailable() or self.netns.ready()
+
+    def _capture(self, action, cfg_path):
+        """`fedgate capture up|down` in A's namespace; BenchError with its reason on failure."""
+        r = subprocess.run(["ip", "netns", "exec", self.netns.a, self.ctx.fedgate, "capture",
+                            action, "-c", cfg_path], capture_output=True, text=True,
+                           env=self.ctx.env)
+        if r.returncode:
+            why = " / ".join((r.stderr or r.stdout).strip().splitlines()[-3:])
+            raise BenchError(f"fedgate capture {action} exited {r.returncode}: {why}")
+
+    def start(self, upstream):
+        n = self.netns
+        services = [f"{n.addr_b}:{upstream[k]}" for k in UPSTREAMS]
+        self._gateway("b", self._config("bar", [
+            {"name": "from-a", "mode": "terminate", "transparent": True,
+             "listen": f"{n.addr_b}:{self.PEER_PORT}",
+             "allow": [{"dns": "foo.internal", "root": "Cloud Root CA", "reach": services}]}]),
+            ns=n.b)
+        cfg = self._config("foo", [{"name": "local", "mode": "originate", "capture": "redirect",
+                                    "listen": f"[::]:{self.CAPTURE_PORT}"}])
+        # Only the sinks' ports: the route is what the application reaches, not B's own port.
+        cfg["routes"] = [{"to": [f"{n.addr_b}/32"],
+                          "ports": [str(upstream[k]) for k in UPSTREAMS],
+                          "peer": f"{n.addr_b}:{self.PEER_PORT}",
+                          "server_name": self.ctx.server_name,
+                          "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}]
+        self._capture("up", self._write_config("a", cfg))
+        self.captured = self.ctx.path(f"{self.name}-a.json")
+        self._gateway("a", cfg, ns=n.a)
+        self.ports = dict(upstream)
+        self._check_captured()
+
+    def _check_captured(self):
+        """BenchError unless a connection to a sink rides a tunnel to B.
+
+        Without capture the load would reach the sinks directly over the veth pair, in
+        plaintext, and the row would measure nothing but the veth pair.
+        """
+        n = self.netns
+        holder, _ = conns_idle(self.ctx.pin, self.ctx.tools, n.addr_b, self.ports["echo"], 1, 1,
+                               self.ctx.path(f"{self.name}-check.log"), n.a, timeout=30)
+        try:
+            r = subprocess.run(["ip", "netns", "exec", n.a, "ss", "-Htn", "state", "established",
+                                "dst", f"{n.addr_b}:{self.PEER_PORT}"],
+                               capture_output=True, text=True)
+        finally:
+            release(holder)
+        if r.returncode or not r.stdout.strip():
+            raise BenchError(f"a connection to {n.addr_b}:{self.ports['echo']} in {n.a} "
+                             f"opened no tunnel to {n.addr_b}:{self.PEER_PORT}: not captured "
+                             f"(see {self.ctx.path(self.name + '-a.log')})")
+
+    def stop(self):
+        super().stop()
+        if self.captured:
+            path, self.captured = self.captured, None
+            try:
+                self._capture("down", path)
+            except BenchError as e:
+                # Not fatal: the namespaces, and the table with them, go at the end of the run.
+                print(f"  {self.name}: {e}", flush=True)
+
+
 # fedgate's data plane modes: (offload, kernel_tx). Those the kernel cannot run are
 # reported unavailable with `fedgate check`'s reason.
 FEDGATE_MODES = [("userspace", None), ("kernel", None), ("kernel", "splice")]
@@ -612,5 +713,5 @@ def make_all(ctx, netns):
     """Every contender in the order of the results table."""
     out = [Plain(ctx), PlainRelay(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
-    out += [Wireguard(ctx, netns), Openvpn(ctx, netns)]
+    out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out

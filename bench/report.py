@@ -12,6 +12,7 @@ METRICS = [
     ("throughput_8streams_gbps", "Gbit/s", "8 streams", True),
     ("cpu_at_1gbps_pct", "% of a core", "CPU at 1 Gbit/s", False),
     ("cpu_core_s_per_gb", "core-s/GB", "CPU per GB", False),
+    ("cpu_machine_core_s_per_gb", "core-s/GB", "machine CPU per GB", False),
     ("rtt_p50_us", "us", "RTT p50", False),
     ("rtt_p99_us", "us", "RTT p99", False),
     ("rtt_added_p50_us", "us", "added p50", False),

@@ -81,3 +81,69 @@ def test_bench_measures_the_crypto_floor(quick_run):
     assert "AES-128-GCM on one core" in md, md
     # "plain" picks plain alone: the relay floor is a contender of its own, not in QUICK mode.
     assert not any(r["contender"] == "plain-relay" for r in doc["results"]), doc["results"]
+
+
+def test_bench_whole_machine_cpu(quick_run):
+    doc, md, _ = quick_run
+    rows = {(r["contender"], r["metric"]): r for r in doc["results"]}
+    # The machine's CPU per GB applies to every row, plain's included (the load's own share).
+    for name in ("plain", "fedgate-userspace"):
+        assert (name, "cpu_machine_core_s_per_gb") in rows, (name, sorted(rows))
+    assert rows[("fedgate-userspace", "cpu_machine_core_s_per_gb")]["median"] > 0
+    assert "machine CPU per GB" in md, md
+
+
+# What fedgate-transparent must report from its short run, each a positive number.
+TRANSPARENT_POSITIVE = ["throughput_1stream_gbps", "cpu_core_s_per_gb",
+                        "cpu_machine_core_s_per_gb", "rtt_p50_us", "rtt_p99_us"]
+
+
+@pytest.fixture(scope="module")
+def transparent_run(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("SKIPPED: fedgate-transparent needs root (network namespaces, nftables)")
+    out = tmp_path_factory.mktemp("bench-transparent")
+    cmd = [sys.executable, RUN, "--contenders", "fedgate-transparent", "--rounds", "1",
+           "--seconds", "1", "--metrics", "throughput1,cpugb,rtt", "--transfer-mb", "50",
+           "--out", str(out), "--work", str(out / "work"), "--fedgate", FEDGATE]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"bench/run.py exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
+    with open(out / "latest.json") as f:
+        doc = json.load(f)
+    gone = {u["contender"]: u["reason"] for u in doc["unavailable"]}
+    why = gone.get("fedgate-transparent", "")
+    if why.startswith(("needs root", "cannot create network namespaces")):
+        pytest.skip(f"SKIPPED: fedgate-transparent unavailable here: {why}")
+    return doc, out, r.stdout
+
+
+def test_bench_transparent_row(transparent_run):
+    doc, _, out = transparent_run
+    gone = {u["contender"]: u["reason"] for u in doc["unavailable"]}
+    assert "fedgate-transparent" not in gone, f"{gone['fedgate-transparent']}\n{out}"
+    fg = {r["metric"]: r for r in doc["results"] if r["contender"] == "fedgate-transparent"}
+    missing = [m for m in TRANSPARENT_POSITIVE if m not in fg]
+    assert not missing, f"fedgate-transparent lacks {missing}; skipped: {doc['skipped']}\n{out}"
+    for m in TRANSPARENT_POSITIVE:
+        assert fg[m]["median"] > 0, fg[m]
+    assert "rtt_added_p50_us" in fg and "rtt_added_p99_us" in fg, sorted(fg)
+    assert not doc["problems"], doc["problems"]
+
+
+def test_bench_transparent_configs_follow_the_spec(transparent_run):
+    """A captures (redirect) and routes the sinks' own address to B; B is transparent."""
+    _, path, _ = transparent_run
+    with open(path / "work" / "fedgate-transparent-a.json") as f:
+        a = json.load(f)
+    with open(path / "work" / "fedgate-transparent-b.json") as f:
+        b = json.load(f)
+    assert [t.get("capture") for t in a["tunnels"]] == ["redirect"], a["tunnels"]
+    assert not any(k in a["tunnels"][0] for k in ("peer", "server_name", "allow")), a
+    (route,) = a["routes"]
+    assert route["to"] == ["10.77.0.2/32"] and route["peer"] == "10.77.0.2:8443", route
+    (tunnel,) = b["tunnels"]
+    assert tunnel["mode"] == "terminate" and tunnel["transparent"] is True, tunnel
+    assert "upstream" not in tunnel, tunnel
+    reach = tunnel["allow"][0]["reach"]
+    assert reach and all(r.startswith("10.77.0.2:") for r in reach), reach
+    assert sorted(int(r.rsplit(":", 1)[1]) for r in reach) == sorted(map(int, route["ports"]))
