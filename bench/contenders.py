@@ -198,8 +198,10 @@ class Fedgate(Contender):
         deadline = time.monotonic() + 15
         while not os.path.exists(ports_path):
             if p.poll() is not None:
-                raise BenchError(f"fedgate {side} exited {p.returncode}; see "
-                                 f"{self.ctx.path(self.name + '-' + side + '.log')}")
+                log = self.ctx.path(f"{self.name}-{side}.log")
+                with open(log, errors="replace") as f:
+                    last = (f.read().strip().splitlines() or [""])[-1]
+                raise BenchError(f"fedgate {side} exited {p.returncode}: {last} (see {log})")
             if time.monotonic() > deadline:
                 raise BenchError(f"fedgate {side} wrote no ports file within 15s")
             time.sleep(0.02)
