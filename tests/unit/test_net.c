@@ -46,7 +46,8 @@
 		const char *_why = NULL;                                                           \
 		int _ret = fg_port_range_parse((text), &_r, &_why);                                \
 		if (_ret || _r.lo != (elo) || _r.hi != (ehi)) {                                    \
-			fprintf(stderr, "    %s:%d: fg_port_range_parse(\"%s\") == %d (%s) %u-%u\n", \
+			fprintf(stderr,                                                            \
+				"    %s:%d: fg_port_range_parse(\"%s\") == %d (%s) %u-%u\n",       \
 				__FILE__, __LINE__, (text), _ret, _why ? _why : "", _r.lo, _r.hi); \
 			unit_failed_checks++;                                                      \
 		}                                                                                  \
@@ -58,8 +59,8 @@
 		const char *_why = NULL;                                                           \
 		int _ret = fg_port_range_parse((text), &_r, &_why);                                \
 		if (_ret != -EINVAL || !_why) {                                                    \
-			fprintf(stderr, "    %s:%d: fg_port_range_parse(\"%s\") == %d\n", __FILE__, \
-				__LINE__, (text), _ret);                                           \
+			fprintf(stderr, "    %s:%d: fg_port_range_parse(\"%s\") == %d\n",          \
+				__FILE__, __LINE__, (text), _ret);                                 \
 			unit_failed_checks++;                                                      \
 		}                                                                                  \
 	} while (0)
@@ -227,9 +228,9 @@ UNIT_TEST(destinations_are_strict)
 	DEST_BAD("10.20.0.0/33");
 	DEST_BAD("10.20.0.5 ");
 	DEST_BAD("host.example:80");
-	DEST_BAD("fd20::5");		/* bare IPv6 with no length: "fd20::5:80" would read the same */
+	DEST_BAD("fd20::5"); /* bare IPv6 with no length: "fd20::5:80" would read the same */
 	DEST_BAD("fd20::5:80");
-	DEST_BAD("fd20::/64:443");	/* a port needs brackets */
+	DEST_BAD("fd20::/64:443"); /* a port needs brackets */
 	DEST_BAD("fd20::1/64");
 	DEST_BAD("[fd20::5");
 	DEST_BAD("[fd20::5]80");
@@ -239,7 +240,7 @@ UNIT_TEST(destinations_are_strict)
 	DEST_BAD("[fd20::5]]");
 	DEST_BAD("[]");
 	DEST_BAD("[]:80");
-	DEST_BAD("[10.20.0.5]:80");	/* brackets are for IPv6 */
+	DEST_BAD("[10.20.0.5]:80"); /* brackets are for IPv6 */
 	DEST_BAD("[10.20.0.0/24]");
 	DEST_BAD("[fd20::1/64]:80");
 	DEST_BAD("[fd20::/129]");
