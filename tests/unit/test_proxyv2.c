@@ -182,7 +182,7 @@ UNIT_TEST(payload_after_the_header_is_left_alone)
 UNIT_TEST(refuses_what_is_not_a_v2_proxy_header)
 {
 	uint8_t ok[64], buf[64];
-	size_t n = v4_with(ok, 80, NULL, 0);
+	size_t n = v4_with(ok, 80, (const uint8_t *)"", 0);
 	static const uint8_t bad_ver_cmd[] = { 0x20, 0x11, 0x31, 0x22, 0x2f, 0x01, 0x00 };
 	static const uint8_t bad_fam[] = { 0x00, 0x12, 0x22, 0x31, 0x32, 0x10, 0x20, 0x13, 0x41 };
 
@@ -247,9 +247,9 @@ UNIT_TEST(refuses_unusable_addresses)
 	uint8_t buf[128], body[64] = { 0 };
 	size_t n;
 
-	n = v4_with(buf, 0, NULL, 0);
+	n = v4_with(buf, 0, (const uint8_t *)"", 0);
 	CHECK_EQ(parse(buf, n), -EPROTO); /* destination port 0 */
-	n = v4_with(buf, 1, NULL, 0);
+	n = v4_with(buf, 1, (const uint8_t *)"", 0);
 	CHECK_EQ(parse(buf, n), n);
 	memset(buf + FG_PP2_HDR + 4, 0, 4); /* destination 0.0.0.0: this host */
 	CHECK_EQ(parse(buf, n), -EPROTO);
