@@ -290,7 +290,7 @@ static enum step send_dest(struct gw *gw, struct gw_conn *c)
 		if (!c->hdr)
 			return log_refusal(c, &c->peer, "out of memory");
 		n = fg_dest_flight(c->hdr, (struct sockaddr *)&c->app, (struct sockaddr *)&c->dst,
-				   c->t->name, c->plain_fd);
+				   c->t->name, c->plain_fd, &c->app_len);
 		if (n < 0)
 			return log_refusal(c, &c->peer, "destination header: %s",
 					   strerror((int)-n));
@@ -469,6 +469,7 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 		log_refusal(c, &c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
 	}
+	h->sent_len = (uint32_t)c->app_len;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(&c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
