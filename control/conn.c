@@ -336,7 +336,7 @@ static enum step recv_dest(struct gw *gw, struct gw_conn *c)
 		return STEP_WAIT;
 	}
 	if (ret == -EPROTO) {
-		send_access_denied(c);
+		fg_alert_send(c->ssl, &c->st, c->tls_fd, FG_ALERT_DECODE_ERROR);
 		return log_refusal(c, &c->peer, "no valid PROXY v2 destination header (TCP over "
 						"IPv4 or IPv6) as the first bytes");
 	}
