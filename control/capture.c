@@ -174,23 +174,28 @@ static void put_rt(struct fg_capture_plan *plan, const struct fg_config *cfg, in
 	}
 }
 
-static void count_tunnels(const struct fg_config *cfg, struct fg_capture_plan *plan)
-{
-	for (size_t i = 0; i < cfg->n_tunnels; i++) {
-		plan->n_tproxy += cfg->tunnels[i].capture == FG_CAPTURE_TPROXY;
-		plan->n_redirect += cfg->tunnels[i].capture == FG_CAPTURE_REDIRECT;
-	}
-}
-
-int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan,
-		       struct fg_err *err)
+/* The checks and counts both plans start with. */
+static int plan_start(const struct fg_config *cfg, struct fg_capture_plan *plan,
+		      struct fg_err *err)
 {
 	int ret = check_capture_conf(cfg, err);
 
 	if (ret)
 		return ret;
-	count_tunnels(cfg, plan);
-	ret = build_nft(cfg, plan, err);
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
+		plan->n_tproxy += cfg->tunnels[i].capture == FG_CAPTURE_TPROXY;
+		plan->n_redirect += cfg->tunnels[i].capture == FG_CAPTURE_REDIRECT;
+	}
+	return 0;
+}
+
+int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan,
+		       struct fg_err *err)
+{
+	int ret = plan_start(cfg, plan, err);
+
+	if (!ret)
+		ret = build_nft(cfg, plan, err);
 	if (ret) {
 		fg_capture_plan_exit(plan);
 		return ret;
@@ -203,14 +208,15 @@ int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan
 int fg_capture_plan_down(const struct fg_config *cfg, struct fg_capture_plan *plan,
 			 struct fg_err *err)
 {
-	int ret = check_capture_conf(cfg, err);
+	int ret = plan_start(cfg, plan, err);
 
 	if (ret)
 		return ret;
-	count_tunnels(cfg, plan);
 	plan->nft = strdup(nft_reset);
-	if (!plan->nft)
+	if (!plan->nft) {
+		fg_capture_plan_exit(plan);
 		return fg_err_set(err, -ENOMEM, "capture: out of memory");
+	}
 	put_rt(plan, cfg, AF_INET, 0);
 	put_rt(plan, cfg, AF_INET6, 0);
 	return 0;
