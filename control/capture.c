@@ -11,18 +11,7 @@
 #include "control/config.h"
 #include "fedgate/addr.h"
 #include "fedgate/err.h"
-
-/*
- * TODO(lead): lib/net.c's fg_net_text() (include/fedgate/net.h) does this;
- * it had not landed when this was written. Replace net_text() by it.
- */
-static void net_text(const struct fg_net *net, char *out, size_t len)
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-
-	inet_ntop(net->family, net->addr, host, sizeof(host));
-	snprintf(out, len, "%s/%u", host, net->prefix);
-}
+#include "fedgate/net.h"
 
 /* The listen port of capture tunnel @t, or -EINVAL (with @err) when it is 0 or unknown. */
 static int listen_port(const struct fg_config *cfg, size_t i, struct fg_err *err)
@@ -35,20 +24,6 @@ static int listen_port(const struct fg_config *cfg, size_t i, struct fg_err *err
 	snprintf(jpath, sizeof(jpath), "$.tunnels[%zu].listen", i);
 	return fg_conf_fail(err, cfg->path, jpath,
 			    "a \"capture\" tunnel needs a fixed port (nftables sends to it), not 0");
-}
-
-/* A mark and a table that policy routing can use without touching the system's own. */
-static int check_capture_conf(const struct fg_config *cfg, struct fg_err *err)
-{
-	uint32_t t = cfg->capture.route_table;
-
-	if (!cfg->capture.mark)
-		return fg_conf_fail(err, cfg->path, "$.capture.mark",
-				    "0 marks nothing; use another mark");
-	if (t == 0 || (t >= 253 && t <= 255))
-		return fg_conf_fail(err, cfg->path, "$.capture.route_table",
-				    "%u is a table of the system's own (0, default, main, local)", t);
-	return 0;
 }
 
 /* "80" or "443-445"; @r NULL: every port. */
@@ -77,7 +52,7 @@ static void put_rules(FILE *f, const struct fg_config *cfg, enum fg_capture kind
 		for (size_t p = 0; p < route->n_to; p++) {
 			const char *ip = route->to[p].family == AF_INET6 ? "ip6" : "ip";
 
-			net_text(&route->to[p], net, sizeof(net));
+			fg_net_text(&route->to[p], net, sizeof(net));
 			for (size_t i = 0; i < (route->n_ports ? route->n_ports : 1); i++) {
 				port_text(route->n_ports ? &route->ports[i] : NULL, ports,
 					  sizeof(ports));
@@ -174,28 +149,22 @@ static void put_rt(struct fg_capture_plan *plan, const struct fg_config *cfg, in
 	}
 }
 
-/* The checks and counts both plans start with. */
-static int plan_start(const struct fg_config *cfg, struct fg_capture_plan *plan,
-		      struct fg_err *err)
+/* The capture tunnels of @cfg, which both plans count. */
+static void count_tunnels(const struct fg_config *cfg, struct fg_capture_plan *plan)
 {
-	int ret = check_capture_conf(cfg, err);
-
-	if (ret)
-		return ret;
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		plan->n_tproxy += cfg->tunnels[i].capture == FG_CAPTURE_TPROXY;
 		plan->n_redirect += cfg->tunnels[i].capture == FG_CAPTURE_REDIRECT;
 	}
-	return 0;
 }
 
 int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan,
 		       struct fg_err *err)
 {
-	int ret = plan_start(cfg, plan, err);
+	int ret;
 
-	if (!ret)
-		ret = build_nft(cfg, plan, err);
+	count_tunnels(cfg, plan);
+	ret = build_nft(cfg, plan, err);
 	if (ret) {
 		fg_capture_plan_exit(plan);
 		return ret;
@@ -208,10 +177,7 @@ int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan
 int fg_capture_plan_down(const struct fg_config *cfg, struct fg_capture_plan *plan,
 			 struct fg_err *err)
 {
-	int ret = plan_start(cfg, plan, err);
-
-	if (ret)
-		return ret;
+	count_tunnels(cfg, plan);
 	plan->nft = strdup(nft_reset);
 	if (!plan->nft) {
 		fg_capture_plan_exit(plan);

@@ -18,7 +18,9 @@
  * tunnel, for each family the routes use, the rules and the local route;
  * the entries of the other family are listed absent. A config without a
  * capture tunnel gives n_tproxy == n_redirect == 0 and an empty table.
- * Returns 0, -EINVAL (a mark, table or listen port capture cannot use) or
+ * @cfg is as fg_config_load leaves it (a mark and a table of fedgate's own:
+ * the parser refuses 0 and the kernel's tables). Returns 0, -EINVAL (a
+ * capture tunnel listening on port 0, which nftables cannot send to) or
  * -ENOMEM, with @err set; on error @plan is empty.
  */
 int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan,
@@ -27,7 +29,7 @@ int fg_capture_plan_up(const struct fg_config *cfg, struct fg_capture_plan *plan
 /*
  * Fills @plan (zeroed) with what `down` does: delete the table (no error if
  * absent) and every entry `up` could have added for @cfg's mark and table,
- * listed absent. Returns as fg_capture_plan_up.
+ * listed absent. Returns 0 or -ENOMEM (@err set; @plan empty).
  */
 int fg_capture_plan_down(const struct fg_config *cfg, struct fg_capture_plan *plan,
 			 struct fg_err *err);

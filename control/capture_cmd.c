@@ -105,10 +105,17 @@ int fg_capture_print(const struct fg_config *cfg, FILE *out)
 	struct fg_capture_plan plan = { 0 };
 	struct fg_err err = { 0 };
 	char line[160];
+	int ret;
 
-	if (fg_capture_plan_up(cfg, &plan, &err)) {
+	ret = fg_capture_plan_up(cfg, &plan, &err);
+	if (ret == -EINVAL) {
+		/* `run` takes it (a listener on port 0, say); only `capture up` cannot. */
+		fprintf(out, "capture: `fedgate capture up` refuses this config: %s\n", err.msg);
+		return 0;
+	}
+	if (ret) {
 		fprintf(stderr, "fedgate: %s\n", err.msg);
-		return FG_EXIT_CONFIG;
+		return 1;
 	}
 	if (plan.n_tproxy || plan.n_redirect) {
 		fprintf(out,

@@ -17,7 +17,9 @@ int fg_capture_main(int argc, char **argv);
 /*
  * For `fedgate check`: when @cfg has capture tunnels, prints to @out
  * "capture: ..." and, as a shell script, what `capture up` would do; else
- * nothing. Returns 0, or FG_EXIT_CONFIG with the problem printed on stderr.
+ * nothing. A config `capture up` refuses (a capture tunnel on port 0) but
+ * `run` takes gets a "capture: ..." line saying why. Returns 0, or 1 (out of
+ * memory, printed on stderr).
  */
 int fg_capture_print(const struct fg_config *cfg, FILE *out);
 
