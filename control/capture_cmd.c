@@ -4,6 +4,9 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/capability.h>
 
 #include "control/capture.h"
 #include "control/capture_cmd.h"
@@ -36,6 +39,22 @@ static int parse_args(int argc, char **argv, int *up, const char **path)
 usage:
 	fprintf(stderr, "usage: fedgate capture up|down -c FILE\n");
 	return FG_EXIT_CONFIG;
+}
+
+/*
+ * 1 unless this process surely lacks CAP_NET_ADMIN (in its effective set).
+ * Asked first because libnftables, unprivileged, writes to stderr itself;
+ * where the capability is there but not over this namespace, the kernel's
+ * EPERM says so later.
+ */
+static int may_net_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+
+	if (syscall(SYS_capget, &hdr, data))
+		return 1;
+	return !!(data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32)));
 }
 
 /*
@@ -81,6 +100,11 @@ int fg_capture_main(int argc, char **argv)
 		fprintf(stderr, "fedgate: %s: no tunnel has \"capture\": nothing to install\n",
 			path);
 		ret = FG_EXIT_CONFIG;
+		goto free_plan;
+	}
+	if (!may_net_admin()) {
+		fprintf(stderr, "fedgate: capture %s needs root (CAP_NET_ADMIN)\n", verb);
+		ret = 1;
 		goto free_plan;
 	}
 	ret = apply(&plan, up, &err);

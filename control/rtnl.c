@@ -103,7 +103,8 @@ static int apply_one(struct mnl_socket *nl, const struct fg_rt_entry *e, int add
 		ret = 0;
 	if (ret) {
 		fg_rt_entry_text(e, add, what, sizeof(what));
-		fg_err_set(err, ret, "rtnetlink: %s: %s", what, strerror(-ret));
+		fg_err_set(err, ret, "rtnetlink: %s: %s%s", what, strerror(-ret),
+			   ret == -ENETDOWN ? " (lo is down: ip link set lo up)" : "");
 	}
 	return ret;
 }
