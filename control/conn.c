@@ -290,7 +290,7 @@ static enum step send_dest(struct gw *gw, struct gw_conn *c)
 		if (!c->hdr)
 			return log_refusal(c, &c->peer, "out of memory");
 		n = fg_dest_flight(c->hdr, (struct sockaddr *)&c->app, (struct sockaddr *)&c->dst,
-				   c->t->name, c->plain_fd);
+				   c->t->name, c->plain_fd, &c->app_len);
 		if (n < 0)
 			return log_refusal(c, &c->peer, "destination header: %s",
 					   strerror((int)-n));
@@ -469,6 +469,7 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 		log_refusal(c, &c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
 	}
+	h->sent_len = (uint32_t)c->app_len;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(&c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
@@ -486,7 +487,14 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
 			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
-		/* The data plane owns the sockets now: these are only our copies. */
+		/*
+		 * The data plane owns the sockets now: these are only our copies.
+		 * The epoll entry goes first: it belongs to the socket, which
+		 * outlives our fd, and would report into a freed connection.
+		 */
+		if (c->watch_fd >= 0)
+			fg_evloop_del(gw->loop, c->watch_fd);
+		c->watch_fd = -1;
 		close(c->plain_fd);
 		close(c->tls_fd);
 		c->plain_fd = c->tls_fd = -1;
@@ -547,8 +555,12 @@ static uint32_t dial_mark(const struct gw_conn *c)
 {
 	const struct fg_config *cfg = c->gen->cfg;
 
+	/*
+	 * A transparent tunnel dials whatever its peers name, which another
+	 * gateway's capture rules on this host may cover: marked too.
+	 */
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE)
+		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE || cfg->tunnels[i].transparent)
 			return cfg->capture.mark;
 	return 0;
 }

@@ -78,6 +78,7 @@ struct gw_conn {
 	char flow[2 * INET6_ADDRSTRLEN + 24]; /* "app -> dst" for logs; empty if not transparent */
 	uint8_t *hdr;			      /* the destination header (and first bytes) in flight */
 	size_t hdr_len;
+	size_t app_len; /* A: the application's bytes in the first record */
 	int reset_tls; /* close the TLS side with a reset (B: the destination did not answer) */
 };
 
