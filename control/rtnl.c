@@ -82,7 +82,8 @@ static int talk(struct mnl_socket *nl, struct nlmsghdr *nlh, char *buf, size_t s
 static int apply_one(struct mnl_socket *nl, const struct fg_rt_entry *e, int add, unsigned lo,
 		     unsigned seq, struct fg_err *err)
 {
-	char buf[8192], what[128]; /* MNL_SOCKET_BUFFER_SIZE, without the VLA */
+	/* MNL_SOCKET_BUFFER_SIZE without the VLA; zeroed: libmnl 1.0.4 leaves attribute padding */
+	char buf[8192] = { 0 }, what[128];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	int ret;
 
