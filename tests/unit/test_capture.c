@@ -141,99 +141,75 @@ static void rt_texts(const struct fg_capture_plan *plan, char *out, size_t len)
 	"ip -6 rule add fwmark 0x4647 iif lo lookup main priority 32764\n"                         \
 	"ip -6 rule add fwmark 0x4647 lookup 18247 priority 32765\n"
 
-UNIT_TEST(tproxy_v4_v6_port_ranges)
+/* `up` for cfg: the script @nft, the tunnel counts, the present entries' commands @rt. */
+static void check_up(size_t n_tproxy, size_t n_redirect, const char *nft, const char *rt)
 {
 	struct fg_capture_plan plan = { 0 };
 	struct fg_err err = { 0 };
-	char rt[1024];
+	char got[1024];
 
-	base();
-	tunnel(1, "router", FG_CAPTURE_TPROXY, 1, 15001);
 	CHECK_EQ(fg_capture_plan_up(&cfg, &plan, &err), 0);
-	CHECK_STR(plan.nft, RESET "table inet fedgate {\n" PREROUTING TPROXY_RULES "\t}\n}\n");
-	CHECK_EQ(plan.n_tproxy, 1);
-	CHECK_EQ(plan.n_redirect, 0);
+	CHECK_STR(plan.nft, nft);
+	CHECK_EQ(plan.n_tproxy, n_tproxy);
+	CHECK_EQ(plan.n_redirect, n_redirect);
+	/* all six, present or not: `up` removes what an earlier config left */
 	CHECK_EQ(plan.n_rt, 6);
-	rt_texts(&plan, rt, sizeof(rt));
-	CHECK_STR(rt, RT_V4 RT_V6);
+	rt_texts(&plan, got, sizeof(got));
+	CHECK_STR(got, rt);
 	fg_capture_plan_exit(&plan);
 	CHECK(plan.nft == NULL && plan.n_rt == 0);
 }
 
+UNIT_TEST(tproxy_v4_v6_port_ranges)
+{
+	base();
+	tunnel(1, "router", FG_CAPTURE_TPROXY, 1, 15001);
+	check_up(1, 0, RESET "table inet fedgate {\n" PREROUTING TPROXY_RULES "\t}\n}\n",
+		 RT_V4 RT_V6);
+}
+
 UNIT_TEST(redirect_only_needs_no_routing)
 {
-	struct fg_capture_plan plan = { 0 };
-	struct fg_err err = { 0 };
-	char rt[1024];
-
 	base();
 	tunnel(1, "local", FG_CAPTURE_REDIRECT, 0, 15002);
-	CHECK_EQ(fg_capture_plan_up(&cfg, &plan, &err), 0);
-	CHECK_STR(plan.nft, RESET "table inet fedgate {\n" OUTPUT REDIRECT_RULES "\t}\n}\n");
-	CHECK_EQ(plan.n_redirect, 1);
-	/* listed, but absent: `up` removes what an earlier tproxy config left */
-	CHECK_EQ(plan.n_rt, 6);
-	rt_texts(&plan, rt, sizeof(rt));
-	CHECK_STR(rt, "");
-	fg_capture_plan_exit(&plan);
+	check_up(0, 1, RESET "table inet fedgate {\n" OUTPUT REDIRECT_RULES "\t}\n}\n", "");
 }
 
 UNIT_TEST(tproxy_and_redirect)
 {
-	struct fg_capture_plan plan = { 0 };
-	struct fg_err err = { 0 };
-
 	base();
 	tunnel(1, "local", FG_CAPTURE_REDIRECT, 1, 15002);
 	tunnel(2, "router", FG_CAPTURE_TPROXY, 1, 15001);
-	CHECK_EQ(fg_capture_plan_up(&cfg, &plan, &err), 0);
-	CHECK_STR(plan.nft, RESET "table inet fedgate {\n" PREROUTING TPROXY_RULES "\t}\n" OUTPUT
-				  REDIRECT_RULES "\t}\n}\n");
-	CHECK_EQ(plan.n_tproxy, 1);
-	CHECK_EQ(plan.n_redirect, 1);
-	fg_capture_plan_exit(&plan);
+	check_up(1, 1,
+		 RESET "table inet fedgate {\n" PREROUTING TPROXY_RULES "\t}\n" OUTPUT
+		       REDIRECT_RULES "\t}\n}\n",
+		 RT_V4 RT_V6);
 }
 
 UNIT_TEST(no_capture_tunnel)
 {
-	struct fg_capture_plan plan = { 0 };
-	struct fg_err err = { 0 };
-	char rt[1024];
-
 	base();
-	CHECK_EQ(fg_capture_plan_up(&cfg, &plan, &err), 0);
-	CHECK_STR(plan.nft, RESET "table inet fedgate {\n}\n");
-	CHECK_EQ(plan.n_tproxy + plan.n_redirect, 0);
-	rt_texts(&plan, rt, sizeof(rt));
-	CHECK_STR(rt, "");
-	fg_capture_plan_exit(&plan);
+	check_up(0, 0, RESET "table inet fedgate {\n}\n", "");
 }
 
 /* Only the families the routes use get rules; the other one's are listed absent. */
 UNIT_TEST(tproxy_v4_only_routes)
 {
-	struct fg_capture_plan plan = { 0 };
-	struct fg_err err = { 0 };
-	char rt[1024];
-
 	base();
 	cfg.n_routes = 1;
 	routes[0].n_to = 1; /* 10.20.0.0/16 only */
 	cfg.capture.mark = 0x10;
 	cfg.capture.route_table = 100;
 	tunnel(1, "router", FG_CAPTURE_TPROXY, 0, 15001);
-	CHECK_EQ(fg_capture_plan_up(&cfg, &plan, &err), 0);
-	CHECK_STR(plan.nft,
-		  RESET "table inet fedgate {\n" PREROUTING
-			"\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x10 tproxy ip to "
-			":15001 accept\n"
-			"\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x10 tproxy "
-			"ip to :15001 accept\n\t}\n}\n");
-	rt_texts(&plan, rt, sizeof(rt));
-	CHECK_STR(rt, "ip route add local 0.0.0.0/0 dev lo table 100\n"
-		      "ip rule add fwmark 0x10 iif lo lookup main priority 32764\n"
-		      "ip rule add fwmark 0x10 lookup 100 priority 32765\n");
-	fg_capture_plan_exit(&plan);
+	check_up(1, 0,
+		 RESET "table inet fedgate {\n" PREROUTING
+		       "\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x10 tproxy ip to "
+		       ":15001 accept\n"
+		       "\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x10 tproxy "
+		       "ip to :15001 accept\n\t}\n}\n",
+		 "ip route add local 0.0.0.0/0 dev lo table 100\n"
+		 "ip rule add fwmark 0x10 iif lo lookup main priority 32764\n"
+		 "ip rule add fwmark 0x10 lookup 100 priority 32765\n");
 }
 
 UNIT_TEST(down_removes_everything)
