@@ -104,11 +104,12 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	bool up_done, down_done; /* each direction half-closed cleanly */
 	bool down_eof;		 /* close_notify or FIN seen on the TLS side */
 	bool closing;		 /* aborted: waiting for in-flight ops before freeing */
+	bool reset_tls;		 /* aborted because the plaintext side broke: reset the TLS peer */
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
 	const struct dp_backend *backend;
-	bool splice;		 /* kernel mode: plaintext reaches kTLS through @pipe */
-	int pipe[2];		 /* splice mode: [0] read end, [1] write end; else -1 */
+	bool splice; /* kernel mode: plaintext reaches kTLS through @pipe */
+	int pipe[2]; /* splice mode: [0] read end, [1] write end; else -1 */
 	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
 	struct msghdr down_msg, up_msg;
 	struct iovec down_iov, up_iov;
@@ -122,7 +123,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct dp_pool pool;
 	int index;
 	int handoff_fd;
-	bool kernel; /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
+	bool kernel;	      /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
 	bool kernel_required; /* offload kernel: no userspace fallback */
 	bool splice_tx;	      /* kTLS TX by splice through a pipe, not send from a buffer */
 	bool handoff_open;
@@ -157,6 +158,8 @@ void dp_prep_msg(struct msghdr *msg, struct iovec *iov, void *buf, size_t len, v
 /* Closes @t: in-flight operations complete, then it is freed. Logs @why once. */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
 void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
+/* The plaintext side failed (@err): as dp_tunnel_abort_errno, and the TLS peer gets a reset too. */
+void dp_tunnel_abort_plain(struct dp_tunnel *t, const char *what, int err);
 /* A record the peer sent was refused (@err: the record layer's or kTLS's -errno). */
 void dp_tunnel_abort_record(struct dp_tunnel *t, int err);
 

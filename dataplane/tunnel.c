@@ -40,7 +40,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		break;
 	case DP_OP_UP_READY:
 		if (res < 0)
-			dp_tunnel_abort_errno(t, "waiting for plaintext", -res);
+			dp_tunnel_abort_plain(t, "waiting for plaintext", -res);
 		else
 			b->up_recv(t);
 		break;
@@ -137,6 +137,7 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	t->backend = &dp_user_backend;
 	snprintf(t->name, sizeof(t->name), "%s", h->tunnel);
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
+	t->bytes_up = h->sent_len;
 	ret = make_blocking(plain_fd);
 	if (!ret)
 		ret = make_blocking(tls_fd);
