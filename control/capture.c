@@ -39,8 +39,10 @@ static void port_text(const struct fg_port_range *r, char *out, size_t len)
 
 /*
  * One rule per prefix and port range of every route, for the capture tunnel
- * listening on @port: TPROXY in prerouting, REDIRECT in output. One range per
- * rule rather than an anonymous set, which nft refuses when ranges overlap.
+ * listening on @port: TPROXY in prerouting, setting tproxy_mark for the ip
+ * rule; REDIRECT in output, skipping mark, fedgate's own sockets (the two
+ * marks: capture-t.h). One range per rule rather than an anonymous set,
+ * which nft refuses when ranges overlap.
  */
 static void put_rules(FILE *f, const struct fg_config *cfg, enum fg_capture kind, int port)
 {
@@ -60,7 +62,7 @@ static void put_rules(FILE *f, const struct fg_config *cfg, enum fg_capture kind
 					fprintf(f,
 						"\t\t%s daddr %s tcp dport %s meta mark set 0x%x "
 						"tproxy %s to :%d accept\n",
-						ip, net, ports, cfg->capture.mark, ip, port);
+						ip, net, ports, cfg->capture.tproxy_mark, ip, port);
 				else
 					fprintf(f,
 						"\t\tmeta mark != 0x%x %s daddr %s tcp dport %s "
@@ -130,23 +132,24 @@ static int routes_use(const struct fg_config *cfg, int family)
 	return 0;
 }
 
-/* The three entries of @family, in the order they are added, all @present or all absent. */
+/*
+ * The two entries of @family, in the order they are added, both @present or
+ * both absent: the route, then the rule that points at it. No rule matches
+ * capture.mark: fedgate's own packets are routed as the host's (capture-t.h).
+ * The plan is zeroed (fg_capture_plan_up/_down's contract): what is not set stays 0.
+ */
 static void put_rt(struct fg_capture_plan *plan, const struct fg_config *cfg, int family,
 		   int present)
 {
-	const struct fg_rt_entry e[] = {
-		{ .kind = FG_RT_ROUTE, .table = cfg->capture.route_table },
-		{ .kind = FG_RT_RULE, .table = FG_CAPTURE_TABLE_MAIN, .fwmark = cfg->capture.mark,
-		  .priority = FG_CAPTURE_PRIO_OWN, .iif_lo = 1 },
-		{ .kind = FG_RT_RULE, .table = cfg->capture.route_table,
-		  .fwmark = cfg->capture.mark, .priority = FG_CAPTURE_PRIO_CAPTURE },
-	};
+	struct fg_rt_entry *route = &plan->rt[plan->n_rt++], *rule = &plan->rt[plan->n_rt++];
 
-	for (size_t i = 0; i < sizeof(e) / sizeof(e[0]); i++) {
-		plan->rt[plan->n_rt] = e[i];
-		plan->rt[plan->n_rt].family = family;
-		plan->rt[plan->n_rt++].present = present;
-	}
+	route->kind = FG_RT_ROUTE;
+	rule->kind = FG_RT_RULE;
+	rule->fwmark = cfg->capture.tproxy_mark;
+	rule->priority = FG_CAPTURE_PRIO_CAPTURE;
+	route->table = rule->table = cfg->capture.route_table;
+	route->family = rule->family = family;
+	route->present = rule->present = present;
 }
 
 /* The capture tunnels of @cfg, which both plans count. */
@@ -199,17 +202,11 @@ void fg_capture_plan_exit(struct fg_capture_plan *plan)
 void fg_rt_entry_text(const struct fg_rt_entry *e, int add, char *out, size_t len)
 {
 	const char *ip = e->family == AF_INET6 ? "ip -6" : "ip", *verb = add ? "add" : "del";
-	char table[16];
 
-	if (e->kind == FG_RT_ROUTE) {
+	if (e->kind == FG_RT_ROUTE)
 		snprintf(out, len, "%s route %s local %s dev lo table %u", ip, verb,
 			 e->family == AF_INET6 ? "::/0" : "0.0.0.0/0", e->table);
-		return;
-	}
-	if (e->table == FG_CAPTURE_TABLE_MAIN)
-		snprintf(table, sizeof(table), "main");
 	else
-		snprintf(table, sizeof(table), "%u", e->table);
-	snprintf(out, len, "%s rule %s fwmark 0x%x%s lookup %s priority %u", ip, verb, e->fwmark,
-		 e->iif_lo ? " iif lo" : "", table, e->priority);
+		snprintf(out, len, "%s rule %s fwmark 0x%x lookup %u priority %u", ip, verb,
+			 e->fwmark, e->table, e->priority);
 }

@@ -58,11 +58,20 @@ struct fg_route {
 	size_t n_allow;
 };
 
-/* $.capture: what `fedgate capture up` installs; fedgate marks its own sockets with @mark. */
-#define FG_CAPTURE_MARK_DEFAULT 0x4647u	 /* "FG" */
-#define FG_CAPTURE_TABLE_DEFAULT 0x4647u /* the policy routing table for TPROXY */
+/*
+ * $.capture: what `fedgate capture up` installs. Two marks, never equal:
+ * @mark is only on the sockets fedgate dials (SO_MARK), so that REDIRECT
+ * skips them, and no ip rule matches it: they are routed as the host routes
+ * anything. @tproxy_mark is only what the TPROXY rule sets, and what the
+ * "fwmark @tproxy_mark lookup @route_table" rule delivers locally. One mark
+ * for both would send fedgate's own packets into that rule, and so into lo.
+ */
+#define FG_CAPTURE_MARK_DEFAULT 0x4647u	       /* "FG" = 17991 */
+#define FG_CAPTURE_TPROXY_MARK_DEFAULT 0x4648u /* 17992 */
+#define FG_CAPTURE_TABLE_DEFAULT 0x4647u       /* 17991: the policy routing table for TPROXY */
 struct fg_capture_conf {
 	uint32_t mark;
+	uint32_t tproxy_mark;
 	uint32_t route_table;
 };
 

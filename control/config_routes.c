@@ -2,7 +2,7 @@
 /*
  * The config's $.routes[] (where a captured connection goes: prefixes and
  * ports to a peer gateway and the rules its certificate must meet) and
- * $.capture (the mark and routing table `fedgate capture up` installs).
+ * $.capture (the two marks and the routing table `fedgate capture up` installs).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -138,8 +138,9 @@ int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJ
 
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
 {
-	static const char *const keys[] = {"mark", "route_table", NULL};
-	int mark = FG_CAPTURE_MARK_DEFAULT, table = FG_CAPTURE_TABLE_DEFAULT, ret = 0;
+	static const char *const keys[] = {"mark", "tproxy_mark", "route_table", NULL};
+	int mark = FG_CAPTURE_MARK_DEFAULT, tproxy_mark = FG_CAPTURE_TPROXY_MARK_DEFAULT;
+	int table = FG_CAPTURE_TABLE_DEFAULT, ret = 0;
 
 	if (obj)
 		ret = fg_conf_check_keys(w, obj, "$.capture", keys);
@@ -147,12 +148,22 @@ int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const c
 	if (!ret && obj)
 		ret = fg_conf_get_int(w, obj, "$.capture", "mark", 1, 0x7fffffff, &mark);
 	if (!ret && obj)
+		ret = fg_conf_get_int(w, obj, "$.capture", "tproxy_mark", 1, 0x7fffffff,
+				      &tproxy_mark);
+	if (!ret && obj)
 		ret = fg_conf_get_int(w, obj, "$.capture", "route_table", 1, 0x7fffffff, &table);
+	/* Equal, fedgate's own packets would match the TPROXY rule's ip rule (config-t.h). */
+	if (!ret && tproxy_mark == mark)
+		ret = fg_conf_fail(w->err, w->file, "$.capture.tproxy_mark",
+				   "must differ from $.capture.mark (both are %d): fedgate's own "
+				   "sockets would be routed into lo",
+				   mark);
 	if (!ret && table >= 253 && table <= 255)
 		ret = fg_conf_fail(w->err, w->file, "$.capture.route_table",
 				   "%d is one of the kernel's own tables (default, main, local)",
 				   table);
 	cfg->capture.mark = (uint32_t)mark;
+	cfg->capture.tproxy_mark = (uint32_t)tproxy_mark;
 	cfg->capture.route_table = (uint32_t)table;
 	return ret;
 }

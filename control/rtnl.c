@@ -26,7 +26,7 @@ static uint8_t table8(uint32_t table)
 	return table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
 }
 
-/* "fwmark M [iif lo] lookup T priority P": every field `add` sets, so `del` removes just it. */
+/* "fwmark M lookup T priority P": every field `add` sets, so `del` removes just it. */
 static void put_rule(struct nlmsghdr *nlh, const struct fg_rt_entry *e)
 {
 	struct fib_rule_hdr *frh = mnl_nlmsg_put_extra_header(nlh, sizeof(*frh));
@@ -37,8 +37,6 @@ static void put_rule(struct nlmsghdr *nlh, const struct fg_rt_entry *e)
 	mnl_attr_put_u32(nlh, FRA_TABLE, e->table);
 	mnl_attr_put_u32(nlh, FRA_PRIORITY, e->priority);
 	mnl_attr_put_u32(nlh, FRA_FWMARK, e->fwmark); /* no FRA_FWMASK: all bits, as `ip rule` */
-	if (e->iif_lo)
-		mnl_attr_put_strz(nlh, FRA_IIFNAME, "lo");
 }
 
 /*

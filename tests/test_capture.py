@@ -4,7 +4,9 @@ routes; twice, it installs them once; `down` removes all of it, twice is fine, a
 table is untouched by both; `fedgate check` prints a shell script that does the very same by
 hand; without CAP_NET_ADMIN both fail with a clear message. The installed rules really capture:
 a REDIRECT listener and an IP_TRANSPARENT listener (tiny Python ones, not fedgate) receive the
-connections, and sockets with fedgate's mark go out uncaptured. A full gateway-to-gateway run
+connections, and sockets with fedgate's mark go out uncaptured, routed as the host routes
+anything (no ip rule matches that mark; only the TPROXY rule's own mark has one). A full
+gateway-to-gateway run
 is tests/test_transparent.py's. Root only; skipped loudly otherwise."""
 
 import copy
@@ -22,7 +24,10 @@ import pytest
 from conftest import FEDGATE, identity
 from test_config import write_config
 
+# fedgate's own sockets (SO_MARK), the TPROXY rule's mark, the table: three different numbers,
+# so that one put where another belongs shows
 MARK = 0x4647
+TPROXY_MARK = 0x4648
 TABLE = 18247
 TPROXY_PORT, REDIRECT_PORT = 15001, 15002
 _names = itertools.count()
@@ -98,7 +103,7 @@ PLAIN = {"name": "o", "mode": "originate", "listen": "127.0.0.1:0", "peer": "127
 
 def write(where, ident, tunnels, routes=ROUTES, name="fedgate.json"):
     cfg = {"identity": ident, "dataplane": {"workers": 1, "offload": "userspace"},
-           "capture": {"mark": MARK, "route_table": TABLE},
+           "capture": {"mark": MARK, "tproxy_mark": TPROXY_MARK, "route_table": TABLE},
            "routes": copy.deepcopy(routes), "tunnels": copy.deepcopy(tunnels)}
     path = write_config(where, cfg, name)
     os.chmod(path, 0o644)
@@ -171,18 +176,17 @@ def every_prefix_and_port():
                 yield ("ip6" if ":" in net else "ip"), net, ports
 
 
-# SPEC.md: ip daddr P tcp dport R meta mark set M tproxy ip to :PORT accept (and ip6)
+# SPEC.md: ip daddr P tcp dport R meta mark set TM tproxy ip to :PORT accept (and ip6)
 TPROXY_RULES = [[daddr(proto, net), dport(ports),
-                 {"mangle": {"key": {"meta": {"key": "mark"}}, "value": MARK}},
+                 {"mangle": {"key": {"meta": {"key": "mark"}}, "value": TPROXY_MARK}},
                  {"tproxy": {"family": proto, "port": TPROXY_PORT}}, {"accept": None}]
                 for proto, net, ports in every_prefix_and_port()]
 # SPEC.md: meta mark != M ip daddr P tcp dport R redirect to :PORT (and ip6)
 REDIRECT_RULES = [[{"match": {"op": "!=", "left": {"meta": {"key": "mark"}}, "right": MARK}},
                    daddr(proto, net), dport(ports), {"redirect": {"port": REDIRECT_PORT}}]
                   for proto, net, ports in every_prefix_and_port()]
-# fwmark M lookup T, and before it, for fedgate's own (marked, locally made) packets, main
-IP_RULES = [{"priority": 32764, "src": "all", "fwmark": hex(MARK), "iif": "lo", "table": "main"},
-            {"priority": 32765, "src": "all", "fwmark": hex(MARK), "table": str(TABLE)}]
+# fwmark TM lookup T, the only rule: none for fedgate's own mark, M
+IP_RULES = [{"priority": 32765, "src": "all", "fwmark": hex(TPROXY_MARK), "table": str(TABLE)}]
 LOCAL_ROUTE = {"type": "local", "dst": "default", "dev": "lo"}
 
 BOTH = {"tables": ["fedgate"],
@@ -272,12 +276,15 @@ def test_check_prints_a_script_that_does_what_up_does(netns, config):
     head, script = check_script(path)
     assert head == ("capture: 1 tproxy and 1 redirect tunnel(s); `fedgate capture up` "
                     "installs what this shell script would:\n")
-    assert "\t\tip daddr 10.20.0.0/16 tcp dport 1-65535 meta mark set 0x4647 tproxy ip to " \
+    assert "\t\tip daddr 10.20.0.0/16 tcp dport 1-65535 meta mark set 0x4648 tproxy ip to " \
            ":15001 accept\n" in script
     assert "\t\tmeta mark != 0x4647 ip6 daddr fd20::/64 tcp dport 1-65535 redirect to " \
            ":15002\n" in script
-    assert f"ip rule add fwmark 0x4647 lookup {TABLE} priority 32765\n" in script
-    assert f"ip -6 route add local ::/0 dev lo table {TABLE}\n" in script
+    assert [line for line in script.splitlines() if line.startswith("ip ")] == [
+        f"ip route add local 0.0.0.0/0 dev lo table {TABLE}",
+        f"ip rule add fwmark 0x4648 lookup {TABLE} priority 32765",
+        f"ip -6 route add local ::/0 dev lo table {TABLE}",
+        f"ip -6 rule add fwmark 0x4648 lookup {TABLE} priority 32765"]
     by_hand, by_fedgate = netns(), netns()
     inns(by_hand, "sh", "-ec", script)
     assert fedgate(by_fedgate, "capture", "up", "-c", path).returncode == 0
@@ -448,8 +455,8 @@ def test_redirect_captures_local_connections_but_not_marked_ones(netns, config):
 def test_tproxy_captures_routed_connections_and_lets_fedgate_dial_out(netns, config):
     """A client routes 10.20.0.0/16 and fd20::/64 through the gateway namespace; there, the
     IP_TRANSPARENT listener gets its connections, addressed to the original destination;
-    and the gateway's own marked sockets still reach the client (they would be routed
-    into lo by the capture rule alone: the 32764 "iif lo lookup main" rule is why not)."""
+    and the gateway's own marked sockets still reach the client (no rule matches their mark;
+    test_fedgate_s_own_dials_are_routed_as_the_host_routes has more)."""
     client, gw = netns(), netns()
     veth(client, "c0", gw, "g0", ["10.1.0.2/24", "fd01::2/64"], ["10.1.0.1/24", "fd01::1/64"])
     inns(client, "ip", "route", "add", "10.20.0.0/16", "via", "10.1.0.1")
@@ -470,3 +477,36 @@ def test_tproxy_captures_routed_connections_and_lets_fedgate_dial_out(netns, con
     finally:
         back.kill()
         back.wait()
+
+
+def test_fedgate_s_own_dials_are_routed_as_the_host_routes(netns, config):
+    """fedgate's own sockets carry capture.mark, which no ip rule matches: after `capture up`
+    they go wherever the gateway's own routing sends them, the main table or another one
+    (as on cloud hosts with policy routing), never into lo. Only the TPROXY rule's mark is
+    looked up in the capture table, and a socket with that mark is routed into lo."""
+    client, gw = netns(), netns()
+    veth(client, "c0", gw, "g0", ["10.1.0.2/24", "fd01::2/64", "10.5.0.2/32", "fd05::2/128"],
+         ["10.1.0.1/24", "fd01::1/64"])
+    inns(client, "ip", "route", "add", "10.20.0.0/16", "via", "10.1.0.1")
+    inns(client, "ip", "-6", "route", "add", "fd20::/64", "via", "fd01::1")
+    # the gateway reaches 10.5.0.2 and fd05::2 only through table 100, looked up after main
+    for fam, net, via in (("-4", "10.5.0.0/24", "10.1.0.2"), ("-6", "fd05::/64", "fd01::2")):
+        inns(gw, "ip", fam, "route", "add", net, "via", via, "table", "100")
+        inns(gw, "ip", fam, "rule", "add", "lookup", "100", "priority", "32800")
+    assert fedgate(gw, "capture", "up", "-c", config([TPROXY])).returncode == 0
+    for fam in ("-4", "-6"):
+        rules = ip_json(gw, fam, "rule")
+        assert [r for r in rules if "fwmark" in r] == IP_RULES, rules
+        assert not [r for r in rules if r.get("fwmark") == hex(MARK)], rules
+    own = [["10.1.0.2", 7000], ["fd01::2", 7000], ["10.5.0.2", 7000], ["fd05::2", 7000]]
+    back = listen(client, 7000, len(own), transparent=False)
+    try:
+        # the TPROXY mark is delivered here: nothing listens on the gateway, so no "ok"
+        assert "ok" not in dial(gw, own, mark=TPROXY_MARK, timeout=2)
+        assert dial(gw, own, mark=MARK) == ["ok"] * len(own)
+        got = accepted(back)
+    finally:
+        back.kill()
+        back.wait()
+    assert sorted(g["on"][0] for g in got) == sorted(
+        ["::ffff:10.1.0.2", "fd01::2", "::ffff:10.5.0.2", "fd05::2"])

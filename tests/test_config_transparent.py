@@ -16,7 +16,7 @@ def transparent_config(pki):
     cfg["routes"] = [{"to": ["10.20.0.0/16", "fd20::/64"], "ports": ["1-65535"],
                       "peer": "127.0.0.1:8443", "server_name": "bar.internal",
                       "allow": [{"dns": "bar.internal"}]}]
-    cfg["capture"] = {"mark": 18247, "route_table": 18247}
+    cfg["capture"] = {"mark": 17991, "tproxy_mark": 17992, "route_table": 17991}
     cfg["tunnels"] += [
         {"name": "router", "mode": "originate", "capture": "tproxy", "listen": "[::]:0"},
         {"name": "local", "mode": "originate", "capture": "redirect", "listen": "[::]:0"},
@@ -101,6 +101,20 @@ CASES = {
     "capture-mark-zero": (setv(lambda c: c["capture"], "mark", 0), "$.capture.mark", []),
     "capture-mark-string": (setv(lambda c: c["capture"], "mark", "0x4647"), "$.capture.mark",
                             ["expected an integer"]),
+    # the TPROXY rule's mark must not be the one on fedgate's own sockets
+    "capture-tproxy-mark-equal": (setv(lambda c: c["capture"], "tproxy_mark", 17991),
+                                  "$.capture.tproxy_mark",
+                                  ["must differ from $.capture.mark", "17991"]),
+    "capture-mark-equal-default-tproxy-mark": (setv(lambda c: c, "capture", {"mark": 17992}),
+                                               "$.capture.tproxy_mark",
+                                               ["must differ from $.capture.mark", "17992"]),
+    "capture-tproxy-mark-zero": (setv(lambda c: c["capture"], "tproxy_mark", 0),
+                                 "$.capture.tproxy_mark", ["must be between 1 and 2147483647"]),
+    "capture-tproxy-mark-too-big": (setv(lambda c: c["capture"], "tproxy_mark", 0x80000000),
+                                    "$.capture.tproxy_mark",
+                                    ["must be between 1 and 2147483647"]),
+    "capture-tproxy-mark-string": (setv(lambda c: c["capture"], "tproxy_mark", "0x4648"),
+                                   "$.capture.tproxy_mark", ["expected an integer"]),
     "capture-route-table-main": (setv(lambda c: c["capture"], "route_table", 254),
                                  "$.capture.route_table", ["kernel's own tables"]),
     # capture tunnels

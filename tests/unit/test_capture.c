@@ -81,9 +81,10 @@ static void base(void)
 {
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.path = "t.json";
-	/* as SPEC.md's example writes them (0x4647 is 17991, not 18247: both are explicit here) */
+	/* the defaults, as SPEC.md's example writes them */
 	cfg.capture.mark = 0x4647;
-	cfg.capture.route_table = 18247;
+	cfg.capture.tproxy_mark = 0x4648;
+	cfg.capture.route_table = 17991;
 	nets[0] = net("10.20.0.0", 16);
 	nets[1] = net("fd20::", 64);
 	nets[2] = net("10.30.0.5", 32);
@@ -100,15 +101,15 @@ static void base(void)
 }
 
 #define TPROXY_RULES                                                                               \
-	"\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x4647 tproxy ip to :15001 "      \
+	"\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x4648 tproxy ip to :15001 "       \
 	"accept\n"                                                                                 \
-	"\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x4647 tproxy ip to :15001 " \
+	"\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x4648 tproxy ip to :15001 "  \
 	"accept\n"                                                                                 \
-	"\t\tip6 daddr fd20::/64 tcp dport 5432 meta mark set 0x4647 tproxy ip6 to :15001 "       \
+	"\t\tip6 daddr fd20::/64 tcp dport 5432 meta mark set 0x4648 tproxy ip6 to :15001 "        \
 	"accept\n"                                                                                 \
-	"\t\tip6 daddr fd20::/64 tcp dport 8000-8100 meta mark set 0x4647 tproxy ip6 to :15001 "  \
+	"\t\tip6 daddr fd20::/64 tcp dport 8000-8100 meta mark set 0x4648 tproxy ip6 to :15001 "   \
 	"accept\n"                                                                                 \
-	"\t\tip daddr 10.30.0.5/32 tcp dport 1-65535 meta mark set 0x4647 tproxy ip to :15001 "   \
+	"\t\tip daddr 10.30.0.5/32 tcp dport 1-65535 meta mark set 0x4648 tproxy ip to :15001 "    \
 	"accept\n"
 
 #define REDIRECT_RULES                                                                             \
@@ -132,14 +133,13 @@ static void rt_texts(const struct fg_capture_plan *plan, char *out, size_t len)
 	}
 }
 
+/* Only the TPROXY mark has a rule: fedgate's own (0x4647) are routed as the host's. */
 #define RT_V4                                                                                      \
-	"ip route add local 0.0.0.0/0 dev lo table 18247\n"                                        \
-	"ip rule add fwmark 0x4647 iif lo lookup main priority 32764\n"                            \
-	"ip rule add fwmark 0x4647 lookup 18247 priority 32765\n"
+	"ip route add local 0.0.0.0/0 dev lo table 17991\n"                                        \
+	"ip rule add fwmark 0x4648 lookup 17991 priority 32765\n"
 #define RT_V6                                                                                      \
-	"ip -6 route add local ::/0 dev lo table 18247\n"                                          \
-	"ip -6 rule add fwmark 0x4647 iif lo lookup main priority 32764\n"                         \
-	"ip -6 rule add fwmark 0x4647 lookup 18247 priority 32765\n"
+	"ip -6 route add local ::/0 dev lo table 17991\n"                                          \
+	"ip -6 rule add fwmark 0x4648 lookup 17991 priority 32765\n"
 
 /* `up` for cfg: the script @nft, the tunnel counts, the present entries' commands @rt. */
 static void check_up(size_t n_tproxy, size_t n_redirect, const char *nft, const char *rt)
@@ -152,10 +152,13 @@ static void check_up(size_t n_tproxy, size_t n_redirect, const char *nft, const 
 	CHECK_STR(plan.nft, nft);
 	CHECK_EQ(plan.n_tproxy, n_tproxy);
 	CHECK_EQ(plan.n_redirect, n_redirect);
-	/* all six, present or not: `up` removes what an earlier config left */
-	CHECK_EQ(plan.n_rt, 6);
+	/* all four, present or not: `up` removes what an earlier config left */
+	CHECK_EQ(plan.n_rt, 4);
 	rt_texts(&plan, got, sizeof(got));
 	CHECK_STR(got, rt);
+	/* the point of two marks: no rule catches fedgate's own sockets */
+	for (size_t i = 0; i < plan.n_rt; i++)
+		CHECK(plan.rt[i].kind != FG_RT_RULE || plan.rt[i].fwmark != cfg.capture.mark);
 	fg_capture_plan_exit(&plan);
 	CHECK(plan.nft == NULL && plan.n_rt == 0);
 }
@@ -198,18 +201,19 @@ UNIT_TEST(tproxy_v4_only_routes)
 	base();
 	cfg.n_routes = 1;
 	routes[0].n_to = 1; /* 10.20.0.0/16 only */
+	/* three different numbers: each goes where it belongs */
 	cfg.capture.mark = 0x10;
+	cfg.capture.tproxy_mark = 0x11;
 	cfg.capture.route_table = 100;
 	tunnel(1, "router", FG_CAPTURE_TPROXY, 0, 15001);
 	check_up(1, 0,
 		 RESET "table inet fedgate {\n" PREROUTING
-		       "\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x10 tproxy ip to "
+		       "\t\tip daddr 10.20.0.0/16 tcp dport 5432 meta mark set 0x11 tproxy ip to "
 		       ":15001 accept\n"
-		       "\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x10 tproxy "
+		       "\t\tip daddr 10.20.0.0/16 tcp dport 8000-8100 meta mark set 0x11 tproxy "
 		       "ip to :15001 accept\n\t}\n}\n",
 		 "ip route add local 0.0.0.0/0 dev lo table 100\n"
-		 "ip rule add fwmark 0x10 iif lo lookup main priority 32764\n"
-		 "ip rule add fwmark 0x10 lookup 100 priority 32765\n");
+		 "ip rule add fwmark 0x11 lookup 100 priority 32765\n");
 }
 
 UNIT_TEST(down_removes_everything)
@@ -222,13 +226,17 @@ UNIT_TEST(down_removes_everything)
 	tunnel(1, "local", FG_CAPTURE_REDIRECT, 0, 15002);
 	CHECK_EQ(fg_capture_plan_down(&cfg, &plan, &err), 0);
 	CHECK_STR(plan.nft, RESET);
-	CHECK_EQ(plan.n_rt, 6);
+	CHECK_EQ(plan.n_rt, 4);
 	for (size_t i = 0; i < plan.n_rt; i++)
 		CHECK_EQ(plan.rt[i].present, 0);
+	fg_rt_entry_text(&plan.rt[0], 0, line, sizeof(line));
+	CHECK_STR(line, "ip route del local 0.0.0.0/0 dev lo table 17991");
+	fg_rt_entry_text(&plan.rt[1], 0, line, sizeof(line));
+	CHECK_STR(line, "ip rule del fwmark 0x4648 lookup 17991 priority 32765");
 	fg_rt_entry_text(&plan.rt[2], 0, line, sizeof(line));
-	CHECK_STR(line, "ip rule del fwmark 0x4647 lookup 18247 priority 32765");
+	CHECK_STR(line, "ip -6 route del local ::/0 dev lo table 17991");
 	fg_rt_entry_text(&plan.rt[3], 0, line, sizeof(line));
-	CHECK_STR(line, "ip -6 route del local ::/0 dev lo table 18247");
+	CHECK_STR(line, "ip -6 rule del fwmark 0x4648 lookup 17991 priority 32765");
 	fg_capture_plan_exit(&plan);
 	fg_capture_plan_exit(NULL);
 }
