@@ -179,3 +179,57 @@ def test_garbage_after_handshake_closes(pki, term):
     assert r is None
     gw.wait_log(r"tunnel wire: kube_client closed: from peer:")
     still_works(pki, gw)
+
+
+def upstream_end_recorder():
+    """An upstream handler that records how its stream ended: 'reset', 'fin' or 'timeout'."""
+    import queue
+    ends = queue.Queue()
+
+    def handler(conn):
+        conn.settimeout(10)
+        try:
+            while conn.recv(65536):
+                pass
+            ends.put("fin")
+        except ConnectionResetError:
+            ends.put("reset")
+        except socket.timeout:
+            ends.put("timeout")
+    return handler, ends
+
+
+def test_record_cut_by_a_fin_resets_the_service(pki, term):
+    """A FIN inside a record is a truncated stream: the service must see a reset, never a
+    clean end it could take for a complete request."""
+    handler, ends = upstream_end_recorder()
+    gw, up = term(handler)
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"a complete first record")
+    rec = c.tx.seal(CT_DATA, b"the rest of the request")
+    c.send_raw(rec[:12])
+    c.sock.shutdown(socket.SHUT_WR)
+    assert ends.get(timeout=15) == "reset"
+    gw.wait_log(r"tunnel wire: kube_client closed: the stream was cut inside a record")
+
+
+def test_bad_record_resets_the_service(pki, term):
+    handler, ends = upstream_end_recorder()
+    gw, up = term(handler)
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"first")
+    rec = bytearray(c.tx.seal(CT_DATA, b"x" * 100))
+    rec[20] ^= 1
+    c.send_raw(bytes(rec))
+    assert ends.get(timeout=15) == "reset"
+
+
+def test_clean_close_notify_is_a_fin_at_the_service(pki, term):
+    """The control case of the two above: the same handler sees a FIN for a proper end."""
+    handler, ends = upstream_end_recorder()
+    gw, up = term(handler)
+    c = RawTLSClient(gw.port("wire"), pki)
+    c.send_data(b"first")
+    c.send_alert(1, 0)
+    c.sock.shutdown(socket.SHUT_WR)
+    assert ends.get(timeout=15) == "fin"
