@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "control/allow.h"
+#include "fedgate/net.h"
 
 static int char_eq(char a, char b, int fold)
 {
@@ -131,6 +132,22 @@ int fg_allow_check(const struct fg_allow_rule *rules, size_t n, const struct fg_
 			     fail);
 		if (w > 0)
 			used += (size_t)w;
+	}
+	return -EACCES;
+}
+
+int fg_allow_reach(const struct fg_allow_rule *rules, size_t n, const struct fg_peer_id *peer,
+		   const struct sockaddr *dst)
+{
+	char buf[512];
+
+	for (size_t i = 0; i < n; i++) {
+		if (rule_fails(&rules[i], peer, buf, sizeof(buf)))
+			continue;
+		for (size_t j = 0; j < rules[i].n_reach; j++)
+			if (fg_net_contains(&rules[i].reach[j].net, dst) &&
+			    fg_port_in(&rules[i].reach[j].ports, dst))
+				return 0;
 	}
 	return -EACCES;
 }

@@ -174,8 +174,8 @@ static int syntax_error(struct fg_conf_walk *w, const char *text, const char *en
 int fg_config_parse(const char *buf, size_t len, const char *file, const char *dir,
 		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err)
 {
-	static const char *const keys[] = { "identity", "tls", "dataplane", "tunnels", "roots",
-					    NULL };
+	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
+					    "roots",	"routes",  "capture",	NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -213,6 +213,11 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		ret = fg_conf_parse_tunnels(&w, cfg,
 					    cJSON_GetObjectItemCaseSensitive(root, "tunnels"));
 	if (!ret)
+		ret = fg_conf_parse_routes(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "routes"));
+	if (!ret)
+		ret = fg_conf_parse_capture(&w, cfg,
+					    cJSON_GetObjectItemCaseSensitive(root, "capture"));
+	if (!ret)
 		ret = fg_conf_parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
 free_json:
 	cJSON_Delete(root);
@@ -222,6 +227,18 @@ out:
 	return ret;
 }
 
+static void free_allow(struct fg_allow_rule *rules, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		free(rules[j].dns);
+		free(rules[j].uri);
+		free(rules[j].cn);
+		free(rules[j].root);
+		free(rules[j].reach);
+	}
+	free(rules);
+}
+
 void fg_config_free(struct fg_config *cfg)
 {
 	if (!cfg)
@@ -229,19 +246,23 @@ void fg_config_free(struct fg_config *cfg)
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		struct fg_tunnel_conf *t = &cfg->tunnels[i];
 
-		for (size_t j = 0; j < t->n_allow; j++) {
-			free(t->allow[j].dns);
-			free(t->allow[j].uri);
-			free(t->allow[j].cn);
-			free(t->allow[j].root);
-		}
-		free(t->allow);
+		free_allow(t->allow, t->n_allow);
 		free(t->name);
 		fg_addr_exit(&t->listen);
 		fg_addr_exit(&t->target);
 		free(t->server_name);
 	}
 	free(cfg->tunnels);
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct fg_route *r = &cfg->routes[i];
+
+		free(r->to);
+		free(r->ports);
+		fg_addr_exit(&r->peer);
+		free(r->server_name);
+		free_allow(r->allow, r->n_allow);
+	}
+	free(cfg->routes);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg->cert_file);

@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: MIT
-/* The config's tunnels[]: mode, addresses, and the allow rules that admit peers. */
+/*
+ * The config's tunnels[]: mode, addresses, and the allow rules that admit
+ * peers (rules are shared with $.routes[], config_routes.c).
+ */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,13 +10,46 @@
 
 #include "control/config.h"
 #include "control/config_walk.h"
+#include "fedgate/net.h"
 
 #define FP_PREFIX_LEN (sizeof(FG_ROOT_SHA256_PREFIX) - 1)
 
-static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		      struct fg_allow_rule *r)
+/* allow[].reach: where a transparent tunnel's peers admitted by this rule may connect. */
+static int parse_reach(struct fg_conf_walk *w, const cJSON *arr, const char *path,
+		       struct fg_allow_rule *r)
 {
-	static const char *const keys[] = { "dns", "uri", "cn", "root", NULL };
+	const cJSON *it;
+	const char *why;
+	char jp[320];
+	int i = 0;
+
+	snprintf(jp, sizeof(jp), "%s.reach", path);
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+		return fg_conf_fail(w->err, w->file, jp,
+				    "expected a non-empty array of destinations such as "
+				    "\"10.20.0.0/24:80-443\"");
+	r->reach = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*r->reach));
+	if (!r->reach)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr)
+	{
+		snprintf(jp, sizeof(jp), "%s.reach[%d]", path, i++);
+		if (!cJSON_IsString(it))
+			return fg_conf_fail(w->err, w->file, jp,
+					    "expected a string such as \"10.20.0.5:5432\"");
+		if (fg_dest_parse(it->valuestring, &r->reach[r->n_reach], &why))
+			return fg_conf_fail(w->err, w->file, jp, "\"%s\": %s", it->valuestring,
+					    why);
+		r->n_reach++;
+	}
+	return 0;
+}
+
+static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		      int reach_ok, struct fg_allow_rule *r)
+{
+	static const char *const keys[] = { "dns", "uri", "cn", "root", "reach", NULL };
+	const cJSON *reach;
 	char jp[320];
 	int ret;
 
@@ -34,6 +70,13 @@ static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path
 	if (!ret && !r->dns && !r->uri && !r->cn && !r->root)
 		ret = fg_conf_fail(w->err, w->file, path,
 				   "an allow rule needs at least one of dns, uri, cn, root");
+	reach = ret ? NULL : cJSON_GetObjectItemCaseSensitive(obj, "reach");
+	if (reach && !reach_ok)
+		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "reach"),
+				   "\"reach\" applies only to the allow rules of a "
+				   "\"transparent\" terminate tunnel");
+	else if (reach)
+		ret = parse_reach(w, reach, path, r);
 	return ret;
 }
 
@@ -74,20 +117,14 @@ static int parse_originate(struct fg_conf_walk *w, const cJSON *obj, const char 
 	return ret;
 }
 
-/* upstream and proxy_protocol; no peer, no server_name. */
-static int parse_terminate(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-			   struct fg_tunnel_conf *t)
+/* proxy_protocol: "v2" or "none" (the default). */
+static int parse_proxy_protocol(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+				struct fg_tunnel_conf *t)
 {
 	char *pp = NULL, jp[256];
 	int ret;
 
-	ret = parse_addr(w, obj, path, "upstream", 0, &t->target);
-	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "peer"))
-		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "peer"),
-				   "\"peer\" belongs to originate tunnels; a terminate "
-				   "tunnel forwards to \"upstream\"");
-	if (!ret)
-		ret = fg_conf_get_str(w, obj, path, "proxy_protocol", 0, &pp);
+	ret = fg_conf_get_str(w, obj, path, "proxy_protocol", 0, &pp);
 	if (!ret && pp) {
 		snprintf(jp, sizeof(jp), "%s.proxy_protocol", path);
 		if (!strcmp(pp, "v2"))
@@ -96,16 +133,33 @@ static int parse_terminate(struct fg_conf_walk *w, const cJSON *obj, const char 
 			ret = fg_conf_fail(w->err, w->file, jp,
 					   "expected \"v2\" or \"none\", got \"%s\"", pp);
 	}
-	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "server_name"))
-		ret = fg_conf_fail(w->err, w->file,
-				   fg_conf_key_path(jp, sizeof(jp), path, "server_name"),
-				   "\"server_name\" applies to originate tunnels only");
 	free(pp);
 	return ret;
 }
 
-static int parse_allow(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		       struct fg_tunnel_conf *t)
+/* upstream and proxy_protocol; no peer, no server_name. */
+static int parse_terminate(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			   struct fg_tunnel_conf *t)
+{
+	char jp[256];
+	int ret;
+
+	ret = parse_addr(w, obj, path, "upstream", 0, &t->target);
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "peer"))
+		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "peer"),
+				   "\"peer\" belongs to originate tunnels; a terminate "
+				   "tunnel forwards to \"upstream\"");
+	if (!ret)
+		ret = parse_proxy_protocol(w, obj, path, t);
+	if (!ret && cJSON_GetObjectItemCaseSensitive(obj, "server_name"))
+		ret = fg_conf_fail(w->err, w->file,
+				   fg_conf_key_path(jp, sizeof(jp), path, "server_name"),
+				   "\"server_name\" applies to originate tunnels only");
+	return ret;
+}
+
+int fg_conf_parse_allow(struct fg_conf_walk *w, const cJSON *obj, const char *path, int reach_ok,
+			struct fg_allow_rule **rules, size_t *n)
 {
 	const cJSON *allow, *it;
 	char jp[256];
@@ -118,18 +172,89 @@ static int parse_allow(struct fg_conf_walk *w, const cJSON *obj, const char *pat
 				    "missing required key (a tunnel admits no peer without rules)");
 	if (!cJSON_IsArray(allow) || cJSON_GetArraySize(allow) == 0)
 		return fg_conf_fail(w->err, w->file, jp, "expected a non-empty array of rules");
-	t->allow = calloc((size_t)cJSON_GetArraySize(allow), sizeof(*t->allow));
-	if (!t->allow)
+	*rules = calloc((size_t)cJSON_GetArraySize(allow), sizeof(**rules));
+	if (!*rules)
 		return -ENOMEM;
 	cJSON_ArrayForEach(it, allow)
 	{
 		snprintf(jp, sizeof(jp), "%s.allow[%d]", path, i++);
-		t->n_allow++;
-		ret = parse_rule(w, it, jp, &t->allow[t->n_allow - 1]);
+		(*n)++;
+		ret = parse_rule(w, it, jp, reach_ok, &(*rules)[*n - 1]);
 		if (ret)
 			return ret;
 	}
 	return 0;
+}
+
+/* No key of @keys (NULL-terminated) may be in @obj: each belongs elsewhere, as @why says. */
+static int refuse_keys(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		       const char *const *keys, const char *why)
+{
+	char jp[256];
+
+	for (; *keys; keys++)
+		if (cJSON_GetObjectItemCaseSensitive(obj, *keys))
+			return fg_conf_fail(w->err, w->file,
+					    fg_conf_key_path(jp, sizeof(jp), path, *keys),
+					    "\"%s\" %s", *keys, why);
+	return 0;
+}
+
+/* capture: a transparent originate tunnel, routed by $.routes; it has no peer of its own. */
+static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			 struct fg_tunnel_conf *t)
+{
+	static const char *const own[] = { "peer", "server_name", "allow", "upstream",
+					   "proxy_protocol", "transparent", NULL };
+	char *cap = NULL, jp[256];
+	int ret;
+
+	ret = fg_conf_get_str(w, obj, path, "capture", 1, &cap);
+	if (ret)
+		return ret;
+	if (!strcmp(cap, "tproxy"))
+		t->capture = FG_CAPTURE_TPROXY;
+	else if (!strcmp(cap, "redirect"))
+		t->capture = FG_CAPTURE_REDIRECT;
+	else
+		ret = fg_conf_fail(w->err, w->file,
+				   fg_conf_key_path(jp, sizeof(jp), path, "capture"),
+				   "expected \"tproxy\" or \"redirect\", got \"%s\"", cap);
+	free(cap);
+	if (!ret)
+		ret = refuse_keys(w, obj, path, own,
+				  "does not apply to a capture tunnel: it dials the peer of the "
+				  "route ($.routes) its connection's destination matches");
+	return ret;
+}
+
+/* transparent: a terminate tunnel that dials the destination its peer names. */
+static int parse_transparent(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			     struct fg_tunnel_conf *t)
+{
+	static const char *const own[] = { "upstream", "peer", "server_name", NULL };
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, "transparent");
+	char jp[256];
+	int ret;
+
+	if (!cJSON_IsBool(it))
+		return fg_conf_fail(w->err, w->file,
+				    fg_conf_key_path(jp, sizeof(jp), path, "transparent"),
+				    "expected true or false");
+	if (!cJSON_IsTrue(it))
+		return 0;
+	if (t->mode != FG_MODE_TERMINATE)
+		return fg_conf_fail(w->err, w->file,
+				    fg_conf_key_path(jp, sizeof(jp), path, "transparent"),
+				    "applies to terminate tunnels only (an originate tunnel is "
+				    "made transparent by \"capture\")");
+	t->transparent = 1;
+	ret = refuse_keys(w, obj, path, own,
+			  "does not apply to a transparent tunnel: it dials the destination "
+			  "its peer names, if allow[].reach admits it");
+	if (!ret)
+		ret = parse_proxy_protocol(w, obj, path, t);
+	return ret;
 }
 
 static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
@@ -137,7 +262,7 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 {
 	static const char *const keys[] = { "name",	   "mode",	     "listen", "peer",
 					    "upstream",	   "server_name",    "allow",  "proxy_protocol",
-					    NULL };
+					    "capture",	   "transparent",    NULL };
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -159,11 +284,25 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 		goto out;
 	}
 	ret = parse_addr(w, obj, path, "listen", 1, &t->listen);
-	if (!ret)
+	if (ret)
+		goto out;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "capture")) {
+		if (t->mode == FG_MODE_ORIGINATE)
+			ret = parse_capture(w, obj, path, t);
+		else
+			ret = fg_conf_fail(w->err, w->file,
+					   fg_conf_key_path(jp, sizeof(jp), path, "capture"),
+					   "applies to originate tunnels only (a terminate tunnel "
+					   "is made transparent by \"transparent\": true)");
+		goto out;
+	}
+	if (cJSON_GetObjectItemCaseSensitive(obj, "transparent"))
+		ret = parse_transparent(w, obj, path, t);
+	if (!ret && !t->transparent)
 		ret = t->mode == FG_MODE_ORIGINATE ? parse_originate(w, obj, path, t)
 						   : parse_terminate(w, obj, path, t);
 	if (!ret)
-		ret = parse_allow(w, obj, path, t);
+		ret = fg_conf_parse_allow(w, obj, path, t->transparent, &t->allow, &t->n_allow);
 out:
 	free(mode);
 	return ret;

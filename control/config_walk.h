@@ -46,9 +46,19 @@ int fg_conf_defer_readable(struct fg_conf_walk *w, const char *jpath, const char
 int fg_conf_defer_addr(struct fg_conf_walk *w, const char *jpath, const char *text, int passive,
 		       struct fg_addr *addr);
 
-/* The sections of the file, each into @cfg (config_identity.c, config_tunnels.c). */
+/*
+ * @obj's "allow": a non-empty array of rules into *@rules / *@n (as far as it
+ * got, for the caller to free). @reach_ok: rules may carry "reach".
+ */
+int fg_conf_parse_allow(struct fg_conf_walk *w, const cJSON *obj, const char *path, int reach_ok,
+			struct fg_allow_rule **rules, size_t *n);
+
+/* The sections of the file, each into @cfg (config_identity.c, config_tunnels.c...). */
 int fg_conf_parse_identity(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *id);
 int fg_conf_parse_roots(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
 int fg_conf_parse_tunnels(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
+/* $.routes and $.capture (config_routes.c); after the tunnels, which decide what is needed. */
+int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
+int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
 
 #endif

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
- * One gateway connection, in the order it runs: accept, dial (the peer
- * gateway when originating), the non-blocking TLS handshake, authorization of
- * the verified peer, dial (the upstream when terminating), the PROXY v2 header,
- * and the handoff of both sockets and the session keys to the data plane.
+ * One gateway connection, in the order it runs: accept (a capture tunnel
+ * finds the route for the application's destination), dial (the peer gateway
+ * when originating), the non-blocking TLS handshake, authorization of the
+ * verified peer, the destination header inside TLS (transparent tunnels: A
+ * writes it, B reads it and checks the peer may reach it), dial (the upstream
+ * or the destination when terminating), the PROXY v2 header, and the handoff
+ * of both sockets and the session keys to the data plane.
  *
  * Ownership: a phase borrows its connection and returns what comes next,
  * STEP_WAIT (it waits on its fd) or STEP_DONE (refused or handed off). Only
@@ -25,12 +28,16 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "control/alert.h"
 #include "control/allow.h"
+#include "control/dest.h"
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/keys.h"
 #include "control/proxyv2.h"
 #include "control/roots.h"
+#include "control/route.h"
+#include "control/sock.h"
 #include "control/tls.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
@@ -43,11 +50,14 @@
 enum step { STEP_WAIT, STEP_DONE };
 
 /* The phases, in the order they run. */
+static enum step route_app(struct gw *gw, struct gw_conn *c);
 static enum step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum step peer_dialed(struct gw *gw, struct gw_conn *c);
 static enum step start_handshake(struct gw *gw, struct gw_conn *c);
 static enum step handshake(struct gw *gw, struct gw_conn *c);
 static enum step authorize(struct gw *gw, struct gw_conn *c);
+static enum step send_dest(struct gw *gw, struct gw_conn *c);
+static enum step recv_dest(struct gw *gw, struct gw_conn *c);
 static enum step dial_upstream(struct gw *gw, struct gw_conn *c);
 static enum step upstream_dialed(struct gw *gw, struct gw_conn *c);
 static enum step send_proxy_header(struct gw *gw, struct gw_conn *c);
@@ -58,8 +68,7 @@ static enum step log_refusal(const struct gw_conn *c, const struct fg_peer_id *w
 			     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void send_access_denied(struct gw_conn *c);
 static int watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events);
-static int dial(const struct fg_addr *to, int *fd_out);
-static int dial_result(int fd);
+static uint32_t dial_mark(const struct gw_conn *c);
 static struct gw_conn *conn_new(struct gw *gw, const struct fg_tunnel_conf *t);
 static void conn_free(struct gw *gw, struct gw_conn *c);
 
@@ -87,6 +96,9 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 		c->tls_fd = fd;
 		fg_addr_text(&ss, c->addr, sizeof(c->addr));
 		next = start_handshake(gw, c);
+	} else if (l->t->capture) {
+		c->plain_fd = fd;
+		next = route_app(gw, c);
 	} else {
 		c->plain_fd = fd;
 		snprintf(c->addr, sizeof(c->addr), "%s", l->t->target.text);
@@ -106,6 +118,12 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 		break;
 	case CONN_HANDSHAKE:
 		next = handshake(gw, c);
+		break;
+	case CONN_SEND_DEST:
+		next = send_dest(gw, c);
+		break;
+	case CONN_RECV_DEST:
+		next = recv_dest(gw, c);
 		break;
 	case CONN_DIAL_UPSTREAM:
 		next = upstream_dialed(gw, c);
@@ -130,10 +148,39 @@ void gw_conn_expire(struct gw *gw)
 	}
 }
 
+/*
+ * A capture tunnel: the application dialed some address; the route for it
+ * names the peer gateway. No route: refused (default deny), with a reset.
+ */
+static enum step route_app(struct gw *gw, struct gw_conn *c)
+{
+	const struct fg_config *cfg = c->gen->cfg;
+	char app[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
+	int ret;
+
+	ret = fg_dest_source(c->plain_fd, &c->app);
+	if (!ret)
+		ret = fg_dest_original(c->plain_fd, c->t->capture, &c->dst);
+	fg_addr_text(&c->app, app, sizeof(app));
+	snprintf(c->addr, sizeof(c->addr), "%s", app);
+	if (ret)
+		return log_refusal(c, NULL, "no original destination (%s): was it captured?",
+				   strerror(-ret));
+	fg_addr_text(&c->dst, dst, sizeof(dst));
+	snprintf(c->flow, sizeof(c->flow), "%s -> %s", app, dst);
+	c->route = fg_route_find(cfg->routes, cfg->n_routes, (struct sockaddr *)&c->dst);
+	if (!c->route)
+		return log_refusal(c, NULL, "no route to %s", dst);
+	snprintf(c->addr, sizeof(c->addr), "%s", c->route->peer.text);
+	return dial_peer(gw, c);
+}
+
 /* Originate: the app is accepted; only now does the peer gateway see a connection. */
 static enum step dial_peer(struct gw *gw, struct gw_conn *c)
 {
-	int ret = dial(&c->t->target, &c->tls_fd);
+	const struct fg_addr *to = c->route ? &c->route->peer : &c->t->target;
+	int ret = fg_sock_dial((const struct sockaddr *)&to->sa, to->len, dial_mark(c),
+			       &c->tls_fd);
 
 	if (!ret) {
 		c->state = CONN_DIAL_PEER;
@@ -146,7 +193,7 @@ static enum step dial_peer(struct gw *gw, struct gw_conn *c)
 
 static enum step peer_dialed(struct gw *gw, struct gw_conn *c)
 {
-	int ret = dial_result(c->tls_fd);
+	int ret = fg_sock_dial_result(c->tls_fd);
 
 	if (ret)
 		return log_refusal(c, NULL, "peer gateway unreachable: %s", strerror(-ret));
@@ -156,8 +203,9 @@ static enum step peer_dialed(struct gw *gw, struct gw_conn *c)
 static enum step start_handshake(struct gw *gw, struct gw_conn *c)
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
+	const char *sni = c->route ? c->route->server_name : c->t->server_name;
 
-	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, c->t->server_name, &c->st);
+	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, sni, &c->st);
 	if (!c->ssl)
 		return log_refusal(c, NULL, "cannot create TLS session");
 	c->state = CONN_HANDSHAKE;
@@ -199,6 +247,8 @@ static enum step handshake(struct gw *gw, struct gw_conn *c)
 static enum step authorize(struct gw *gw, struct gw_conn *c)
 {
 	const struct fg_config *cfg = c->gen->cfg;
+	const struct fg_allow_rule *allow = c->route ? c->route->allow : c->t->allow;
+	size_t n_allow = c->route ? c->route->n_allow : c->t->n_allow;
 	STACK_OF(X509) *chain;
 	char why[1024];
 
@@ -211,23 +261,130 @@ static enum step authorize(struct gw *gw, struct gw_conn *c)
 		send_access_denied(c);
 		return log_refusal(c, &c->peer, "name constraints: %s", why);
 	}
-	if (fg_allow_check(c->t->allow, c->t->n_allow, &c->peer, why, sizeof(why))) {
+	if (fg_allow_check(allow, n_allow, &c->peer, why, sizeof(why))) {
 		send_access_denied(c);
 		return log_refusal(c, &c->peer, "%s", why);
 	}
+	if (c->route)
+		return send_dest(gw, c);
 	if (c->t->mode == FG_MODE_ORIGINATE)
 		return handoff(gw, c);
+	if (c->t->transparent)
+		return recv_dest(gw, c);
 	return dial_upstream(gw, c);
 }
 
-/* Terminate: only an authorized peer makes the upstream see a connection. */
+/*
+ * A: the destination header and the application's first bytes, one record
+ * right after our Finished, so B can dial at once: no round trip is added.
+ * A write that cannot finish now is retried with the same bytes, as OpenSSL
+ * requires.
+ */
+static enum step send_dest(struct gw *gw, struct gw_conn *c)
+{
+	ssize_t n;
+	int ret, err;
+
+	if (!c->hdr) {
+		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
+		if (!c->hdr)
+			return log_refusal(c, &c->peer, "out of memory");
+		n = fg_dest_flight(c->hdr, (struct sockaddr *)&c->app, (struct sockaddr *)&c->dst,
+				   c->t->name, c->plain_fd);
+		if (n < 0)
+			return log_refusal(c, &c->peer, "destination header: %s",
+					   strerror((int)-n));
+		c->hdr_len = (size_t)n;
+	}
+	ERR_clear_error();
+	ret = SSL_write(c->ssl, c->hdr, (int)c->hdr_len);
+	if (ret > 0)
+		return handoff(gw, c);
+	err = SSL_get_error(c->ssl, ret);
+	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
+		c->state = CONN_SEND_DEST;
+		ret = watch(gw, c, c->tls_fd, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		if (ret)
+			return log_refusal(c, &c->peer, "epoll: %s", strerror(-ret));
+		return STEP_WAIT;
+	}
+	return log_refusal(c, &c->peer, "peer gateway closed before the destination header");
+}
+
+/*
+ * B: the header names the application and its destination; the peer may
+ * reach only what a rule that admits it lists (none by default).
+ */
+static enum step recv_dest(struct gw *gw, struct gw_conn *c)
+{
+	char app[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
+	struct fg_pp2_addrs h;
+	int ret;
+
+	if (!c->hdr) {
+		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
+		if (!c->hdr)
+			return log_refusal(c, &c->peer, "out of memory");
+		c->hdr_len = 0;
+	}
+	ret = fg_dest_read_header(c->ssl, c->hdr, &c->hdr_len, &h);
+	if (ret == -EAGAIN || ret == -EALREADY) {
+		c->state = CONN_RECV_DEST;
+		ret = watch(gw, c, c->tls_fd, ret == -EAGAIN ? EPOLLIN : EPOLLOUT);
+		if (ret)
+			return log_refusal(c, &c->peer, "epoll: %s", strerror(-ret));
+		return STEP_WAIT;
+	}
+	if (ret == -EPROTO) {
+		send_access_denied(c);
+		return log_refusal(c, &c->peer, "no valid PROXY v2 destination header (TCP over "
+						"IPv4 or IPv6) as the first bytes");
+	}
+	if (ret)
+		return log_refusal(c, &c->peer, "connection closed before its destination header");
+	c->app = h.src;
+	c->dst = h.dst;
+	fg_addr_text(&c->app, app, sizeof(app));
+	fg_addr_text(&c->dst, dst, sizeof(dst));
+	snprintf(c->flow, sizeof(c->flow), "%s -> %s", app, dst);
+	if (fg_allow_reach(c->t->allow, c->t->n_allow, &c->peer, (struct sockaddr *)&c->dst)) {
+		send_access_denied(c);
+		return log_refusal(c, &c->peer, "destination %s not in reach", dst);
+	}
+	return dial_upstream(gw, c);
+}
+
+/* The upstream's address for log lines: the configured one, or the destination. */
+static const char *upstream_text(const struct gw_conn *c, char *buf, size_t len)
+{
+	if (!c->t->transparent)
+		return c->t->target.text;
+	fg_addr_text(&c->dst, buf, len);
+	return buf;
+}
+
+/*
+ * Terminate: only an authorized peer makes the upstream see a connection. A
+ * destination that does not answer resets the tunnel, as a failed connect
+ * over a VPN would.
+ */
 static enum step dial_upstream(struct gw *gw, struct gw_conn *c)
 {
-	int ret = dial(&c->t->target, &c->plain_fd);
+	const struct sockaddr *to = (const struct sockaddr *)&c->t->target.sa;
+	socklen_t len = c->t->target.len;
+	char buf[INET6_ADDRSTRLEN + 8];
+	int ret;
 
+	if (c->t->transparent) {
+		to = (const struct sockaddr *)&c->dst;
+		len = c->dst.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+						  : sizeof(struct sockaddr_in6);
+		c->reset_tls = 1;
+	}
+	ret = fg_sock_dial(to, len, dial_mark(c), &c->plain_fd);
 	if (ret)
-		return log_refusal(c, &c->peer, "upstream %s: %s", c->t->target.text,
-				   strerror(-ret));
+		return log_refusal(c, &c->peer, "upstream %s: %s",
+				   upstream_text(c, buf, sizeof(buf)), strerror(-ret));
 	c->state = CONN_DIAL_UPSTREAM;
 	ret = watch(gw, c, c->plain_fd, EPOLLOUT);
 	if (ret)
@@ -237,11 +394,13 @@ static enum step dial_upstream(struct gw *gw, struct gw_conn *c)
 
 static enum step upstream_dialed(struct gw *gw, struct gw_conn *c)
 {
-	int ret = dial_result(c->plain_fd);
+	char buf[INET6_ADDRSTRLEN + 8];
+	int ret = fg_sock_dial_result(c->plain_fd);
 
 	if (ret)
-		return log_refusal(c, &c->peer, "upstream %s unreachable: %s", c->t->target.text,
-				   strerror(-ret));
+		return log_refusal(c, &c->peer, "upstream %s unreachable: %s",
+				   upstream_text(c, buf, sizeof(buf)), strerror(-ret));
+	c->reset_tls = 0;
 	if (c->t->proxy_v2)
 		return send_proxy_header(gw, c);
 	return handoff(gw, c);
@@ -252,12 +411,18 @@ static enum step send_proxy_header(struct gw *gw, struct gw_conn *c)
 	struct sockaddr_storage src, dst;
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
 	uint8_t buf[FG_PP2_MAX];
+	char up[INET6_ADDRSTRLEN + 8];
 	const char *sni;
 	ssize_t n;
 
-	if (getpeername(c->tls_fd, (struct sockaddr *)&src, &sl) ||
-	    getsockname(c->tls_fd, (struct sockaddr *)&dst, &dl))
+	/* Transparent: the service sees the application, not the gateway in front of it. */
+	if (c->t->transparent) {
+		src = c->app;
+		dst = c->dst;
+	} else if (getpeername(c->tls_fd, (struct sockaddr *)&src, &sl) ||
+		   getsockname(c->tls_fd, (struct sockaddr *)&dst, &dl)) {
 		return log_refusal(c, &c->peer, "getpeername: %s", strerror(errno));
+	}
 	sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 	n = fg_proxyv2_build(buf, sizeof(buf), (struct sockaddr *)&src, (struct sockaddr *)&dst,
 			     &c->peer, sni, SSL_get_cipher_name(c->ssl), c->t->name);
@@ -267,7 +432,7 @@ static enum step send_proxy_header(struct gw *gw, struct gw_conn *c)
 	/* A fresh connection's send buffer always takes a few KiB at once. */
 	if (send(c->plain_fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
 		return log_refusal(c, &c->peer, "upstream %s: cannot send PROXY header: %s",
-				   c->t->target.text, strerror(errno));
+				   upstream_text(c, up, sizeof(up)), strerror(errno));
 	return handoff(gw, c);
 }
 
@@ -318,9 +483,13 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 			 strerror(-ret));
 		gw->fatal = ret;
 	} else {
-		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s", c->peer.cn,
-			c->peer.root_cn, c->t->name, c->addr, fg_cipher_name(h->keys.cipher),
-			desc);
+		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
+			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
+			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
+		/* The data plane owns the sockets now: these are only our copies. */
+		close(c->plain_fd);
+		close(c->tls_fd);
+		c->plain_fd = c->tls_fd = -1;
 	}
 wipe:
 	OPENSSL_cleanse(h, sizeof(*h));
@@ -343,37 +512,20 @@ static enum step log_refusal(const struct gw_conn *c, const struct fg_peer_id *w
 	va_end(ap);
 	if (who && (who->cn[0] || who->n_dns || who->n_uri)) {
 		fg_peer_describe(who, desc, sizeof(desc));
-		fg_warn("refused %s (issued by '%s') from %s on tunnel %s: %s", desc,
+		fg_warn("refused %s (issued by '%s') from %s on tunnel %s%s%s%s: %s", desc,
 			who->root_cn[0] ? who->root_cn : "unknown root", c->addr, c->t->name,
-			reason);
+			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
 	} else {
-		fg_warn("refused %s on tunnel %s: %s", c->addr, c->t->name, reason);
+		fg_warn("refused %s on tunnel %s%s%s%s: %s", c->addr, c->t->name,
+			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
 	}
 	return STEP_DONE;
 }
 
-/*
- * The handshake completed but the peer is not admitted: tell it with a fatal
- * access_denied alert under the new application key (best effort, never
- * blocking). The caller still logs the refusal.
- */
+/* The handshake completed but the peer is not admitted: a fatal access_denied. */
 static void send_access_denied(struct gw_conn *c)
 {
-	static const uint8_t alert[2] = { 2, 49 };
-	uint8_t rec[64];
-	struct fg_session_keys keys;
-	struct fg_record_dir tx = { 0 };
-	ssize_t n;
-
-	if (fg_keys_export(c->ssl, &c->st, &keys))
-		return;
-	if (!fg_record_init(&tx, keys.cipher, &keys.tx, 1)) {
-		n = fg_record_seal(&tx, FG_CT_ALERT, alert, sizeof(alert), rec, sizeof(rec));
-		if (n > 0 && send(c->tls_fd, rec, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-			fg_debug("access_denied alert not sent: %s", strerror(errno));
-	}
-	fg_record_exit(&tx);
-	OPENSSL_cleanse(&keys, sizeof(keys));
+	fg_alert_send(c->ssl, &c->st, c->tls_fd, FG_ALERT_ACCESS_DENIED);
 }
 
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
@@ -387,34 +539,18 @@ static int watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
 	return fg_evloop_add(gw->loop, fd, events, &c->src);
 }
 
-/* Starts a non-blocking connect; returns 0 (maybe in progress) or -errno. */
-static int dial(const struct fg_addr *to, int *fd_out)
+/*
+ * The mark on every socket fedgate dials when it captures: the capture rules
+ * skip marked packets, so fedgate never catches its own connections.
+ */
+static uint32_t dial_mark(const struct gw_conn *c)
 {
-	int fd, one = 1;
+	const struct fg_config *cfg = c->gen->cfg;
 
-	fd = socket(to->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (const struct sockaddr *)&to->sa, to->len) && errno != EINPROGRESS) {
-		int ret = -errno;
-
-		close(fd);
-		return ret;
-	}
-	*fd_out = fd;
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE)
+			return cfg->capture.mark;
 	return 0;
-}
-
-/* How the connect on @fd ended, once it is writable: 0 or -errno. */
-static int dial_result(int fd)
-{
-	int err = 0;
-	socklen_t len = sizeof(err);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
-		return -errno;
-	return -err;
 }
 
 /* A connection on @t under the current generation, its deadline running. NULL if none. */
@@ -440,17 +576,29 @@ static struct gw_conn *conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
 	return c;
 }
 
-/* Closes what @c still holds (after a handoff: the control process's copies) and wipes it. */
+/*
+ * Closes what @c still holds and wipes it. Sockets still here were refused: an
+ * application is told with a reset, as a failed connect over a VPN would.
+ */
 static void conn_free(struct gw *gw, struct gw_conn *c)
 {
+	int is_term = c->t->mode == FG_MODE_TERMINATE;
+
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	SSL_free(c->ssl);
 	fg_tls_conn_exit(&c->st);
-	if (c->plain_fd >= 0)
+	if (is_term && c->plain_fd >= 0)
 		close(c->plain_fd);
-	if (c->tls_fd >= 0)
+	else
+		fg_sock_close_reset(c->plain_fd);
+	if (c->reset_tls)
+		fg_sock_close_reset(c->tls_fd);
+	else if (c->tls_fd >= 0)
 		close(c->tls_fd);
+	if (c->hdr)
+		OPENSSL_cleanse(c->hdr, FG_DEST_FLIGHT_MAX);
+	free(c->hdr);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

@@ -44,7 +44,13 @@ struct gw_gen {
 };
 
 /* Where a connection is; each state waits on one fd (gw_conn.watch_fd). */
-enum gw_conn_state { CONN_DIAL_PEER, CONN_HANDSHAKE, CONN_DIAL_UPSTREAM };
+enum gw_conn_state {
+	CONN_DIAL_PEER,
+	CONN_HANDSHAKE,
+	CONN_SEND_DEST, /* transparent originate: the destination header, being written */
+	CONN_RECV_DEST, /* transparent terminate: the destination header, being read */
+	CONN_DIAL_UPSTREAM,
+};
 
 struct gw_conn {
 	struct gw_src src;
@@ -57,6 +63,7 @@ struct gw_conn {
 	struct gw_gen *gen;
 	struct fg_tls tls;
 	const struct fg_tunnel_conf *t;
+	const struct fg_route *route; /* capture tunnels: where @dst goes, in @gen's config */
 	enum gw_conn_state state;
 	int plain_fd; /* originate: the app; terminate: the upstream (once dialed) */
 	int tls_fd;
@@ -66,6 +73,12 @@ struct gw_conn {
 	struct fg_peer_id peer;
 	uint64_t deadline_ms;
 	char addr[INET6_ADDRSTRLEN + 8]; /* the TLS peer, for logs */
+	/* transparent tunnels: the application's address and the one it dialed */
+	struct sockaddr_storage app, dst;
+	char flow[2 * INET6_ADDRSTRLEN + 24]; /* "app -> dst" for logs; empty if not transparent */
+	uint8_t *hdr;			      /* the destination header (and first bytes) in flight */
+	size_t hdr_len;
+	int reset_tls; /* close the TLS side with a reset (B: the destination did not answer) */
 };
 
 struct gw {

@@ -61,6 +61,32 @@ static void handle_signal(struct gw *gw)
 	gw->stop = 1;
 }
 
+/*
+ * A capture listener takes connections addressed to others: TPROXY needs it
+ * transparent, and "[::]" must take IPv4 too (each captured family lands on
+ * the one listener). 0, or -errno with the reason logged.
+ */
+static int capture_opts(struct gw_listener *l)
+{
+	int one = 1, zero = 0, v6 = l->t->listen.sa.ss_family == AF_INET6;
+
+	if (!l->t->capture)
+		return 0;
+	if (v6 && setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)))
+		goto fail;
+	if (l->t->capture == FG_CAPTURE_TPROXY &&
+	    setsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
+		       &one, sizeof(one)))
+		goto fail;
+	return 0;
+fail:
+	fg_error("tunnel %s: %s: %s%s", l->t->name,
+		 l->t->capture == FG_CAPTURE_TPROXY ? "cannot make a transparent listener"
+						    : "cannot make a dual-stack listener",
+		 strerror(errno), errno == EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
+	return -errno;
+}
+
 static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 {
 	struct sockaddr_storage ss;
@@ -73,6 +99,9 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	if (l->fd < 0)
 		return -errno;
 	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ret = capture_opts(l);
+	if (ret)
+		return ret;
 	if (bind(l->fd, (const struct sockaddr *)&l->t->listen.sa, l->t->listen.len) ||
 	    listen(l->fd, 1024) || getsockname(l->fd, (struct sockaddr *)&ss, &sl)) {
 		ret = -errno;
@@ -84,9 +113,18 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	if (ret)
 		return ret;
 	fg_addr_text(&ss, bound, sizeof(bound));
-	fg_info("tunnel %s (%s) listening on %s, %s %s", l->t->name,
-		l->t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate", bound,
-		l->t->mode == FG_MODE_ORIGINATE ? "peer" : "upstream", l->t->target.text);
+	if (l->t->capture)
+		fg_info("tunnel %s (originate, capture %s) listening on %s, peers by $.routes",
+			l->t->name, l->t->capture == FG_CAPTURE_TPROXY ? "tproxy" : "redirect",
+			bound);
+	else if (l->t->transparent)
+		fg_info("tunnel %s (terminate, transparent) listening on %s, upstream: the "
+			"destination each peer names",
+			l->t->name, bound);
+	else
+		fg_info("tunnel %s (%s) listening on %s, %s %s", l->t->name,
+			l->t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate", bound,
+			l->t->mode == FG_MODE_ORIGINATE ? "peer" : "upstream", l->t->target.text);
 	if (ports)
 		fprintf(ports, "%s %s\n", l->t->name, bound);
 	return 0;

@@ -6,9 +6,7 @@
 #include <string.h>
 
 #include "control/proxyv2.h"
-
-static const uint8_t pp2_sig[12] = { 0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-				     0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A };
+#include "fedgate/net.h"
 
 struct pp2_buf {
 	uint8_t *p;
@@ -44,66 +42,82 @@ static void put_str_tlv(struct pp2_buf *b, uint8_t type, const char *s)
 		put_tlv(b, type, s, strlen(s));
 }
 
+/* The verified client's identity: AUTHORITY, SSL with its sub-TLVs, SANs, root CN. */
+static void put_identity(struct pp2_buf *b, const struct fg_peer_id *peer, const char *sni,
+			 const char *cipher)
+{
+	uint8_t ssl_head[4] = { 0 };
+	size_t ssl_start;
+
+	put_str_tlv(b, FG_PP2_TYPE_AUTHORITY, sni);
+	/* PP2_TYPE_SSL: client flags, verify (0 = verified), then sub-TLVs. */
+	ssl_start = b->len;
+	put(b, "\x20\0\0", 3);
+	ssl_head[0] = FG_PP2_CLIENT_SSL | FG_PP2_CLIENT_CERT_CONN | FG_PP2_CLIENT_CERT_SESS;
+	put(b, ssl_head, 1);
+	put(b, "\0\0\0\0", 4);
+	put_str_tlv(b, FG_PP2_SUBTYPE_SSL_VERSION, "TLSv1.3");
+	put_str_tlv(b, FG_PP2_SUBTYPE_SSL_CN, peer->cn);
+	put_str_tlv(b, FG_PP2_SUBTYPE_SSL_CIPHER, cipher);
+	if (!b->overflow) {
+		size_t n = b->len - ssl_start - 3;
+
+		b->p[ssl_start + 1] = (uint8_t)(n >> 8);
+		b->p[ssl_start + 2] = (uint8_t)n;
+	}
+	for (size_t i = 0; i < peer->n_dns; i++)
+		put_str_tlv(b, FG_PP2_TYPE_FG_SAN_DNS, peer->dns[i]);
+	for (size_t i = 0; i < peer->n_uri; i++)
+		put_str_tlv(b, FG_PP2_TYPE_FG_SAN_URI, peer->uri[i]);
+	put_str_tlv(b, FG_PP2_TYPE_FG_ROOT_CN, peer->root_cn);
+}
+
+/* @sa into @ss with an IPv4-mapped address made IPv4; -EAFNOSUPPORT for another family. */
+static int copy_unmapped(struct sockaddr_storage *ss, const struct sockaddr *sa)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (sa->sa_family == AF_INET)
+		memcpy(ss, sa, sizeof(struct sockaddr_in));
+	else if (sa->sa_family == AF_INET6)
+		memcpy(ss, sa, sizeof(struct sockaddr_in6));
+	else
+		return -EAFNOSUPPORT;
+	fg_sockaddr_unmap(ss);
+	return 0;
+}
+
 ssize_t fg_proxyv2_build(uint8_t *buf, size_t cap, const struct sockaddr *src,
 			 const struct sockaddr *dst, const struct fg_peer_id *peer,
 			 const char *sni, const char *cipher, const char *tunnel)
 {
 	struct pp2_buf b = { .p = buf, .cap = cap };
-	size_t ssl_start, body_start;
-	uint8_t fam, ssl_head[4] = { 0 };
+	struct sockaddr_storage s, d;
+	const struct sockaddr_in6 *s6 = (const void *)&s, *d6 = (const void *)&d;
+	const struct sockaddr_in *s4 = (const void *)&s, *d4 = (const void *)&d;
+	uint8_t head[4] = { FG_PP2_VER_PROXY, FG_PP2_TCP4 }; /* length filled in below */
+	size_t body_start;
 
-	if (src->sa_family != dst->sa_family)
+	if (copy_unmapped(&s, src) || copy_unmapped(&d, dst) || s.ss_family != d.ss_family)
 		return -EAFNOSUPPORT;
-	put(&b, pp2_sig, sizeof(pp2_sig));
-	if (src->sa_family == AF_INET) {
-		const struct sockaddr_in *s = (const void *)src, *d = (const void *)dst;
-
-		fam = 0x11;
-		put(&b, "\x21", 1);
-		put(&b, &fam, 1);
-		put(&b, "\0\0", 2); /* length, filled in below */
+	put(&b, FG_PP2_SIG, FG_PP2_SIG_LEN);
+	if (s.ss_family == AF_INET) {
+		put(&b, head, 4);
 		body_start = b.len;
-		put(&b, &s->sin_addr, 4);
-		put(&b, &d->sin_addr, 4);
-		put(&b, &s->sin_port, 2);
-		put(&b, &d->sin_port, 2);
-	} else if (src->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *s = (const void *)src, *d = (const void *)dst;
-
-		fam = 0x21;
-		put(&b, "\x21", 1);
-		put(&b, &fam, 1);
-		put(&b, "\0\0", 2);
-		body_start = b.len;
-		put(&b, &s->sin6_addr, 16);
-		put(&b, &d->sin6_addr, 16);
-		put(&b, &s->sin6_port, 2);
-		put(&b, &d->sin6_port, 2);
+		put(&b, &s4->sin_addr, 4);
+		put(&b, &d4->sin_addr, 4);
+		put(&b, &s4->sin_port, 2);
+		put(&b, &d4->sin_port, 2);
 	} else {
-		return -EAFNOSUPPORT;
+		head[1] = FG_PP2_TCP6;
+		put(&b, head, 4);
+		body_start = b.len;
+		put(&b, &s6->sin6_addr, 16);
+		put(&b, &d6->sin6_addr, 16);
+		put(&b, &s6->sin6_port, 2);
+		put(&b, &d6->sin6_port, 2);
 	}
-
-	put_str_tlv(&b, FG_PP2_TYPE_AUTHORITY, sni);
-	/* PP2_TYPE_SSL: client flags, verify (0 = verified), then sub-TLVs. */
-	ssl_start = b.len;
-	put(&b, "\x20\0\0", 3);
-	ssl_head[0] = FG_PP2_CLIENT_SSL | FG_PP2_CLIENT_CERT_CONN | FG_PP2_CLIENT_CERT_SESS;
-	put(&b, ssl_head, 1);
-	put(&b, "\0\0\0\0", 4);
-	put_str_tlv(&b, FG_PP2_SUBTYPE_SSL_VERSION, "TLSv1.3");
-	put_str_tlv(&b, FG_PP2_SUBTYPE_SSL_CN, peer->cn);
-	put_str_tlv(&b, FG_PP2_SUBTYPE_SSL_CIPHER, cipher);
-	if (!b.overflow) {
-		size_t n = b.len - ssl_start - 3;
-
-		buf[ssl_start + 1] = (uint8_t)(n >> 8);
-		buf[ssl_start + 2] = (uint8_t)n;
-	}
-	for (size_t i = 0; i < peer->n_dns; i++)
-		put_str_tlv(&b, FG_PP2_TYPE_FG_SAN_DNS, peer->dns[i]);
-	for (size_t i = 0; i < peer->n_uri; i++)
-		put_str_tlv(&b, FG_PP2_TYPE_FG_SAN_URI, peer->uri[i]);
-	put_str_tlv(&b, FG_PP2_TYPE_FG_ROOT_CN, peer->root_cn);
+	if (peer)
+		put_identity(&b, peer, sni, cipher);
 	put_str_tlv(&b, FG_PP2_TYPE_FG_TUNNEL, tunnel);
 	if (b.overflow || b.len - body_start > 0xffff)
 		return -ENOBUFS;

@@ -81,10 +81,11 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 
 		snprintf(jp, sizeof(jp), "$.tunnels[%zu]", i);
 		if (strcmp(x->name, y->name) || x->mode != y->mode ||
-		    strcmp(x->listen.text, y->listen.text))
+		    strcmp(x->listen.text, y->listen.text) || x->capture != y->capture ||
+		    x->transparent != y->transparent)
 			return fg_conf_fail(err, b->path, jp,
-					    "name, mode or listen changed (was %s, %s): "
-					    "listeners change only on restart",
+					    "name, mode, listen, capture or transparent changed (was "
+					    "%s, %s): listeners change only on restart",
 					    x->name, x->listen.text);
 	}
 	if (a->workers != b->workers || a->offload != b->offload ||

@@ -80,14 +80,32 @@ void dp_tunnel_maybe_finish(struct dp_tunnel *t)
 	}
 }
 
+/*
+ * An aborted stream must not look complete at either end: each side gets a
+ * reset, never a FIN, and whatever waits on the socket completes at once.
+ * connect(AF_UNSPEC) is tcp_disconnect(): RST, queues dropped, waiters woken;
+ * the shutdown() after it wakes whoever is left and sends nothing. A kTLS
+ * socket refuses to disconnect (EOPNOTSUPP): it gets shutdown's FIN, then the
+ * reset of a zero-linger close.
+ */
+static void reset_socket(int fd)
+{
+	static const struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (connect(fd, &unspec, sizeof(unspec)))
+		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	shutdown(fd, SHUT_RDWR);
+}
+
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
 {
-	if (!t->closing)
+	if (!t->closing) {
 		fg_warn("tunnel %s: %s closed: %s", t->name, t->peer, why);
+		reset_socket(t->plain_fd);
+		reset_socket(t->tls_fd);
+	}
 	t->closing = true;
-	/* Completes whatever is in flight on these sockets. */
-	shutdown(t->plain_fd, SHUT_RDWR);
-	shutdown(t->tls_fd, SHUT_RDWR);
 	dp_tunnel_maybe_finish(t);
 }
 
@@ -220,11 +238,16 @@ bool dp_down_sent(struct dp_tunnel *t, int res)
 
 void dp_down_closed(struct dp_tunnel *t)
 {
-	if (t->down_in_len)
-		fg_warn("tunnel %s: peer closed inside a record (%zu bytes dropped)", t->name,
-			t->down_in_len);
-	else
-		fg_info("tunnel %s: peer closed without close_notify", t->name);
+	char why[96];
+
+	/* A cut record is a truncated stream: the plaintext side must see a reset, not a FIN. */
+	if (t->down_in_len) {
+		snprintf(why, sizeof(why), "peer closed inside a record (%zu bytes dropped)",
+			 t->down_in_len);
+		dp_tunnel_abort(t, why);
+		return;
+	}
+	fg_info("tunnel %s: peer closed without close_notify", t->name);
 	dp_down_finish(t);
 }
 

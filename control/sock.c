@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: MIT
+/* The control process's TCP sockets: see sock.h. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "control/sock.h"
+
+int fg_sock_dial(const struct sockaddr *to, socklen_t len, uint32_t mark, int *fd_out)
+{
+	int fd, one = 1, ret;
+
+	fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
+		ret = -errno;
+		goto close_fd;
+	}
+	if (connect(fd, to, len) && errno != EINPROGRESS) {
+		ret = -errno;
+		goto close_fd;
+	}
+	*fd_out = fd;
+	return 0;
+
+close_fd:
+	close(fd);
+	return ret;
+}
+
+int fg_sock_dial_result(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len))
+		return -errno;
+	return -err;
+}
+
+void fg_sock_close_reset(int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (fd < 0)
+		return;
+	/* Linger 0: close() sends RST and drops what is queued, in either direction. */
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
+}
