@@ -34,7 +34,7 @@ SIZES = [0, 1, 64 << 10, 1 << 20]
 CHUNK = 1 << 20
 
 # B: the services, and what gateway A's peer may reach there.
-ECHO4, ECHO6_HTTP, ECHO6 = ("10.20.0.5", 5432), ("10.20.0.6", 80), ("fd20::7", 8080)
+ECHO4, ECHO_HTTP, ECHO6 = ("10.20.0.5", 5432), ("10.20.0.6", 80), ("fd20::7", 8080)
 DIGEST = ("10.20.0.5", 5434)    # answers only after the client's EOF
 DOWN = ("10.20.0.5", 5433)      # in reach, nothing listening
 OUTSIDE = ("10.20.0.6", 22)     # listening, not in reach
@@ -126,7 +126,7 @@ def net(pki, tmp_path_factory):
     services, gws = {}, []
     try:
         g = topo.gcp
-        for addr in (ECHO4, ECHO6_HTTP, ECHO6, OUTSIDE):
+        for addr in (ECHO4, ECHO_HTTP, ECHO6, OUTSIDE):
             services[addr] = Service(g, *addr)
         services[DIGEST] = Service(g, *DIGEST, handler=digest_after_eof)
         services[PROXIED] = Service(g, *PROXIED, handler=report_proxy_header)
@@ -249,7 +249,7 @@ def test_router_mode_carries_exact_bytes_to_v4_and_v6_services(captured):
     pattern = A_ACCEPT.format("router")
     before = count(net.a, pattern)
     n = 0
-    for dest in (ECHO4, ECHO6_HTTP, ECHO6):
+    for dest in (ECHO4, ECHO_HTTP, ECHO6):
         for size in SIZES + ([BIG] if dest == ECHO4 else []):
             payload = os.urandom(size)
             t0 = time.monotonic()
@@ -258,7 +258,7 @@ def test_router_mode_carries_exact_bytes_to_v4_and_v6_services(captured):
             n += 1
             assert time.monotonic() - t0 < 180, f"{dest} {size} B took too long"
     assert wait_count(net.a, pattern, before + n) == before + n, net.a.log()
-    for dest in (ECHO4, ECHO6_HTTP, ECHO6):
+    for dest in (ECHO4, ECHO_HTTP, ECHO6):
         peers = net.services[dest].peers
         assert peers and not A_SIDE & {p[0] for p in peers}, \
             f"{dest} was reached directly, not through B: {peers}"
