@@ -486,7 +486,14 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
 			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
-		/* The data plane owns the sockets now: these are only our copies. */
+		/*
+		 * The data plane owns the sockets now: these are only our copies.
+		 * The epoll entry goes first: it belongs to the socket, which
+		 * outlives our fd, and would report into a freed connection.
+		 */
+		if (c->watch_fd >= 0)
+			fg_evloop_del(gw->loop, c->watch_fd);
+		c->watch_fd = -1;
 		close(c->plain_fd);
 		close(c->tls_fd);
 		c->plain_fd = c->tls_fd = -1;
@@ -547,8 +554,12 @@ static uint32_t dial_mark(const struct gw_conn *c)
 {
 	const struct fg_config *cfg = c->gen->cfg;
 
+	/*
+	 * A transparent tunnel dials whatever its peers name, which another
+	 * gateway's capture rules on this host may cover: marked too.
+	 */
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE)
+		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE || cfg->tunnels[i].transparent)
 			return cfg->capture.mark;
 	return 0;
 }

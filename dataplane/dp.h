@@ -104,6 +104,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	bool up_done, down_done; /* each direction half-closed cleanly */
 	bool down_eof;		 /* close_notify or FIN seen on the TLS side */
 	bool closing;		 /* aborted: waiting for in-flight ops before freeing */
+	bool reset_tls;		 /* aborted because the plaintext side broke: reset the TLS peer */
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
 	const struct dp_backend *backend;
@@ -157,6 +158,8 @@ void dp_prep_msg(struct msghdr *msg, struct iovec *iov, void *buf, size_t len, v
 /* Closes @t: in-flight operations complete, then it is freed. Logs @why once. */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
 void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
+/* The plaintext side failed (@err): as dp_tunnel_abort_errno, and the TLS peer gets a reset too. */
+void dp_tunnel_abort_plain(struct dp_tunnel *t, const char *what, int err);
 /* A record the peer sent was refused (@err: the record layer's or kTLS's -errno). */
 void dp_tunnel_abort_record(struct dp_tunnel *t, int err);
 

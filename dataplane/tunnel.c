@@ -40,7 +40,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		break;
 	case DP_OP_UP_READY:
 		if (res < 0)
-			dp_tunnel_abort_errno(t, "waiting for plaintext", -res);
+			dp_tunnel_abort_plain(t, "waiting for plaintext", -res);
 		else
 			b->up_recv(t);
 		break;

@@ -56,7 +56,7 @@ static void up_close_notify(struct dp_tunnel *t)
 static bool up_took(struct dp_tunnel *t, int res, const char *what)
 {
 	if (res < 0) {
-		dp_tunnel_abort_errno(t, what, -res);
+		dp_tunnel_abort_plain(t, what, -res);
 		return false;
 	}
 	if (res == 0) {

@@ -81,8 +81,7 @@ void dp_tunnel_maybe_finish(struct dp_tunnel *t)
 }
 
 /*
- * An aborted stream must not look complete at either end: each side gets a
- * reset, never a FIN, and whatever waits on the socket completes at once.
+ * A reset, never a FIN, and whatever waits on the socket completes at once.
  * connect(AF_UNSPEC) is tcp_disconnect(): RST, queues dropped, waiters woken;
  * the shutdown() after it wakes whoever is left and sends nothing. A kTLS
  * socket refuses to disconnect (EOPNOTSUPP): it gets shutdown's FIN, then the
@@ -98,15 +97,30 @@ static void reset_socket(int fd)
 	shutdown(fd, SHUT_RDWR);
 }
 
+/*
+ * An aborted stream must not look complete to the application: the plaintext
+ * side always gets a reset. The TLS peer gets one when the plaintext side
+ * broke (so its application sees the reset too, as over a VPN); when the TLS
+ * peer itself broke the protocol, its connection is closed (FIN) as before.
+ */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
 {
 	if (!t->closing) {
 		fg_warn("tunnel %s: %s closed: %s", t->name, t->peer, why);
 		reset_socket(t->plain_fd);
-		reset_socket(t->tls_fd);
+		if (t->reset_tls)
+			reset_socket(t->tls_fd);
+		else
+			shutdown(t->tls_fd, SHUT_RDWR);
 	}
 	t->closing = true;
 	dp_tunnel_maybe_finish(t);
+}
+
+void dp_tunnel_abort_plain(struct dp_tunnel *t, const char *what, int err)
+{
+	t->reset_tls = true;
+	dp_tunnel_abort_errno(t, what, err);
 }
 
 void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err)
@@ -224,7 +238,7 @@ void dp_down_send(struct dp_tunnel *t)
 bool dp_down_sent(struct dp_tunnel *t, int res)
 {
 	if (res < 0) {
-		dp_tunnel_abort_errno(t, "sending plaintext", -res);
+		dp_tunnel_abort_plain(t, "sending plaintext", -res);
 		return false;
 	}
 	t->down_out_off += (size_t)res;
@@ -238,13 +252,11 @@ bool dp_down_sent(struct dp_tunnel *t, int res)
 
 void dp_down_closed(struct dp_tunnel *t)
 {
-	char why[96];
-
 	/* A cut record is a truncated stream: the plaintext side must see a reset, not a FIN. */
 	if (t->down_in_len) {
-		snprintf(why, sizeof(why), "peer closed inside a record (%zu bytes dropped)",
-			 t->down_in_len);
-		dp_tunnel_abort(t, why);
+		fg_warn("tunnel %s: peer closed inside a record (%zu bytes dropped)", t->name,
+			t->down_in_len);
+		dp_tunnel_abort(t, "the stream was cut inside a record");
 		return;
 	}
 	fg_info("tunnel %s: peer closed without close_notify", t->name);

@@ -54,7 +54,7 @@ static void handle_plain_recv(struct dp_tunnel *t, int res)
 	if (dp_idle(t, DP_OP_UP_READY, res))
 		return;
 	if (res < 0) {
-		dp_tunnel_abort_errno(t, "reading plaintext", -res);
+		dp_tunnel_abort_plain(t, "reading plaintext", -res);
 		return;
 	}
 	t->up_out_len = t->up_out_off = 0;
