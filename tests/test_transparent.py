@@ -416,9 +416,11 @@ def daddrs(expr_json):
         if not m or m.get("left", {}).get("payload", {}).get("field") != "daddr":
             continue
         right = m["right"]
-        if isinstance(right, dict) and "prefix" in right:
-            right = f"{right['prefix']['addr']}/{right['prefix']['len']}"
-        nets.append(ipaddress.ip_network(right))
+        items = right["set"] if isinstance(right, dict) and "set" in right else [right]
+        for item in items:
+            if isinstance(item, dict) and "prefix" in item:
+                item = f"{item['prefix']['addr']}/{item['prefix']['len']}"
+            nets.append(ipaddress.ip_network(item))
     return nets
 
 
