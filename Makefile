@@ -5,7 +5,7 @@ BUILD := build
 .DEFAULT_GOAL := all
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. -Iinclude -MMD -MP
 LDFLAGS :=
-LDLIBS := -lcurl -lssl -lcrypto -lgcrypt -luring -lcjson -lpthread
+LDLIBS := -lcurl -lssl -lcrypto -lgcrypt -luring -lcjson -lnftables -lmnl -lpthread
 ifeq ($(SANITIZE),1)
 BUILD := build/san
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

@@ -12,10 +12,10 @@
 
 void fg_alert_send(SSL *ssl, struct fg_tls_conn *st, int fd, uint8_t desc)
 {
-	const uint8_t alert[2] = { 2, desc };
+	const uint8_t alert[2] = {2, desc};
 	uint8_t rec[64];
 	struct fg_session_keys keys;
-	struct fg_record_dir tx = { 0 };
+	struct fg_record_dir tx = {0};
 	ssize_t n;
 
 	/* OpenSSL has no call that sends a chosen alert on an established connection. */

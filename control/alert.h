@@ -6,6 +6,7 @@
 #include "control/tls-t.h"
 
 #define FG_ALERT_ACCESS_DENIED 49
+#define FG_ALERT_DECODE_ERROR 50
 
 /*
  * After a completed handshake: sends a fatal alert @desc on @fd under the

@@ -81,7 +81,7 @@ static int parse_ports(struct fg_conf_walk *w, const cJSON *obj, const char *pat
 static int parse_route(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 		       struct fg_route *r)
 {
-	static const char *const keys[] = { "to", "ports", "peer", "server_name", "allow", NULL };
+	static const char *const keys[] = {"to", "ports", "peer", "server_name", "allow", NULL};
 	const cJSON *peer;
 	char jp[256];
 	int ret;
@@ -138,7 +138,7 @@ int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJ
 
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
 {
-	static const char *const keys[] = { "mark", "route_table", NULL };
+	static const char *const keys[] = {"mark", "route_table", NULL};
 	int mark = FG_CAPTURE_MARK_DEFAULT, table = FG_CAPTURE_TABLE_DEFAULT, ret = 0;
 
 	if (obj)

@@ -45,10 +45,10 @@ static int parse_reach(struct fg_conf_walk *w, const cJSON *arr, const char *pat
 	return 0;
 }
 
-static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		      int reach_ok, struct fg_allow_rule *r)
+static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path, int reach_ok,
+		      struct fg_allow_rule *r)
 {
-	static const char *const keys[] = { "dns", "uri", "cn", "root", "reach", NULL };
+	static const char *const keys[] = {"dns", "uri", "cn", "root", "reach", NULL};
 	const cJSON *reach;
 	char jp[320];
 	int ret;
@@ -81,8 +81,8 @@ static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path
 }
 
 /* A "host:port" string; resolving it into @addr is left to the loader. */
-static int parse_addr(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		      const char *key, int passive, struct fg_addr *addr)
+static int parse_addr(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
+		      int passive, struct fg_addr *addr)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
 	char jp[256];
@@ -204,8 +204,8 @@ static int refuse_keys(struct fg_conf_walk *w, const cJSON *obj, const char *pat
 static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			 struct fg_tunnel_conf *t)
 {
-	static const char *const own[] = { "peer", "server_name", "allow", "upstream",
-					   "proxy_protocol", "transparent", NULL };
+	static const char *const own[] = {"peer",	    "server_name", "allow", "upstream",
+					  "proxy_protocol", "transparent", NULL};
 	char *cap = NULL, jp[256];
 	int ret;
 
@@ -217,9 +217,9 @@ static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *p
 	else if (!strcmp(cap, "redirect"))
 		t->capture = FG_CAPTURE_REDIRECT;
 	else
-		ret = fg_conf_fail(w->err, w->file,
-				   fg_conf_key_path(jp, sizeof(jp), path, "capture"),
-				   "expected \"tproxy\" or \"redirect\", got \"%s\"", cap);
+		ret =
+		    fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "capture"),
+				 "expected \"tproxy\" or \"redirect\", got \"%s\"", cap);
 	free(cap);
 	if (!ret)
 		ret = refuse_keys(w, obj, path, own,
@@ -232,7 +232,7 @@ static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *p
 static int parse_transparent(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			     struct fg_tunnel_conf *t)
 {
-	static const char *const own[] = { "upstream", "peer", "server_name", NULL };
+	static const char *const own[] = {"upstream", "peer", "server_name", NULL};
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, "transparent");
 	char jp[256];
 	int ret;
@@ -260,9 +260,9 @@ static int parse_transparent(struct fg_conf_walk *w, const cJSON *obj, const cha
 static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			struct fg_tunnel_conf *t)
 {
-	static const char *const keys[] = { "name",	   "mode",	     "listen", "peer",
-					    "upstream",	   "server_name",    "allow",  "proxy_protocol",
-					    "capture",	   "transparent",    NULL };
+	static const char *const keys[] = {"name",     "mode",	      "listen", "peer",
+					   "upstream", "server_name", "allow",	"proxy_protocol",
+					   "capture",  "transparent", NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 

@@ -30,6 +30,7 @@
 
 #include "control/alert.h"
 #include "control/allow.h"
+#include "control/conn.h"
 #include "control/dest.h"
 #include "control/gateway.h"
 #include "control/identity.h"
@@ -47,37 +48,32 @@
 #include "fedgate/record.h"
 #include "fedgate/tls13.h"
 
-enum step { STEP_WAIT, STEP_DONE };
+/* Each phase returns what comes next (control/conn.h). */
+#define STEP_WAIT GW_STEP_WAIT
+#define STEP_DONE GW_STEP_DONE
 
 /* The phases, in the order they run. */
-static enum step route_app(struct gw *gw, struct gw_conn *c);
-static enum step dial_peer(struct gw *gw, struct gw_conn *c);
-static enum step peer_dialed(struct gw *gw, struct gw_conn *c);
-static enum step start_handshake(struct gw *gw, struct gw_conn *c);
-static enum step handshake(struct gw *gw, struct gw_conn *c);
-static enum step authorize(struct gw *gw, struct gw_conn *c);
-static enum step send_dest(struct gw *gw, struct gw_conn *c);
-static enum step recv_dest(struct gw *gw, struct gw_conn *c);
-static enum step dial_upstream(struct gw *gw, struct gw_conn *c);
-static enum step upstream_dialed(struct gw *gw, struct gw_conn *c);
-static enum step send_proxy_header(struct gw *gw, struct gw_conn *c);
-static enum step handoff(struct gw *gw, struct gw_conn *c);
+static enum gw_step route_app(struct gw *gw, struct gw_conn *c);
+static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
+static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c);
+static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
+static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
+static enum gw_step send_dest(struct gw *gw, struct gw_conn *c);
+static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c);
+static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c);
+static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c);
+static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c);
+static enum gw_step handoff(struct gw *gw, struct gw_conn *c);
 
-/* What the phases share. */
-static enum step log_refusal(const struct gw_conn *c, const struct fg_peer_id *who,
-			     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void send_access_denied(struct gw_conn *c);
-static int watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events);
-static uint32_t dial_mark(const struct gw_conn *c);
-static struct gw_conn *conn_new(struct gw *gw, const struct fg_tunnel_conf *t);
-static void conn_free(struct gw *gw, struct gw_conn *c);
 
 void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct gw_conn *c;
-	enum step next;
+	enum gw_step next;
 	int fd, one = 1;
 
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -87,7 +83,7 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 		return;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = conn_new(gw, l->t);
+	c = gw_conn_new(gw, l->t);
 	if (!c) {
 		close(fd);
 		return;
@@ -105,12 +101,12 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 		next = dial_peer(gw, c);
 	}
 	if (next == STEP_DONE)
-		conn_free(gw, c);
+		gw_conn_free(gw, c);
 }
 
 void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 {
-	enum step next = STEP_DONE;
+	enum gw_step next = STEP_DONE;
 
 	switch (c->state) {
 	case CONN_DIAL_PEER:
@@ -130,7 +126,7 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 		break;
 	}
 	if (next == STEP_DONE)
-		conn_free(gw, c);
+		gw_conn_free(gw, c);
 }
 
 void gw_conn_expire(struct gw *gw)
@@ -142,9 +138,9 @@ void gw_conn_expire(struct gw *gw)
 		next = c->next;
 		if (c->deadline_ms > now)
 			continue;
-		log_refusal(c, NULL, "handshake timed out after %d ms",
-			    c->gen->cfg->handshake_timeout_ms);
-		conn_free(gw, c);
+		gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
+			       c->gen->cfg->handshake_timeout_ms);
+		gw_conn_free(gw, c);
 	}
 }
 
@@ -152,7 +148,7 @@ void gw_conn_expire(struct gw *gw)
  * A capture tunnel: the application dialed some address; the route for it
  * names the peer gateway. No route: refused (default deny), with a reset.
  */
-static enum step route_app(struct gw *gw, struct gw_conn *c)
+static enum gw_step route_app(struct gw *gw, struct gw_conn *c)
 {
 	const struct fg_config *cfg = c->gen->cfg;
 	char app[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
@@ -164,55 +160,55 @@ static enum step route_app(struct gw *gw, struct gw_conn *c)
 	fg_addr_text(&c->app, app, sizeof(app));
 	snprintf(c->addr, sizeof(c->addr), "%s", app);
 	if (ret)
-		return log_refusal(c, NULL, "no original destination (%s): was it captured?",
-				   strerror(-ret));
+		return gw_conn_refuse(c, NULL, "no original destination (%s): was it captured?",
+				      strerror(-ret));
 	fg_addr_text(&c->dst, dst, sizeof(dst));
 	snprintf(c->flow, sizeof(c->flow), "%s -> %s", app, dst);
 	c->route = fg_route_find(cfg->routes, cfg->n_routes, (struct sockaddr *)&c->dst);
 	if (!c->route)
-		return log_refusal(c, NULL, "no route to %s", dst);
+		return gw_conn_refuse(c, NULL, "no route to %s", dst);
 	snprintf(c->addr, sizeof(c->addr), "%s", c->route->peer.text);
 	return dial_peer(gw, c);
 }
 
 /* Originate: the app is accepted; only now does the peer gateway see a connection. */
-static enum step dial_peer(struct gw *gw, struct gw_conn *c)
+static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c)
 {
 	const struct fg_addr *to = c->route ? &c->route->peer : &c->t->target;
-	int ret = fg_sock_dial((const struct sockaddr *)&to->sa, to->len, dial_mark(c),
-			       &c->tls_fd);
+	int ret =
+	    fg_sock_dial((const struct sockaddr *)&to->sa, to->len, gw_conn_mark(c), &c->tls_fd);
 
 	if (!ret) {
 		c->state = CONN_DIAL_PEER;
-		ret = watch(gw, c, c->tls_fd, EPOLLOUT);
+		ret = gw_conn_watch(gw, c, c->tls_fd, EPOLLOUT);
 	}
 	if (ret)
-		return log_refusal(c, NULL, "cannot dial peer gateway: %s", strerror(-ret));
+		return gw_conn_refuse(c, NULL, "cannot dial peer gateway: %s", strerror(-ret));
 	return STEP_WAIT;
 }
 
-static enum step peer_dialed(struct gw *gw, struct gw_conn *c)
+static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c)
 {
 	int ret = fg_sock_dial_result(c->tls_fd);
 
 	if (ret)
-		return log_refusal(c, NULL, "peer gateway unreachable: %s", strerror(-ret));
+		return gw_conn_refuse(c, NULL, "peer gateway unreachable: %s", strerror(-ret));
 	return start_handshake(gw, c);
 }
 
-static enum step start_handshake(struct gw *gw, struct gw_conn *c)
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 	const char *sni = c->route ? c->route->server_name : c->t->server_name;
 
 	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, sni, &c->st);
 	if (!c->ssl)
-		return log_refusal(c, NULL, "cannot create TLS session");
+		return gw_conn_refuse(c, NULL, "cannot create TLS session");
 	c->state = CONN_HANDSHAKE;
 	return handshake(gw, c);
 }
 
-static enum step handshake(struct gw *gw, struct gw_conn *c)
+static enum gw_step handshake(struct gw *gw, struct gw_conn *c)
 {
 	char ebuf[256];
 	int ret, err;
@@ -223,20 +219,20 @@ static enum step handshake(struct gw *gw, struct gw_conn *c)
 		return authorize(gw, c);
 	err = SSL_get_error(c->ssl, ret);
 	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		ret = watch(gw, c, c->tls_fd, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		ret = gw_conn_watch(gw, c, c->tls_fd,
+				    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 		if (ret)
-			return log_refusal(c, NULL, "epoll: %s", strerror(-ret));
+			return gw_conn_refuse(c, NULL, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
 	if (c->st.verify_error)
-		return log_refusal(c, &c->st.failed,
-				   "certificate verification failed at depth %d: %s",
-				   c->st.verify_depth,
-				   X509_verify_cert_error_string(c->st.verify_error));
+		return gw_conn_refuse(
+		    c, &c->st.failed, "certificate verification failed at depth %d: %s",
+		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
 	if (err == SSL_ERROR_SSL)
-		return log_refusal(c, NULL, "TLS handshake failed: %s",
-				   fg_tls_error(ebuf, sizeof(ebuf)));
-	return log_refusal(c, NULL, "connection closed during the TLS handshake");
+		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s",
+				      fg_tls_error(ebuf, sizeof(ebuf)));
+	return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
 }
 
 /*
@@ -244,26 +240,26 @@ static enum step handshake(struct gw *gw, struct gw_conn *c)
  * started under decides whether its root may vouch for these names and
  * whether the tunnel admits them.
  */
-static enum step authorize(struct gw *gw, struct gw_conn *c)
+static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 {
 	const struct fg_config *cfg = c->gen->cfg;
 	const struct fg_allow_rule *allow = c->route ? c->route->allow : c->t->allow;
 	size_t n_allow = c->route ? c->route->n_allow : c->t->n_allow;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	char why[1024];
 
 	if (fg_tls_peer(c->ssl, &c->peer))
-		return log_refusal(c, NULL, "peer certificate not verified");
+		return gw_conn_refuse(c, NULL, "peer certificate not verified");
 	chain = SSL_get0_verified_chain(c->ssl);
 	if (fg_roots_check(cfg->root_rules, cfg->n_root_rules,
 			   sk_X509_value(chain, sk_X509_num(chain) - 1), &c->peer, why,
 			   sizeof(why))) {
 		send_access_denied(c);
-		return log_refusal(c, &c->peer, "name constraints: %s", why);
+		return gw_conn_refuse(c, &c->peer, "name constraints: %s", why);
 	}
 	if (fg_allow_check(allow, n_allow, &c->peer, why, sizeof(why))) {
 		send_access_denied(c);
-		return log_refusal(c, &c->peer, "%s", why);
+		return gw_conn_refuse(c, &c->peer, "%s", why);
 	}
 	if (c->route)
 		return send_dest(gw, c);
@@ -280,7 +276,7 @@ static enum step authorize(struct gw *gw, struct gw_conn *c)
  * A write that cannot finish now is retried with the same bytes, as OpenSSL
  * requires.
  */
-static enum step send_dest(struct gw *gw, struct gw_conn *c)
+static enum gw_step send_dest(struct gw *gw, struct gw_conn *c)
 {
 	ssize_t n;
 	int ret, err;
@@ -288,12 +284,12 @@ static enum step send_dest(struct gw *gw, struct gw_conn *c)
 	if (!c->hdr) {
 		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
 		if (!c->hdr)
-			return log_refusal(c, &c->peer, "out of memory");
+			return gw_conn_refuse(c, &c->peer, "out of memory");
 		n = fg_dest_flight(c->hdr, (struct sockaddr *)&c->app, (struct sockaddr *)&c->dst,
-				   c->t->name, c->plain_fd);
+				   c->t->name, c->plain_fd, &c->app_len);
 		if (n < 0)
-			return log_refusal(c, &c->peer, "destination header: %s",
-					   strerror((int)-n));
+			return gw_conn_refuse(c, &c->peer, "destination header: %s",
+					      strerror((int)-n));
 		c->hdr_len = (size_t)n;
 	}
 	ERR_clear_error();
@@ -303,19 +299,20 @@ static enum step send_dest(struct gw *gw, struct gw_conn *c)
 	err = SSL_get_error(c->ssl, ret);
 	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
 		c->state = CONN_SEND_DEST;
-		ret = watch(gw, c, c->tls_fd, err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+		ret = gw_conn_watch(gw, c, c->tls_fd,
+				    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 		if (ret)
-			return log_refusal(c, &c->peer, "epoll: %s", strerror(-ret));
+			return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
-	return log_refusal(c, &c->peer, "peer gateway closed before the destination header");
+	return gw_conn_refuse(c, &c->peer, "peer gateway closed before the destination header");
 }
 
 /*
  * B: the header names the application and its destination; the peer may
  * reach only what a rule that admits it lists (none by default).
  */
-static enum step recv_dest(struct gw *gw, struct gw_conn *c)
+static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 {
 	char app[INET6_ADDRSTRLEN + 8], dst[INET6_ADDRSTRLEN + 8];
 	struct fg_pp2_addrs h;
@@ -324,24 +321,26 @@ static enum step recv_dest(struct gw *gw, struct gw_conn *c)
 	if (!c->hdr) {
 		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
 		if (!c->hdr)
-			return log_refusal(c, &c->peer, "out of memory");
+			return gw_conn_refuse(c, &c->peer, "out of memory");
 		c->hdr_len = 0;
 	}
 	ret = fg_dest_read_header(c->ssl, c->hdr, &c->hdr_len, &h);
 	if (ret == -EAGAIN || ret == -EALREADY) {
 		c->state = CONN_RECV_DEST;
-		ret = watch(gw, c, c->tls_fd, ret == -EAGAIN ? EPOLLIN : EPOLLOUT);
+		ret = gw_conn_watch(gw, c, c->tls_fd, ret == -EAGAIN ? EPOLLIN : EPOLLOUT);
 		if (ret)
-			return log_refusal(c, &c->peer, "epoll: %s", strerror(-ret));
+			return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
 	if (ret == -EPROTO) {
-		send_access_denied(c);
-		return log_refusal(c, &c->peer, "no valid PROXY v2 destination header (TCP over "
-						"IPv4 or IPv6) as the first bytes");
+		fg_alert_send(c->ssl, &c->st, c->tls_fd, FG_ALERT_DECODE_ERROR);
+		return gw_conn_refuse(c, &c->peer,
+				      "no valid PROXY v2 destination header (TCP over "
+				      "IPv4 or IPv6) as the first bytes");
 	}
 	if (ret)
-		return log_refusal(c, &c->peer, "connection closed before its destination header");
+		return gw_conn_refuse(c, &c->peer,
+				      "connection closed before its destination header");
 	c->app = h.src;
 	c->dst = h.dst;
 	fg_addr_text(&c->app, app, sizeof(app));
@@ -349,7 +348,7 @@ static enum step recv_dest(struct gw *gw, struct gw_conn *c)
 	snprintf(c->flow, sizeof(c->flow), "%s -> %s", app, dst);
 	if (fg_allow_reach(c->t->allow, c->t->n_allow, &c->peer, (struct sockaddr *)&c->dst)) {
 		send_access_denied(c);
-		return log_refusal(c, &c->peer, "destination %s not in reach", dst);
+		return gw_conn_refuse(c, &c->peer, "destination %s not in reach", dst);
 	}
 	return dial_upstream(gw, c);
 }
@@ -368,7 +367,7 @@ static const char *upstream_text(const struct gw_conn *c, char *buf, size_t len)
  * destination that does not answer resets the tunnel, as a failed connect
  * over a VPN would.
  */
-static enum step dial_upstream(struct gw *gw, struct gw_conn *c)
+static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c)
 {
 	const struct sockaddr *to = (const struct sockaddr *)&c->t->target.sa;
 	socklen_t len = c->t->target.len;
@@ -381,32 +380,32 @@ static enum step dial_upstream(struct gw *gw, struct gw_conn *c)
 						  : sizeof(struct sockaddr_in6);
 		c->reset_tls = 1;
 	}
-	ret = fg_sock_dial(to, len, dial_mark(c), &c->plain_fd);
+	ret = fg_sock_dial(to, len, gw_conn_mark(c), &c->plain_fd);
 	if (ret)
-		return log_refusal(c, &c->peer, "upstream %s: %s",
-				   upstream_text(c, buf, sizeof(buf)), strerror(-ret));
+		return gw_conn_refuse(c, &c->peer, "upstream %s: %s",
+				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
 	c->state = CONN_DIAL_UPSTREAM;
-	ret = watch(gw, c, c->plain_fd, EPOLLOUT);
+	ret = gw_conn_watch(gw, c, c->plain_fd, EPOLLOUT);
 	if (ret)
-		return log_refusal(c, &c->peer, "epoll: %s", strerror(-ret));
+		return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
 	return STEP_WAIT;
 }
 
-static enum step upstream_dialed(struct gw *gw, struct gw_conn *c)
+static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c)
 {
 	char buf[INET6_ADDRSTRLEN + 8];
 	int ret = fg_sock_dial_result(c->plain_fd);
 
 	if (ret)
-		return log_refusal(c, &c->peer, "upstream %s unreachable: %s",
-				   upstream_text(c, buf, sizeof(buf)), strerror(-ret));
+		return gw_conn_refuse(c, &c->peer, "upstream %s unreachable: %s",
+				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
 	c->reset_tls = 0;
 	if (c->t->proxy_v2)
 		return send_proxy_header(gw, c);
 	return handoff(gw, c);
 }
 
-static enum step send_proxy_header(struct gw *gw, struct gw_conn *c)
+static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c)
 {
 	struct sockaddr_storage src, dst;
 	socklen_t sl = sizeof(src), dl = sizeof(dst);
@@ -421,18 +420,18 @@ static enum step send_proxy_header(struct gw *gw, struct gw_conn *c)
 		dst = c->dst;
 	} else if (getpeername(c->tls_fd, (struct sockaddr *)&src, &sl) ||
 		   getsockname(c->tls_fd, (struct sockaddr *)&dst, &dl)) {
-		return log_refusal(c, &c->peer, "getpeername: %s", strerror(errno));
+		return gw_conn_refuse(c, &c->peer, "getpeername: %s", strerror(errno));
 	}
 	sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 	n = fg_proxyv2_build(buf, sizeof(buf), (struct sockaddr *)&src, (struct sockaddr *)&dst,
 			     &c->peer, sni, SSL_get_cipher_name(c->ssl), c->t->name);
 	if (n < 0)
-		return log_refusal(c, &c->peer, "cannot build PROXY v2 header: %s",
-				   strerror((int)-n));
+		return gw_conn_refuse(c, &c->peer, "cannot build PROXY v2 header: %s",
+				      strerror((int)-n));
 	/* A fresh connection's send buffer always takes a few KiB at once. */
 	if (send(c->plain_fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
-		return log_refusal(c, &c->peer, "upstream %s: cannot send PROXY header: %s",
-				   upstream_text(c, up, sizeof(up)), strerror(errno));
+		return gw_conn_refuse(c, &c->peer, "upstream %s: cannot send PROXY header: %s",
+				      upstream_text(c, up, sizeof(up)), strerror(errno));
 	return handoff(gw, c);
 }
 
@@ -441,7 +440,7 @@ static enum step send_proxy_header(struct gw *gw, struct gw_conn *c)
  * the next data plane worker (a failure to send stops the gateway: the data
  * plane is gone), and the connection is done here.
  */
-static enum step handoff(struct gw *gw, struct gw_conn *c)
+static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 {
 	struct fg_handoff *h;
 	char desc[2048];
@@ -449,7 +448,7 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return log_refusal(c, &c->peer, "out of memory");
+		return gw_conn_refuse(c, &c->peer, "out of memory");
 	h->magic = FG_HANDOFF_MAGIC;
 	/* Plaintext OpenSSL already decrypted must reach the plain side first. */
 	while (SSL_pending(c->ssl) > 0 && h->preread_len < FG_HANDOFF_PREREAD_MAX) {
@@ -461,14 +460,15 @@ static enum step handoff(struct gw *gw, struct gw_conn *c)
 		h->preread_len += (uint32_t)n;
 	}
 	if (SSL_pending(c->ssl) > 0) {
-		log_refusal(c, &c->peer, "more buffered plaintext than a handoff carries");
+		gw_conn_refuse(c, &c->peer, "more buffered plaintext than a handoff carries");
 		goto wipe;
 	}
 	ret = fg_keys_export(c->ssl, &c->st, &h->keys);
 	if (ret) {
-		log_refusal(c, &c->peer, "cannot export session keys: %s", strerror(-ret));
+		gw_conn_refuse(c, &c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
 	}
+	h->sent_len = (uint32_t)c->app_len;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(&c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
@@ -504,138 +504,8 @@ wipe:
 	return STEP_DONE;
 }
 
-/*
- * The one line a refusal gets: who, which root, from where, on which tunnel,
- * why. Only logs; returns STEP_DONE so that a phase can end with it.
- */
-static enum step log_refusal(const struct gw_conn *c, const struct fg_peer_id *who,
-			     const char *fmt, ...)
-{
-	char reason[1024], desc[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
-	va_end(ap);
-	if (who && (who->cn[0] || who->n_dns || who->n_uri)) {
-		fg_peer_describe(who, desc, sizeof(desc));
-		fg_warn("refused %s (issued by '%s') from %s on tunnel %s%s%s%s: %s", desc,
-			who->root_cn[0] ? who->root_cn : "unknown root", c->addr, c->t->name,
-			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
-	} else {
-		fg_warn("refused %s on tunnel %s%s%s%s: %s", c->addr, c->t->name,
-			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
-	}
-	return STEP_DONE;
-}
-
 /* The handshake completed but the peer is not admitted: a fatal access_denied. */
 static void send_access_denied(struct gw_conn *c)
 {
 	fg_alert_send(c->ssl, &c->st, c->tls_fd, FG_ALERT_ACCESS_DENIED);
-}
-
-/* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
-static int watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
-{
-	if (c->watch_fd == fd)
-		return fg_evloop_mod(gw->loop, fd, events, &c->src);
-	if (c->watch_fd >= 0)
-		fg_evloop_del(gw->loop, c->watch_fd);
-	c->watch_fd = fd;
-	return fg_evloop_add(gw->loop, fd, events, &c->src);
-}
-
-/*
- * The mark on every socket fedgate dials when it captures: the capture rules
- * skip marked packets, so fedgate never catches its own connections.
- */
-static uint32_t dial_mark(const struct gw_conn *c)
-{
-	const struct fg_config *cfg = c->gen->cfg;
-
-	/*
-	 * A transparent tunnel dials whatever its peers name, which another
-	 * gateway's capture rules on this host may cover: marked too.
-	 */
-	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE || cfg->tunnels[i].transparent)
-			return cfg->capture.mark;
-	return 0;
-}
-
-/* A connection on @t under the current generation, its deadline running. NULL if none. */
-static struct gw_conn *conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
-{
-	struct gw_conn *c = calloc(1, sizeof(*c));
-
-	if (!c)
-		return NULL;
-	if (fg_tls_share(&c->tls, fg_ident_tls(gw->id))) {
-		free(c);
-		return NULL;
-	}
-	c->src.kind = SRC_CONN;
-	c->gen = gw_gen_hold(gw);
-	c->t = t;
-	c->plain_fd = c->tls_fd = c->watch_fd = -1;
-	c->deadline_ms = fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
-	c->next = gw->conns;
-	if (gw->conns)
-		gw->conns->prev = c;
-	gw->conns = c;
-	return c;
-}
-
-/*
- * Closes what @c still holds and wipes it. Sockets still here were refused: an
- * application is told with a reset, as a failed connect over a VPN would.
- */
-static void conn_free(struct gw *gw, struct gw_conn *c)
-{
-	int is_term = c->t->mode == FG_MODE_TERMINATE;
-
-	if (c->watch_fd >= 0)
-		fg_evloop_del(gw->loop, c->watch_fd);
-	SSL_free(c->ssl);
-	fg_tls_conn_exit(&c->st);
-	if (is_term && c->plain_fd >= 0)
-		close(c->plain_fd);
-	else
-		fg_sock_close_reset(c->plain_fd);
-	if (c->reset_tls)
-		fg_sock_close_reset(c->tls_fd);
-	else if (c->tls_fd >= 0)
-		close(c->tls_fd);
-	if (c->hdr)
-		OPENSSL_cleanse(c->hdr, FG_DEST_FLIGHT_MAX);
-	free(c->hdr);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		gw->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	gw_gen_put(gw, c->gen);
-	fg_tls_exit(&c->tls);
-	OPENSSL_cleanse(c, sizeof(*c));
-	free(c);
-}
-
-void gw_conn_free_all(struct gw *gw)
-{
-	while (gw->conns)
-		conn_free(gw, gw->conns);
-}
-
-int gw_conn_timeout(const struct gw *gw)
-{
-	uint64_t now = fg_mono_ms(), first = UINT64_MAX;
-
-	for (const struct gw_conn *c = gw->conns; c; c = c->next)
-		if (c->deadline_ms < first)
-			first = c->deadline_ms;
-	if (first == UINT64_MAX)
-		return -1;
-	return first <= now ? 0 : (int)(first - now);
 }

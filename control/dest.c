@@ -61,7 +61,7 @@ int fg_dest_source(int fd, struct sockaddr_storage *src)
 }
 
 ssize_t fg_dest_flight(uint8_t *buf, const struct sockaddr *src, const struct sockaddr *dst,
-		       const char *tunnel, int plain_fd)
+		       const char *tunnel, int plain_fd, size_t *app_len)
 {
 	ssize_t hl, n;
 
@@ -71,6 +71,7 @@ ssize_t fg_dest_flight(uint8_t *buf, const struct sockaddr *src, const struct so
 	n = recv(plain_fd, buf + hl, FG_DEST_FLIGHT_MAX - (size_t)hl, MSG_DONTWAIT);
 	if (n < 0 && errno != EAGAIN)
 		return -errno;
+	*app_len = n > 0 ? (size_t)n : 0;
 	return hl + (n > 0 ? n : 0);
 }
 

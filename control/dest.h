@@ -32,11 +32,11 @@ int fg_dest_source(int fd, struct sockaddr_storage *src);
 /*
  * Fills @buf (FG_DEST_FLIGHT_MAX bytes) with what A writes first: the PROXY v2
  * header for @src -> @dst with @tunnel's name, then what the application had
- * already sent on @plain_fd (read without waiting; none is fine). Returns the
- * length, or -errno.
+ * already sent on @plain_fd (read without waiting; none is fine), counted in
+ * *@app_len. Returns the whole length, or -errno.
  */
 ssize_t fg_dest_flight(uint8_t *buf, const struct sockaddr *src, const struct sockaddr *dst,
-		       const char *tunnel, int plain_fd);
+		       const char *tunnel, int plain_fd, size_t *app_len);
 
 /*
  * B: reads the header from @ssl into @buf (FG_PP2_MAX bytes or more), *@have bytes of

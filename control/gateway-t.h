@@ -76,9 +76,10 @@ struct gw_conn {
 	/* transparent tunnels: the application's address and the one it dialed */
 	struct sockaddr_storage app, dst;
 	char flow[2 * INET6_ADDRSTRLEN + 24]; /* "app -> dst" for logs; empty if not transparent */
-	uint8_t *hdr;			      /* the destination header (and first bytes) in flight */
+	uint8_t *hdr; /* the destination header (and first bytes) in flight */
 	size_t hdr_len;
-	int reset_tls; /* close the TLS side with a reset (B: the destination did not answer) */
+	size_t app_len; /* A: the application's bytes in the first record */
+	int reset_tls;	/* close the TLS side with a reset (B: the destination did not answer) */
 };
 
 struct gw {

@@ -23,7 +23,7 @@
 #include "fedgate/evloop.h"
 #include "fedgate/log.h"
 
-static const int handled_signals[] = { SIGINT, SIGTERM, SIGCHLD, SIGHUP };
+static const int handled_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGHUP};
 
 static void handle_timer(struct gw *gw)
 {
@@ -75,8 +75,8 @@ static int capture_opts(struct gw_listener *l)
 	if (v6 && setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)))
 		goto fail;
 	if (l->t->capture == FG_CAPTURE_TPROXY &&
-	    setsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP, v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT,
-		       &one, sizeof(one)))
+	    setsockopt(l->fd, v6 ? IPPROTO_IPV6 : IPPROTO_IP,
+		       v6 ? IPV6_TRANSPARENT : IP_TRANSPARENT, &one, sizeof(one)))
 		goto fail;
 	return 0;
 fail:
@@ -174,7 +174,7 @@ static int add_source(struct gw *gw, int fd, struct gw_src *src, enum gw_src_kin
 /* Every source but the connections; teardown() undoes what was done, on any failure. */
 static int setup(struct gw *gw, const char *ports_file)
 {
-	struct itimerspec every = { .it_interval = { 1, 0 }, .it_value = { 1, 0 } };
+	struct itimerspec every = {.it_interval = {1, 0}, .it_value = {1, 0}};
 	int ret;
 
 	gw->sig_src.kind = SRC_SIGNAL;
@@ -257,9 +257,8 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_socks, int n_dp,
 		   const char *ports_file)
 {
-	struct fg_evloop loop = { .epfd = -1, .sigfd = -1 };
-	struct gw gw = { .loop = &loop, .timerfd = -1, .id = id, .dp_socks = dp_socks,
-			 .n_dp = n_dp };
+	struct fg_evloop loop = {.epfd = -1, .sigfd = -1};
+	struct gw gw = {.loop = &loop, .timerfd = -1, .id = id, .dp_socks = dp_socks, .n_dp = n_dp};
 	struct epoll_event evs[64];
 	int ret;
 

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include "control/ca/ca.h"
+#include "control/capture_cmd.h"
 #include "control/run.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
@@ -28,6 +29,7 @@ static const struct {
 } subcommands[] = {
 	{ "run", fg_run_main, "-c FILE [--ports-file FILE]", "run the gateway" },
 	{ "check", fg_check_main, "-c FILE", "validate a config and its PKI" },
+	{ "capture", fg_capture_main, "up|down -c FILE", "install/remove transparent capture" },
 	{ "ca", fg_ca_main, "COMMAND ...", "online CA and client (ca help)" },
 	{ "version", version_main, NULL, "print versions" },
 	{ "help", help_main, NULL, "this list" },

@@ -86,36 +86,45 @@ static int copy_unmapped(struct sockaddr_storage *ss, const struct sockaddr *sa)
 	return 0;
 }
 
+/* Where @ss (AF_INET or AF_INET6) keeps its address and port; returns the address's size. */
+static size_t sa_parts(const struct sockaddr_storage *ss, const void **addr, const void **port)
+{
+	const struct sockaddr_in6 *s6 = (const void *)ss;
+	const struct sockaddr_in *s4 = (const void *)ss;
+
+	if (ss->ss_family == AF_INET) {
+		*addr = &s4->sin_addr;
+		*port = &s4->sin_port;
+		return 4;
+	}
+	*addr = &s6->sin6_addr;
+	*port = &s6->sin6_port;
+	return 16;
+}
+
 ssize_t fg_proxyv2_build(uint8_t *buf, size_t cap, const struct sockaddr *src,
 			 const struct sockaddr *dst, const struct fg_peer_id *peer,
 			 const char *sni, const char *cipher, const char *tunnel)
 {
 	struct pp2_buf b = { .p = buf, .cap = cap };
 	struct sockaddr_storage s, d;
-	const struct sockaddr_in6 *s6 = (const void *)&s, *d6 = (const void *)&d;
-	const struct sockaddr_in *s4 = (const void *)&s, *d4 = (const void *)&d;
+	const void *s_addr, *s_port, *d_addr, *d_port;
 	uint8_t head[4] = { FG_PP2_VER_PROXY, FG_PP2_TCP4 }; /* length filled in below */
-	size_t body_start;
+	size_t alen, body_start;
 
 	if (copy_unmapped(&s, src) || copy_unmapped(&d, dst) || s.ss_family != d.ss_family)
 		return -EAFNOSUPPORT;
-	put(&b, FG_PP2_SIG, FG_PP2_SIG_LEN);
-	if (s.ss_family == AF_INET) {
-		put(&b, head, 4);
-		body_start = b.len;
-		put(&b, &s4->sin_addr, 4);
-		put(&b, &d4->sin_addr, 4);
-		put(&b, &s4->sin_port, 2);
-		put(&b, &d4->sin_port, 2);
-	} else {
+	alen = sa_parts(&s, &s_addr, &s_port);
+	sa_parts(&d, &d_addr, &d_port);
+	if (alen == 16)
 		head[1] = FG_PP2_TCP6;
-		put(&b, head, 4);
-		body_start = b.len;
-		put(&b, &s6->sin6_addr, 16);
-		put(&b, &d6->sin6_addr, 16);
-		put(&b, &s6->sin6_port, 2);
-		put(&b, &d6->sin6_port, 2);
-	}
+	put(&b, FG_PP2_SIG, FG_PP2_SIG_LEN);
+	put(&b, head, 4);
+	body_start = b.len;
+	put(&b, s_addr, alen);
+	put(&b, d_addr, alen);
+	put(&b, s_port, 2);
+	put(&b, d_port, 2);
 	if (peer)
 		put_identity(&b, peer, sni, cipher);
 	put_str_tlv(&b, FG_PP2_TYPE_FG_TUNNEL, tunnel);

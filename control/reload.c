@@ -83,10 +83,11 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 		if (strcmp(x->name, y->name) || x->mode != y->mode ||
 		    strcmp(x->listen.text, y->listen.text) || x->capture != y->capture ||
 		    x->transparent != y->transparent)
-			return fg_conf_fail(err, b->path, jp,
-					    "name, mode, listen, capture or transparent changed (was "
-					    "%s, %s): listeners change only on restart",
-					    x->name, x->listen.text);
+			return fg_conf_fail(
+			    err, b->path, jp,
+			    "name, mode, listen, capture or transparent changed (was "
+			    "%s, %s): listeners change only on restart",
+			    x->name, x->listen.text);
 	}
 	if (a->workers != b->workers || a->offload != b->offload ||
 	    a->kernel_tx_splice != b->kernel_tx_splice)
@@ -102,7 +103,7 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
  */
 void gw_reload(struct gw *gw)
 {
-	struct fg_err err = { 0 };
+	struct fg_err err = {0};
 	struct fg_ident *id = NULL;
 	struct fg_config *cfg;
 	struct gw_gen *g;

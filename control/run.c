@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control/capture_cmd.h"
 #include "control/config.h"
 #include "control/control.h"
 #include "control/identity.h"
@@ -173,6 +174,7 @@ int fg_check_main(int argc, char **argv)
 		       "%s\n",
 		       path, cfg.n_tunnels, cfg.n_federation,
 		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
+	ret = fg_capture_print(&cfg, stdout);
 out:
 	fg_ident_free(id);
 	fg_config_free(&cfg);

@@ -15,8 +15,9 @@ int fg_run_main(int argc, char **argv);
 
 /*
  * `fedgate check -c FILE`: the same verdict as `run` on this machine (config,
- * certificates, key, offload) without contacting a CA. @argv[0] is "check".
- * Returns 0, or FG_EXIT_CONFIG with the problem printed.
+ * certificates, key, offload) without contacting a CA, then what `capture up`
+ * would install. @argv[0] is "check". Returns 0, or FG_EXIT_CONFIG with the
+ * problem printed (1: out of memory).
  */
 int fg_check_main(int argc, char **argv);
 

@@ -44,7 +44,7 @@ int fg_sock_dial_result(int fd)
 
 void fg_sock_close_reset(int fd)
 {
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	if (fd < 0)
 		return;

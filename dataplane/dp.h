@@ -108,8 +108,8 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
 	const struct dp_backend *backend;
-	bool splice;		 /* kernel mode: plaintext reaches kTLS through @pipe */
-	int pipe[2];		 /* splice mode: [0] read end, [1] write end; else -1 */
+	bool splice; /* kernel mode: plaintext reaches kTLS through @pipe */
+	int pipe[2]; /* splice mode: [0] read end, [1] write end; else -1 */
 	/* kernel mode: recvmsg for the record type, sendmsg for close_notify */
 	struct msghdr down_msg, up_msg;
 	struct iovec down_iov, up_iov;
@@ -123,7 +123,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct dp_pool pool;
 	int index;
 	int handoff_fd;
-	bool kernel; /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
+	bool kernel;	      /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
 	bool kernel_required; /* offload kernel: no userspace fallback */
 	bool splice_tx;	      /* kTLS TX by splice through a pipe, not send from a buffer */
 	bool handoff_open;

@@ -137,6 +137,7 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	t->backend = &dp_user_backend;
 	snprintf(t->name, sizeof(t->name), "%s", h->tunnel);
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
+	t->bytes_up = h->sent_len;
 	ret = make_blocking(plain_fd);
 	if (!ret)
 		ret = make_blocking(tls_fd);

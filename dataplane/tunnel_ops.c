@@ -89,8 +89,8 @@ void dp_tunnel_maybe_finish(struct dp_tunnel *t)
  */
 static void reset_socket(int fd)
 {
-	static const struct sockaddr unspec = { .sa_family = AF_UNSPEC };
-	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 
 	if (connect(fd, &unspec, sizeof(unspec)))
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));

@@ -16,6 +16,7 @@
 struct fg_handoff {
 	uint32_t magic;
 	uint32_t preread_len; /* plaintext OpenSSL had already read, for the plain side */
+	uint32_t sent_len;    /* plaintext the control process already sent to the TLS peer */
 	struct fg_session_keys keys;
 	char tunnel[64];
 	char peer[256];

@@ -6,8 +6,8 @@
 
 /* An IPv4 or IPv6 prefix; bits past @prefix are zero. */
 struct fg_net {
-	int family; /* AF_INET or AF_INET6 */
-	uint8_t prefix; /* 0..32 or 0..128 */
+	int family;	  /* AF_INET or AF_INET6 */
+	uint8_t prefix;	  /* 0..32 or 0..128 */
 	uint8_t addr[16]; /* network order; the first 4 bytes for IPv4 */
 };
 

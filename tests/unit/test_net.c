@@ -10,6 +10,7 @@
 #include <string.h>
 #include "fedgate/net.h"
 #include "unit.h"
+#include "unit_sa.h"
 
 /* @text parses and prints back as @canon. */
 #define NET_OK(text, canon)                                                                        \
@@ -92,28 +93,6 @@
 			unit_failed_checks++;                                                      \
 		}                                                                                  \
 	} while (0)
-
-static struct sockaddr_storage sa4(const char *ip, unsigned port)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s = (void *)&ss;
-
-	s->sin_family = AF_INET;
-	s->sin_port = htons((uint16_t)port);
-	CHECK_EQ(inet_pton(AF_INET, ip, &s->sin_addr), 1);
-	return ss;
-}
-
-static struct sockaddr_storage sa6(const char *ip, unsigned port)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in6 *s = (void *)&ss;
-
-	s->sin6_family = AF_INET6;
-	s->sin6_port = htons((uint16_t)port);
-	CHECK_EQ(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
-	return ss;
-}
 
 static int contains(const char *net, struct sockaddr_storage ss)
 {

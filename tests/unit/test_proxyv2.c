@@ -12,28 +12,7 @@
 #include "control/proxyv2.h"
 #include "fedgate/net.h"
 #include "unit.h"
-
-static struct sockaddr_storage sa4(const char *ip, unsigned port)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in *s = (void *)&ss;
-
-	s->sin_family = AF_INET;
-	s->sin_port = htons((uint16_t)port);
-	CHECK_EQ(inet_pton(AF_INET, ip, &s->sin_addr), 1);
-	return ss;
-}
-
-static struct sockaddr_storage sa6(const char *ip, unsigned port)
-{
-	struct sockaddr_storage ss = { 0 };
-	struct sockaddr_in6 *s = (void *)&ss;
-
-	s->sin6_family = AF_INET6;
-	s->sin6_port = htons((uint16_t)port);
-	CHECK_EQ(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
-	return ss;
-}
+#include "unit_sa.h"
 
 /* A raw header: signature, @ver_cmd, @fam, the length of @body, @body. */
 static size_t raw(uint8_t *buf, uint8_t ver_cmd, uint8_t fam, const uint8_t *body, size_t n)

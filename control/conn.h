@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_CONN_H
+#define FEDGATE_CONN_H
+
+/*
+ * Internal to a gateway connection: what its phases (conn.c) share, kept in
+ * conn_life.c, which calls none of them.
+ */
+#include <stdint.h>
+#include "control/gateway-t.h"
+#include "control/peer-t.h"
+
+/* What a phase returns: it waits on its fd, or the connection is done (refused or handed off). */
+enum gw_step { GW_STEP_WAIT, GW_STEP_DONE };
+
+/* A connection on @t under the current generation, its deadline running. NULL if none. */
+struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t);
+
+/*
+ * Closes what @c still holds and wipes it. Sockets still here were refused: an
+ * application is told with a reset, as a failed connect over a VPN would.
+ */
+void gw_conn_free(struct gw *gw, struct gw_conn *c);
+
+/* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
+int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events);
+
+/* The SO_MARK for what @c dials (0: none). */
+uint32_t gw_conn_mark(const struct gw_conn *c);
+
+/*
+ * The one line a refusal gets: who (@who may be NULL), which root, from where,
+ * on which tunnel, which flow, why. Only logs; returns GW_STEP_DONE so that a
+ * phase can end with it.
+ */
+enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
+			    ...) __attribute__((format(printf, 3, 4)));
+
+#endif

@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A gateway connection's life around its phases (conn.c): made with its
+ * generation and deadline, the one fd it waits on, the refusal log line, the
+ * mark on what it dials, and its end, when what it still holds is closed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+
+#include "control/allow.h"
+#include "control/conn.h"
+#include "control/dest.h"
+#include "control/gateway.h"
+#include "control/identity.h"
+#include "control/keys.h"
+#include "control/sock.h"
+#include "control/tls.h"
+#include "fedgate/clock.h"
+#include "fedgate/evloop.h"
+#include "fedgate/log.h"
+
+/*
+ * The one line a refusal gets: who, which root, from where, on which tunnel,
+ * why. Only logs; returns STEP_DONE so that a phase can end with it.
+ */
+enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
+			    ...)
+{
+	char reason[1024], desc[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	if (who && (who->cn[0] || who->n_dns || who->n_uri)) {
+		fg_peer_describe(who, desc, sizeof(desc));
+		fg_warn("refused %s (issued by '%s') from %s on tunnel %s%s%s%s: %s", desc,
+			who->root_cn[0] ? who->root_cn : "unknown root", c->addr, c->t->name,
+			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
+	} else {
+		fg_warn("refused %s on tunnel %s%s%s%s: %s", c->addr, c->t->name,
+			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
+	}
+	return GW_STEP_DONE;
+}
+
+/* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
+int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
+{
+	if (c->watch_fd == fd)
+		return fg_evloop_mod(gw->loop, fd, events, &c->src);
+	if (c->watch_fd >= 0)
+		fg_evloop_del(gw->loop, c->watch_fd);
+	c->watch_fd = fd;
+	return fg_evloop_add(gw->loop, fd, events, &c->src);
+}
+
+/*
+ * The mark on every socket fedgate dials when it captures: the capture rules
+ * skip marked packets, so fedgate never catches its own connections.
+ */
+uint32_t gw_conn_mark(const struct gw_conn *c)
+{
+	const struct fg_config *cfg = c->gen->cfg;
+
+	/*
+	 * A transparent tunnel dials whatever its peers name, which another
+	 * gateway's capture rules on this host may cover: marked too.
+	 */
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		if (cfg->tunnels[i].capture != FG_CAPTURE_NONE || cfg->tunnels[i].transparent)
+			return cfg->capture.mark;
+	return 0;
+}
+
+/* A connection on @t under the current generation, its deadline running. NULL if none. */
+struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
+{
+	struct gw_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	if (fg_tls_share(&c->tls, fg_ident_tls(gw->id))) {
+		free(c);
+		return NULL;
+	}
+	c->src.kind = SRC_CONN;
+	c->gen = gw_gen_hold(gw);
+	c->t = t;
+	c->plain_fd = c->tls_fd = c->watch_fd = -1;
+	c->deadline_ms = fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
+	c->next = gw->conns;
+	if (gw->conns)
+		gw->conns->prev = c;
+	gw->conns = c;
+	return c;
+}
+
+/*
+ * Closes what @c still holds and wipes it. Sockets still here were refused: an
+ * application is told with a reset, as a failed connect over a VPN would.
+ */
+void gw_conn_free(struct gw *gw, struct gw_conn *c)
+{
+	int is_term = c->t->mode == FG_MODE_TERMINATE;
+
+	if (c->watch_fd >= 0)
+		fg_evloop_del(gw->loop, c->watch_fd);
+	SSL_free(c->ssl);
+	fg_tls_conn_exit(&c->st);
+	if (is_term && c->plain_fd >= 0)
+		close(c->plain_fd);
+	else
+		fg_sock_close_reset(c->plain_fd);
+	if (c->reset_tls)
+		fg_sock_close_reset(c->tls_fd);
+	else if (c->tls_fd >= 0)
+		close(c->tls_fd);
+	if (c->hdr)
+		OPENSSL_cleanse(c->hdr, FG_DEST_FLIGHT_MAX);
+	free(c->hdr);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		gw->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	gw_gen_put(gw, c->gen);
+	fg_tls_exit(&c->tls);
+	OPENSSL_cleanse(c, sizeof(*c));
+	free(c);
+}
+
+void gw_conn_free_all(struct gw *gw)
+{
+	while (gw->conns)
+		gw_conn_free(gw, gw->conns);
+}
+
+int gw_conn_timeout(const struct gw *gw)
+{
+	uint64_t now = fg_mono_ms(), first = UINT64_MAX;
+
+	for (const struct gw_conn *c = gw->conns; c; c = c->next)
+		if (c->deadline_ms < first)
+			first = c->deadline_ms;
+	if (first == UINT64_MAX)
+		return -1;
+	return first <= now ? 0 : (int)(first - now);
+}
