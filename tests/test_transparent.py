@@ -24,9 +24,9 @@ from netns import (A_WAN4, A_WAN6, B_WAN4, CLIENT4, CLIENT6, NetNSError, Service
                    Topology, probe)
 from pki import issue_leaf
 
-# $.capture: the TPROXY rule sets MARK, fedgate's own sockets carry it; TABLE routes it to lo.
-# Both given explicitly (the spec's default is written both 0x4647 and 18247 = 0x4747).
-MARK, TABLE = 18247, 18247
+# $.capture: fedgate's own sockets carry MARK (REDIRECT skips it); the TPROXY rule sets
+# TPROXY_MARK, which TABLE routes to lo. All three given explicitly, all different.
+MARK, TPROXY_MARK, TABLE = 0x4647, 0x4648, 18247
 ROUTER_PORT, LOCAL_PORT = 15001, 15002
 B_PORT, B_PP_PORT = 8443, 8444
 OP_TIMEOUT = 10  # every socket operation
@@ -40,6 +40,7 @@ DOWN = ("10.20.0.5", 5433)      # in reach, nothing listening
 OUTSIDE = ("10.20.0.6", 22)     # listening, not in reach
 PROXIED = ("10.20.0.8", 7000)   # reads B's PROXY v2 header, tells whom it saw
 NO_ROUTE = ("10.99.0.1", 80)    # captured by the test's own nft table; A has no route for it
+WRONG_PEER = ("10.20.0.9", 80)  # routed to B, but the route wants another peer's certificate
 REACH = ["10.20.0.5:5432", "10.20.0.5:5433", "10.20.0.5:5434", "10.20.0.6:80",
          "[fd20::7]:8080"]
 A_ACCEPT = r"accepted gw-b\.gcp\.test \(issued by 'Kubernetes Root CA'\) on tunnel {}"
@@ -71,13 +72,16 @@ def a_config(pki):
          "listen": f"[::]:{ROUTER_PORT}"},
         {"name": "local", "mode": "originate", "capture": "redirect",
          "listen": f"[::]:{LOCAL_PORT}"}])
-    cfg["capture"] = {"mark": MARK, "route_table": TABLE}
+    cfg["capture"] = {"mark": MARK, "tproxy_mark": TPROXY_MARK, "route_table": TABLE}
     cfg["routes"] = [
         {"to": ["10.20.0.0/16", "fd20::/64"], "ports": ["1-65535"],
          "peer": f"{B_WAN4}:{B_PORT}", "server_name": "gw-b.gcp.test", "allow": allow_b},
         # longer prefix: to B's tunnel that speaks PROXY v2 to its service
         {"to": ["10.20.0.8/32"], "ports": [str(PROXIED[1])],
-         "peer": f"{B_WAN4}:{B_PP_PORT}", "server_name": "gw-b.gcp.test", "allow": allow_b}]
+         "peer": f"{B_WAN4}:{B_PP_PORT}", "server_name": "gw-b.gcp.test", "allow": allow_b},
+        # each route has its own peer name and rules: B does not hold gw-c's
+        {"to": ["10.20.0.9/32"], "peer": f"{B_WAN4}:{B_PORT}", "server_name": "gw-c.gcp.test",
+         "allow": [{"dns": "gw-c.gcp.test"}]}]
     return cfg
 
 
@@ -336,12 +340,24 @@ def test_destination_outside_reach_is_refused_on_b_and_reset_at_the_client(captu
     assert net.services[OUTSIDE].peers == [], "B dialed a destination outside reach"
 
 
+def test_each_route_checks_its_own_peer_name_and_rules(captured):
+    """One process, many routes: the /32 route to 10.20.0.9 names gw-c.gcp.test, and B (who
+    answers there) holds only gw-b's name, so A refuses B and resets the client, while the
+    /16 route to the same B keeps working."""
+    net = captured
+    expect_reset(net.client, WRONG_PEER, "route whose peer name B does not hold")
+    net.a.wait_log(r"refused .*on tunnel router \(10\.1\.0\.2:\d+ -> 10\.20\.0\.9:80\): ")
+    assert count(net.b, r"10\.20\.0\.9") == 0, "B saw a destination A should never send"
+    with net.client.connect(*ECHO4, timeout=OP_TIMEOUT) as s:
+        assert_echoed(s, b"the other route still works", "route to gw-b")
+
+
 def test_destination_without_route_is_reset_by_a_and_other_nft_tables_survive(captured):
     net = captured
     port = NO_ROUTE[1]
     ruleset = ("table ip fgtest {\n chain pre {\n"
                "  type filter hook prerouting priority mangle; policy accept;\n"
-               f"  ip daddr 10.99.0.0/24 tcp dport {port} meta mark set {MARK:#x} "
+               f"  ip daddr 10.99.0.0/24 tcp dport {port} meta mark set {TPROXY_MARK:#x} "
                f"tproxy to :{ROUTER_PORT} accept\n }}\n}}\n")
     path = net.a.dir / "fgtest.nft"
     path.write_text(ruleset)
@@ -432,7 +448,8 @@ def test_capture_up_twice_installs_the_rules_once(captured):
     assert second == first, f"a second capture up changed the rules:\n{first}\n{second}"
     tables = net.nft("list", "tables").stdout.splitlines()
     assert tables.count("table inet fedgate") == 1, tables
-    want = {ipaddress.ip_network(p) for p in ("10.20.0.0/16", "fd20::/64", "10.20.0.8/32")}
+    want = {ipaddress.ip_network(p)
+            for p in ("10.20.0.0/16", "fd20::/64", "10.20.0.8/32", "10.20.0.9/32")}
     for chain in ("prerouting", "output"):
         rules = second.get(chain, [])
         assert len(rules) == len(set(rules)), f"{chain}: duplicate rules {rules}"
@@ -440,7 +457,9 @@ def test_capture_up_twice_installs_the_rules_once(captured):
         assert sorted(got, key=str) == sorted(want, key=str), f"{chain}: {got}"
     for fam in ("-4", "-6"):
         rules = net.aws.run("ip", fam, "rule", "list").stdout
-        assert len(re.findall(rf"fwmark {MARK:#x} lookup {TABLE}\b", rules)) == 1, rules
+        assert len(re.findall(rf"fwmark {TPROXY_MARK:#x} lookup {TABLE}\b", rules)) == 1, rules
+        # fedgate's own (MARK) traffic is routed as the host routes it: no rule catches it
+        assert f"fwmark {MARK:#x}" not in rules, rules
         routes = net.aws.run("ip", fam, "route", "show", "table", str(TABLE)).stdout
         assert len(re.findall(r"^local default dev lo", routes, re.M)) == 1, routes
 
