@@ -13,84 +13,52 @@
 #include "control/config_walk.h"
 #include "fedgate/net.h"
 
-static int parse_nets(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		      struct fg_route *r)
+static int parse_net(const char *text, void *out, const char **why)
 {
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "to"), *it;
-	const char *why;
-	char jp[256];
-	int i = 0;
-
-	snprintf(jp, sizeof(jp), "%s.to", path);
-	if (!arr)
-		return fg_conf_fail(w->err, w->file, jp, "missing required key");
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
-		return fg_conf_fail(w->err, w->file, jp,
-				    "expected a non-empty array of prefixes such as "
-				    "\"10.20.0.0/16\"");
-	r->to = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*r->to));
-	if (!r->to)
-		return -ENOMEM;
-	cJSON_ArrayForEach(it, arr)
-	{
-		snprintf(jp, sizeof(jp), "%s.to[%d]", path, i++);
-		if (!cJSON_IsString(it))
-			return fg_conf_fail(w->err, w->file, jp,
-					    "expected a string such as \"10.20.0.0/16\"");
-		if (fg_net_parse(it->valuestring, &r->to[r->n_to], &why))
-			return fg_conf_fail(w->err, w->file, jp, "\"%s\": %s", it->valuestring,
-					    why);
-		r->n_to++;
-	}
-	return 0;
+	return fg_net_parse(text, out, why);
 }
+
+static int parse_port_range(const char *text, void *out, const char **why)
+{
+	return fg_port_range_parse(text, out, why);
+}
+
+static const struct fg_conf_elem route_to = {
+    .key = "to",
+    .required = 1,
+    .size = sizeof(struct fg_net),
+    .plural = "prefixes",
+    .example = "\"10.20.0.0/16\"",
+    .parse = parse_net,
+};
 
 /* "ports": optional; absent means every port. */
-static int parse_ports(struct fg_conf_walk *w, const cJSON *obj, const char *path,
-		       struct fg_route *r)
-{
-	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, "ports"), *it;
-	const char *why;
-	char jp[256];
-	int i = 0;
-
-	if (!arr)
-		return 0;
-	snprintf(jp, sizeof(jp), "%s.ports", path);
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
-		return fg_conf_fail(w->err, w->file, jp,
-				    "expected a non-empty array of ports such as \"5432\" or "
-				    "\"8000-8100\"");
-	r->ports = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*r->ports));
-	if (!r->ports)
-		return -ENOMEM;
-	cJSON_ArrayForEach(it, arr)
-	{
-		snprintf(jp, sizeof(jp), "%s.ports[%d]", path, i++);
-		if (!cJSON_IsString(it))
-			return fg_conf_fail(w->err, w->file, jp,
-					    "expected a string such as \"5432\" or \"8000-8100\"");
-		if (fg_port_range_parse(it->valuestring, &r->ports[r->n_ports], &why))
-			return fg_conf_fail(w->err, w->file, jp, "\"%s\": %s", it->valuestring,
-					    why);
-		r->n_ports++;
-	}
-	return 0;
-}
+static const struct fg_conf_elem route_ports = {
+    .key = "ports",
+    .size = sizeof(struct fg_port_range),
+    .plural = "ports",
+    .example = "\"5432\" or \"8000-8100\"",
+    .parse = parse_port_range,
+};
 
 static int parse_route(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 		       struct fg_route *r)
 {
 	static const char *const keys[] = {"to", "ports", "peer", "server_name", "allow", NULL};
+	void *to = NULL, *ports = NULL;
 	const cJSON *peer;
 	char jp[256];
 	int ret;
 
 	ret = fg_conf_check_keys(w, obj, path, keys);
-	if (!ret)
-		ret = parse_nets(w, obj, path, r);
-	if (!ret)
-		ret = parse_ports(w, obj, path, r);
+	if (!ret) {
+		ret = fg_conf_get_parsed_array(w, obj, path, &route_to, &to, &r->n_to);
+		r->to = to;
+	}
+	if (!ret) {
+		ret = fg_conf_get_parsed_array(w, obj, path, &route_ports, &ports, &r->n_ports);
+		r->ports = ports;
+	}
 	if (ret)
 		return ret;
 	fg_conf_key_path(jp, sizeof(jp), path, "peer");

@@ -14,36 +14,19 @@
 
 #define FP_PREFIX_LEN (sizeof(FG_ROOT_SHA256_PREFIX) - 1)
 
-/* allow[].reach: where a transparent tunnel's peers admitted by this rule may connect. */
-static int parse_reach(struct fg_conf_walk *w, const cJSON *arr, const char *path,
-		       struct fg_allow_rule *r)
+static int parse_dest(const char *text, void *out, const char **why)
 {
-	const cJSON *it;
-	const char *why;
-	char jp[320];
-	int i = 0;
-
-	snprintf(jp, sizeof(jp), "%s.reach", path);
-	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
-		return fg_conf_fail(w->err, w->file, jp,
-				    "expected a non-empty array of destinations such as "
-				    "\"10.20.0.0/24:80-443\"");
-	r->reach = calloc((size_t)cJSON_GetArraySize(arr), sizeof(*r->reach));
-	if (!r->reach)
-		return -ENOMEM;
-	cJSON_ArrayForEach(it, arr)
-	{
-		snprintf(jp, sizeof(jp), "%s.reach[%d]", path, i++);
-		if (!cJSON_IsString(it))
-			return fg_conf_fail(w->err, w->file, jp,
-					    "expected a string such as \"10.20.0.5:5432\"");
-		if (fg_dest_parse(it->valuestring, &r->reach[r->n_reach], &why))
-			return fg_conf_fail(w->err, w->file, jp, "\"%s\": %s", it->valuestring,
-					    why);
-		r->n_reach++;
-	}
-	return 0;
+	return fg_dest_parse(text, out, why);
 }
+
+/* allow[].reach: where a transparent tunnel's peers admitted by this rule may connect. */
+static const struct fg_conf_elem rule_reach = {
+    .key = "reach",
+    .size = sizeof(struct fg_dest),
+    .plural = "destinations",
+    .example = "\"10.20.0.0/24:80-443\"",
+    .parse = parse_dest,
+};
 
 static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path, int reach_ok,
 		      struct fg_allow_rule *r)
@@ -75,8 +58,12 @@ static int parse_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path
 		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "reach"),
 				   "\"reach\" applies only to the allow rules of a "
 				   "\"transparent\" terminate tunnel");
-	else if (reach)
-		ret = parse_reach(w, reach, path, r);
+	if (reach && reach_ok) {
+		void *v = NULL;
+
+		ret = fg_conf_get_parsed_array(w, obj, path, &rule_reach, &v, &r->n_reach);
+		r->reach = v;
+	}
 	return ret;
 }
 

@@ -11,8 +11,7 @@
 #include "control/config_walk.h"
 #include "fedgate/err.h"
 
-int fg_conf_fail(struct fg_err *err, const char *file, const char *jpath, const char *fmt,
-		 ...)
+int fg_conf_fail(struct fg_err *err, const char *file, const char *jpath, const char *fmt, ...)
 {
 	char what[sizeof(err->msg)];
 	va_list ap;
@@ -121,6 +120,38 @@ int fg_conf_get_str_array(struct fg_conf_walk *w, const cJSON *obj, const char *
 	return 0;
 }
 
+int fg_conf_get_parsed_array(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			     const struct fg_conf_elem *e, void **out, size_t *n)
+{
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(obj, e->key), *it;
+	const char *why;
+	char jp[320];
+	int i = 0;
+
+	snprintf(jp, sizeof(jp), "%s.%s", path, e->key);
+	if (!arr)
+		return e->required ? fg_conf_fail(w->err, w->file, jp, "missing required key") : 0;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) == 0)
+		return fg_conf_fail(w->err, w->file, jp,
+				    "expected a non-empty array of %s such as %s", e->plural,
+				    e->example);
+	*out = calloc((size_t)cJSON_GetArraySize(arr), e->size);
+	if (!*out)
+		return -ENOMEM;
+	cJSON_ArrayForEach(it, arr)
+	{
+		snprintf(jp, sizeof(jp), "%s.%s[%d]", path, e->key, i++);
+		if (!cJSON_IsString(it))
+			return fg_conf_fail(w->err, w->file, jp, "expected a string such as %s",
+					    e->example);
+		if (e->parse(it->valuestring, (char *)*out + *n * e->size, &why))
+			return fg_conf_fail(w->err, w->file, jp, "\"%s\": %s", it->valuestring,
+					    why);
+		(*n)++;
+	}
+	return 0;
+}
+
 void fg_conf_free_str_array(char **a, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -194,8 +225,7 @@ int fg_conf_defer_readable(struct fg_conf_walk *w, const char *jpath, const char
 int fg_conf_defer_addr(struct fg_conf_walk *w, const char *jpath, const char *text, int passive,
 		       struct fg_addr *addr)
 {
-	return defer(w, passive ? FG_CONF_CHECK_LISTEN : FG_CONF_CHECK_CONNECT, jpath, text,
-		     addr);
+	return defer(w, passive ? FG_CONF_CHECK_LISTEN : FG_CONF_CHECK_CONNECT, jpath, text, addr);
 }
 
 void fg_conf_checks_free(struct fg_conf_checks *checks)

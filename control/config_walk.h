@@ -30,6 +30,24 @@ int fg_conf_get_str_array(struct fg_conf_walk *w, const cJSON *obj, const char *
 			  const char *key, char ***out, size_t *n);
 void fg_conf_free_str_array(char **a, size_t n);
 
+/* One kind of element of an array of strings that each parse into a value. */
+struct fg_conf_elem {
+	const char *key;
+	int required;	     /* a missing key is an error (else: left empty) */
+	size_t size;	     /* of one parsed element */
+	const char *plural;  /* "prefixes", for the messages */
+	const char *example; /* "\"10.20.0.0/16\"", for the messages */
+	/* @text into @out (@size bytes); 0, or -EINVAL with a static reason in *@why */
+	int (*parse)(const char *text, void *out, const char **why);
+};
+
+/*
+ * @obj's @e->key: a non-empty array of strings, each parsed by @e->parse into
+ * a new array *@out of *@n elements (as far as it got, for the caller to free).
+ */
+int fg_conf_get_parsed_array(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+			     const struct fg_conf_elem *e, void **out, size_t *n);
+
 /* Makes *@p relative to w->dir unless absolute (or NULL); frees the old string. */
 int fg_conf_resolve_path(struct fg_conf_walk *w, char **p);
 

@@ -5,31 +5,19 @@
  * destinations a peer may reach through a transparent tunnel (fg_allow_reach:
  * only what a rule that admits the peer lists; none by default).
  */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <string.h>
 #include "control/allow.h"
 #include "control/config-t.h"
 #include "control/route.h"
 #include "fedgate/net.h"
 #include "unit.h"
+#include "unit_sa.h"
 
-/* @text "a.b.c.d:port" or "[v6]:port" (or "::ffff:a.b.c.d" mapped) into @ss. */
+/* @host numeric IPv4, or IPv6 ("::ffff:a.b.c.d" mapped included), with @port, into @ss. */
 static const struct sockaddr *sa(const char *host, unsigned port, struct sockaddr_storage *ss)
 {
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-	} else {
-		CHECK(inet_pton(AF_INET6, host, &s6->sin6_addr) == 1);
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-	}
+	*ss = strchr(host, ':') ? sa6(host, port) : sa4(host, port);
 	return (const struct sockaddr *)ss;
 }
 
