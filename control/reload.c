@@ -81,13 +81,17 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 
 		snprintf(jp, sizeof(jp), "$.tunnels[%zu]", i);
 		if (strcmp(x->name, y->name) || x->mode != y->mode ||
-		    strcmp(x->listen.text, y->listen.text) || x->capture != y->capture ||
-		    x->transparent != y->transparent)
-			return fg_conf_fail(
-			    err, b->path, jp,
-			    "name, mode, listen, capture or transparent changed (was "
-			    "%s, %s): listeners change only on restart",
-			    x->name, x->listen.text);
+		    strcmp(x->listen.text, y->listen.text))
+			return fg_conf_fail(err, b->path, jp,
+					    "name, mode or listen changed (was %s, %s): "
+					    "listeners change only on restart",
+					    x->name, x->listen.text);
+		/* A capture listener is made transparent (or dual-stack) when it is bound. */
+		if (x->capture != y->capture || x->transparent != y->transparent)
+			return fg_conf_fail(err, b->path, jp,
+					    "capture or transparent changed (tunnel %s): "
+					    "listeners change only on restart",
+					    x->name);
 	}
 	if (a->workers != b->workers || a->offload != b->offload ||
 	    a->kernel_tx_splice != b->kernel_tx_splice)
