@@ -4,6 +4,9 @@ naming the JSON path, and the valid shapes accepted. The traffic itself is
 tests/test_transparent.py's; the nftables rules tests/test_capture.py's."""
 
 import copy
+import json
+import signal
+import socket
 
 import pytest
 
@@ -183,3 +186,32 @@ def test_routes_without_capture_tunnels_are_accepted(pki, tmp_path):
     del cfg["tunnels"][2:4]
     r, _ = run_fedgate(["check", "-c", str(write_config(tmp_path, cfg))])
     assert r.returncode == 0, r.stderr
+
+
+def test_sighup_cannot_make_a_listener_transparent(pki, gateways, upstream):
+    """A transparent (or capture) listener is set up when it is bound: a reload that turns a
+    tunnel transparent is refused, and the running config keeps serving."""
+    from conftest import gateway_config, recv_all
+    up = upstream()
+    plain = {"name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+             "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}
+    gw = gateways("term", gateway_config(pki, "bar", [plain]))
+    cfg = json.loads(gw.config_path.read_text())
+    t = cfg["tunnels"][0]
+    del t["upstream"]
+    t["transparent"] = True
+    t["allow"][0]["reach"] = ["10.20.0.0/16"]
+    cfg["tunnels"][0] = t
+    gw.config_path.write_text(json.dumps(cfg))
+    gw.wait_log(r"worker\(s\) running")
+    gw.proc.send_signal(signal.SIGHUP)
+    gw.wait_log(r"config not reloaded: .*\$\.tunnels\[0\]: capture or transparent changed "
+                r"\(tunnel t\): listeners change only on restart")
+    orig = gateways("orig", gateway_config(pki, "foo", [
+        {"name": "o", "mode": "originate", "listen": "127.0.0.1:0",
+         "peer": f"127.0.0.1:{gw.port('t')}", "server_name": "bar.internal",
+         "allow": [{"dns": "bar.internal"}]}]))
+    with socket.create_connection(("127.0.0.1", orig.port("o")), timeout=10) as s:
+        s.sendall(b"still the old config\n")
+        s.shutdown(socket.SHUT_WR)
+        assert recv_all(s) == b"still the old config\n"
