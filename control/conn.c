@@ -399,7 +399,6 @@ static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c)
 	if (ret)
 		return gw_conn_refuse(c, &c->peer, "upstream %s unreachable: %s",
 				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
-	c->reset_tls = 0;
 	if (c->t->proxy_v2)
 		return send_proxy_header(gw, c);
 	return handoff(gw, c);

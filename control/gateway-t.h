@@ -79,7 +79,7 @@ struct gw_conn {
 	uint8_t *hdr; /* the destination header (and first bytes) in flight */
 	size_t hdr_len;
 	size_t app_len; /* A: the application's bytes in the first record */
-	int reset_tls;	/* close the TLS side with a reset (B: the destination did not answer) */
+	int reset_tls;	/* B, transparent: refused once it dialed, so the app sees a reset */
 };
 
 struct gw {

@@ -68,7 +68,7 @@ static void handle_signal(struct gw *gw)
  */
 static int capture_opts(struct gw_listener *l)
 {
-	int one = 1, zero = 0, v6 = l->t->listen.sa.ss_family == AF_INET6;
+	int one = 1, zero = 0, v6 = l->t->listen.sa.ss_family == AF_INET6, err;
 
 	if (!l->t->capture)
 		return 0;
@@ -80,11 +80,12 @@ static int capture_opts(struct gw_listener *l)
 		goto fail;
 	return 0;
 fail:
+	err = errno;
 	fg_error("tunnel %s: %s: %s%s", l->t->name,
 		 l->t->capture == FG_CAPTURE_TPROXY ? "cannot make a transparent listener"
 						    : "cannot make a dual-stack listener",
-		 strerror(errno), errno == EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
-	return -errno;
+		 strerror(err), err == EPERM ? " (TPROXY needs CAP_NET_ADMIN)" : "");
+	return -err;
 }
 
 static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
