@@ -45,6 +45,7 @@
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
 #include "fedgate/log.h"
+#include "fedgate/net.h"
 #include "fedgate/record.h"
 #include "fedgate/tls13.h"
 
@@ -376,8 +377,7 @@ static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c)
 
 	if (c->t->transparent) {
 		to = (const struct sockaddr *)&c->dst;
-		len = c->dst.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-						  : sizeof(struct sockaddr_in6);
+		len = fg_sockaddr_len(&c->dst);
 		c->reset_tls = 1;
 	}
 	ret = fg_sock_dial(to, len, gw_conn_mark(c), &c->plain_fd);

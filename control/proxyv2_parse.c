@@ -12,12 +12,6 @@
 #include "control/proxyv2.h"
 #include "fedgate/net.h"
 
-/* The socket address length of @ss, AF_INET or AF_INET6. */
-static socklen_t sa_len(const struct sockaddr_storage *ss)
-{
-	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
-}
-
 /* 1 if @ss is 0.0.0.0 or ::, which connect() takes for this host. */
 static int unspecified(const struct sockaddr_storage *ss)
 {
@@ -60,8 +54,8 @@ static int read_addrs(const uint8_t *p, size_t alen, struct fg_pp2_addrs *out)
 
 	put_sa(&out->src, p, alen, ports);
 	put_sa(&out->dst, p + alen, alen, ports + 2);
-	out->src_len = sa_len(&out->src);
-	out->dst_len = sa_len(&out->dst);
+	out->src_len = fg_sockaddr_len(&out->src);
+	out->dst_len = fg_sockaddr_len(&out->dst);
 	if ((ports[2] == 0 && ports[3] == 0) || out->src.ss_family != out->dst.ss_family ||
 	    unspecified(&out->dst))
 		return -EPROTO;

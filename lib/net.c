@@ -238,6 +238,11 @@ int fg_port_in(const struct fg_port_range *r, const struct sockaddr *sa)
 	return ntohs(port) >= r->lo && ntohs(port) <= r->hi;
 }
 
+socklen_t fg_sockaddr_len(const struct sockaddr_storage *ss)
+{
+	return ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+}
+
 void fg_sockaddr_unmap(struct sockaddr_storage *ss)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };

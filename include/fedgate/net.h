@@ -29,6 +29,9 @@ int fg_net_contains(const struct fg_net *net, const struct sockaddr *sa);
 /* 1 if @sa's port is inside @r, else 0. */
 int fg_port_in(const struct fg_port_range *r, const struct sockaddr *sa);
 
+/* The length of the socket address in @ss, AF_INET or AF_INET6 (as connect() takes it). */
+socklen_t fg_sockaddr_len(const struct sockaddr_storage *ss);
+
 /* An IPv4-mapped AF_INET6 address in @ss becomes the AF_INET one, in place. */
 void fg_sockaddr_unmap(struct sockaddr_storage *ss);
 
