@@ -5,7 +5,7 @@ BUILD := build
 .DEFAULT_GOAL := all
 CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -I. -Iinclude -MMD -MP
 LDFLAGS :=
-LDLIBS := -lcurl -lssl -lcrypto -lgcrypt -luring -lcjson -lnftables -lmnl -lpthread
+LDLIBS := -lcurl -lssl -lcrypto -lgcrypt -luring -lcjson -lnftables -lmnl -lbpf -lpthread
 ifeq ($(SANITIZE),1)
 BUILD := build/san
 CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -20,17 +20,20 @@ Q := @
 msg = @printf '  %-6s %s\n' $(1) $(2)
 endif
 
-# One static library per folder (README "Layout"); fedgate is control/main.c and the four.
+# One static library per folder (README "Layout"); fedgate is control/main.c and the five.
 # Order matters to the linker: each library before the ones it calls.
 LIB_SRCS := $(wildcard lib/*.c)
 CA_SRCS := $(wildcard control/ca/*.c)
 CTL_SRCS := $(filter-out control/main.c,$(wildcard control/*.c))
 DP_SRCS := $(wildcard dataplane/*.c)
-SRCS := control/main.c $(CTL_SRCS) $(CA_SRCS) $(DP_SRCS) $(LIB_SRCS)
+# bpf/X.c: the loader of bpf/X.bpf.c (libbpf-bootstrap's shape), called by the control process.
+BPF_SRCS := $(filter-out %.bpf.c,$(wildcard bpf/*.c))
+SRCS := control/main.c $(CTL_SRCS) $(CA_SRCS) $(DP_SRCS) $(BPF_SRCS) $(LIB_SRCS)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 ARCHIVES := $(BUILD)/control/libcontrol.a $(BUILD)/control/ca/libca.a \
-	$(BUILD)/dataplane/libdataplane.a $(BUILD)/lib/libfedgate.a
+	$(BUILD)/dataplane/libdataplane.a $(BUILD)/bpf/libbpfload.a $(BUILD)/lib/libfedgate.a
 $(BUILD)/control/libcontrol.a: $(CTL_SRCS:%.c=$(BUILD)/%.o)
+$(BUILD)/bpf/libbpfload.a: $(BPF_SRCS:%.c=$(BUILD)/%.o)
 $(BUILD)/control/ca/libca.a: $(CA_SRCS:%.c=$(BUILD)/%.o)
 $(BUILD)/dataplane/libdataplane.a: $(DP_SRCS:%.c=$(BUILD)/%.o)
 $(BUILD)/lib/libfedgate.a: $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -50,12 +53,17 @@ $(DEPS_STAMP): scripts/deps
 	$(Q)mkdir -p $(@D) && touch $@
 deps: $(DEPS_STAMP)
 
-# bpf/*.bpf.c: sockmap programs, by clang from UAPI headers only (no vmlinux.h: bpf/README.md),
-# then a libbpf skeleton that bpf/sockmap.c includes (-I$(BUILD)/bpf).
+# bpf/*.bpf.c: BPF programs, by clang from UAPI headers only (no vmlinux.h: bpf/README.md),
+# then a libbpf skeleton that the loader bpf/X.c includes (-I$(BUILD)/bpf). Every loader
+# waits for every skeleton: there are few, and the dependency stays right as files come.
 BPF_CC ?= clang
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -Ibpf -I/usr/include/$(shell $(CC) -dumpmachine)
+BPF_CFLAGS := -O2 -g -target bpf -mcpu=v3 -Wall -Werror -Ibpf -Iinclude \
+	-I/usr/include/$(shell $(CC) -dumpmachine)
 CFLAGS += -I$(BUILD)/bpf
-$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c bpf/redirect.h | $(DEPS_STAMP)
+BPF_SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(wildcard bpf/*.bpf.c))
+$(BPF_SRCS:%.c=$(BUILD)/%.o): $(BPF_SKELS)
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(wildcard include/fedgate/*-t.h) \
+		| $(DEPS_STAMP)
 	$(call msg,BPF,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(BPF_CC) $(BPF_CFLAGS) -c $< -o $@
@@ -63,9 +71,6 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)bpftool gen skeleton $< name $(notdir $*) >$@.tmp && mv $@.tmp $@
 .PRECIOUS: $(BUILD)/bpf/%.bpf.o
-# bpf/sockmap.c loads them. It is not in fedgate yet: the kernels at hand refuse kTLS on a
-# socket in a sockmap (bpf/README.md), so only the test fixture links it.
-$(BUILD)/bpf/sockmap.o: $(BUILD)/bpf/redirect.skel.h
 # The sockmap test fixture and experiment (bpf/README.md), driven by tests/test_sockmap.py.
 $(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c bpf/experiments/harness.c \
 		bpf/experiments/harness.h bpf/experiments/harness-t.h bpf/sockmap.h bpf/redirect.h \
@@ -98,7 +103,7 @@ unit: $(UNIT_BINS)
 # build/fuzz (never build/san: gcc's and clang's sanitizer runtimes do not mix).
 FUZZ := build/fuzz
 FUZZ_CC ?= clang
-FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Iinclude -fno-omit-frame-pointer \
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -D_GNU_SOURCE -I. -Iinclude -I$(BUILD)/bpf -fno-omit-frame-pointer \
 	-fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ)/%)
@@ -107,6 +112,7 @@ $(FUZZ)/obj/%.o: %.c | $(DEPS_STAMP)
 	$(call msg,FUZZCC,$<)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(BPF_SRCS:%.c=$(FUZZ)/obj/%.o): $(BPF_SKELS)
 $(FUZZ)/libproduct.a: $(FUZZ_PRODUCT:%.c=$(FUZZ)/obj/%.o)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -147,5 +153,5 @@ demo: $(BUILD)/fedgate
 clean:
 	rm -rf build
 
--include $(OBJS:.o=.d) $(BUILD)/bpf/sockmap.d $(FUZZ_PRODUCT:%.c=$(FUZZ)/obj/%.d) \
+-include $(OBJS:.o=.d) $(FUZZ_PRODUCT:%.c=$(FUZZ)/obj/%.d) \
 	$(FUZZ_BINS:=.d)

@@ -51,7 +51,7 @@ MAY_USE = {
     "lib": {"lib"},
     "ca": {"lib", "ca"},
     "dataplane": {"lib", "dataplane"},
-    "control": {"lib", "ca", "control"},
+    "control": {"lib", "ca", "control", "bpf"},
     "bpf": {"lib", "bpf"},
 }
 ENTRY = "control/main.c"
