@@ -25,7 +25,8 @@ struct fg_bpfcap_route {
 
 /*
  * Loads the programs with @conf, puts @routes (@n, at least 1) into the
- * route map and attaches to the cgroup v2 directory @cgroup. 0, or a
+ * route map and attaches to the cgroup v2 directory @cgroup (NULL: attached
+ * nowhere, a probe of whether this kernel and process can load them). 0, or a
  * negative errno with @why (@why_len bytes) saying what failed and what to
  * do. On failure nothing stays attached.
  */

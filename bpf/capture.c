@@ -99,6 +99,8 @@ int fg_bpfcap_new(struct fg_bpfcap **out, const char *cgroup, const struct fg_ca
 			 strerror(-ret));
 		goto destroy_skel;
 	}
+	if (!cgroup)
+		goto done; /* a probe: loaded, attached nowhere */
 	cg = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cg < 0) {
 		ret = -errno;
@@ -112,6 +114,7 @@ int fg_bpfcap_new(struct fg_bpfcap **out, const char *cgroup, const struct fg_ca
 		goto close_cg;
 	}
 	close(cg); /* the links hold the cgroup */
+done:
 	*out = cap;
 	return 0;
 

@@ -4,11 +4,13 @@
  * it, then the checks it left (files readable, addresses resolved) in order.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bpf/cgroup.h"
 #include "control/config.h"
 #include "fedgate/addr.h"
 #include "fedgate/err.h"
@@ -65,6 +67,15 @@ static int run_check(const char *path, struct fg_conf_check *c, struct fg_err *e
 			return fg_conf_fail(err, path, c->jpath, "cannot read %s: %s", c->arg,
 					    strerror(errno));
 		fclose(f);
+		return 0;
+	}
+	if (c->kind == FG_CONF_CHECK_CGROUP) {
+		char dir[PATH_MAX];
+
+		ret = fg_cgroup2_resolve(c->arg, dir, sizeof(dir));
+		if (ret)
+			return fg_conf_fail(err, path, c->jpath, "cgroup \"%s\": %s", c->arg,
+					    fg_cgroup2_strerror(ret));
 		return 0;
 	}
 	ret = fg_addr_parse(c->arg, c->kind == FG_CONF_CHECK_LISTEN, c->addr, &why);
