@@ -208,7 +208,8 @@ static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *p
 	else
 		ret =
 		    fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "capture"),
-				 "expected \"tproxy\", \"redirect\" or \"cgroup\", got \"%s\"", cap);
+				 "expected \"tproxy\" or \"redirect\" (or \"cgroup\"), got \"%s\"",
+				 cap);
 	free(cap);
 	if (!ret)
 		ret = refuse_keys(w, obj, path, own,
