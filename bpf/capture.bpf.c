@@ -96,16 +96,28 @@ static __always_inline int eligible(struct bpf_sock_addr *ctx)
 }
 
 /*
- * The socket's storage for @d, created; NULL (and counted) if the kernel has
- * none to give: then the connect is left alone rather than captured blind.
+ * NULL: the connect goes on as it is (@k, its destination, and its port are
+ * not routed; or the kernel has no socket storage to give, and then it is
+ * left alone rather than captured blind). Else the socket's storage, its
+ * port set, for the caller to fill and rewrite the connect.
  */
-static __always_inline struct fg_cap_dst *remember(struct bpf_sock_addr *ctx)
+static __always_inline struct fg_cap_dst *capture(struct bpf_sock_addr *ctx,
+						  struct fg_cap_key *k)
 {
 	struct fg_cap_dst *d;
 
+	if (!routed(k, bpf_ntohs((__u16)ctx->user_port))) {
+		/* A socket that connects again must not keep an old destination. */
+		bpf_sk_storage_delete(&fg_cap_sk, ctx->sk);
+		return NULL;
+	}
 	d = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!d)
+	if (!d) {
 		count(FG_CAP_STAT_NO_STORAGE);
+		return NULL;
+	}
+	d->port = (__u16)ctx->user_port;
+	count(FG_CAP_STAT_REWRITTEN);
 	return d;
 }
 
@@ -118,21 +130,14 @@ int fg_cap_connect4(struct bpf_sock_addr *ctx)
 	if (!fg_cap_cfg.has4 || !eligible(ctx))
 		return 1;
 	k.addr[0] = ctx->user_ip4;
-	if (!routed(&k, bpf_ntohs((__u16)ctx->user_port))) {
-		/* A socket that connects again must not keep an old destination. */
-		bpf_sk_storage_delete(&fg_cap_sk, ctx->sk);
-		return 1;
-	}
-	d = remember(ctx);
+	d = capture(ctx, &k);
 	if (!d)
 		return 1;
 	d->family = FG_AF_INET;
 	d->ip[0] = k.addr[0];
 	d->ip[1] = d->ip[2] = d->ip[3] = 0;
-	d->port = (__u16)ctx->user_port;
 	ctx->user_ip4 = fg_cap_cfg.ip4;
 	ctx->user_port = fg_cap_cfg.port4;
-	count(FG_CAP_STAT_REWRITTEN);
 	return 1;
 }
 
@@ -169,23 +174,17 @@ int fg_cap_connect6(struct bpf_sock_addr *ctx)
 		}
 		to_port = fg_cap_cfg.port6;
 	}
-	if (!routed(&k, bpf_ntohs((__u16)ctx->user_port))) {
-		bpf_sk_storage_delete(&fg_cap_sk, ctx->sk);
-		return 1;
-	}
-	d = remember(ctx);
+	d = capture(ctx, &k);
 	if (!d)
 		return 1;
 	d->family = FG_AF_INET6;
 	for (i = 0; i < 4; i++)
 		d->ip[i] = w[i];
-	d->port = (__u16)ctx->user_port;
 	ctx->user_ip6[0] = to[0];
 	ctx->user_ip6[1] = to[1];
 	ctx->user_ip6[2] = to[2];
 	ctx->user_ip6[3] = to[3];
 	ctx->user_port = to_port;
-	count(FG_CAP_STAT_REWRITTEN);
 	return 1;
 }
 
