@@ -6,6 +6,7 @@
 
 #include "bpf/capture-api.h"
 #include "bpf/cgroup.h"
+#include "control/ca/https.h"
 #include "control/capture_bpf.h"
 #include "control/capture_cgroup.h"
 #include "control/run.h"
@@ -66,6 +67,8 @@ int fg_capbpf_start(const struct fg_config *cfg)
 		return ret;
 	ret = load(cfg, &plan, dir, &loaded);
 	if (!ret) {
+		/* The CA and federation fetches from here on are fedgate's own dials too. */
+		fg_ca_client_set_mark(cfg->capture.mark);
 		fg_capcg_describe(&plan, dir, line, sizeof(line));
 		fg_info("%s", line);
 	}
