@@ -145,7 +145,6 @@ enum fg_conf_check_kind {
 	FG_CONF_CHECK_READABLE, /* @arg must open for reading */
 	FG_CONF_CHECK_LISTEN,	/* resolve @arg into @addr, port 0 allowed */
 	FG_CONF_CHECK_CONNECT,	/* resolve @arg into @addr, port 1..65535 */
-	FG_CONF_CHECK_CGROUP,	/* @arg must be a directory on cgroup2 */
 };
 
 #define FG_CONF_JPATH_MAX 256

@@ -54,6 +54,24 @@ out:
 	return ret;
 }
 
+/*
+ * $.capture.cgroup is a cgroup v2 directory: not one of the parser's checks
+ * (those each carry a file or an address), so it comes after them.
+ */
+static int check_cgroup(const struct fg_config *cfg, struct fg_err *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	if (!cfg->capture.cgroup)
+		return 0;
+	ret = fg_cgroup2_resolve(cfg->capture.cgroup, dir, sizeof(dir));
+	if (ret)
+		return fg_conf_fail(err, cfg->path, "$.capture.cgroup", "cgroup \"%s\": %s",
+				    cfg->capture.cgroup, fg_cgroup2_strerror(ret));
+	return 0;
+}
+
 /* One check the parser left; 0, -ENOMEM, or -EINVAL with @err set. */
 static int run_check(const char *path, struct fg_conf_check *c, struct fg_err *err)
 {
@@ -67,15 +85,6 @@ static int run_check(const char *path, struct fg_conf_check *c, struct fg_err *e
 			return fg_conf_fail(err, path, c->jpath, "cannot read %s: %s", c->arg,
 					    strerror(errno));
 		fclose(f);
-		return 0;
-	}
-	if (c->kind == FG_CONF_CHECK_CGROUP) {
-		char dir[PATH_MAX];
-
-		ret = fg_cgroup2_resolve(c->arg, dir, sizeof(dir));
-		if (ret)
-			return fg_conf_fail(err, path, c->jpath, "cgroup \"%s\": %s", c->arg,
-					    fg_cgroup2_strerror(ret));
 		return 0;
 	}
 	ret = fg_addr_parse(c->arg, c->kind == FG_CONF_CHECK_LISTEN, c->addr, &why);
@@ -117,6 +126,8 @@ int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err)
 			break;
 		}
 	}
+	if (!ret)
+		ret = check_cgroup(cfg, err);
 	fg_conf_checks_free(&checks);
 	free(dir);
 free_text:

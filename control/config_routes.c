@@ -105,8 +105,8 @@ int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJ
 }
 
 /*
- * $.capture.cgroup: required by a "cgroup" capture tunnel, checked by the
- * loader (a cgroup v2 directory). A cgroup without such a tunnel is inert.
+ * $.capture.cgroup: required by a "cgroup" capture tunnel; fg_config_load
+ * checks it is a cgroup v2 directory. A cgroup without such a tunnel is inert.
  */
 static int parse_cgroup(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
 {
@@ -119,12 +119,11 @@ static int parse_cgroup(struct fg_conf_walk *w, struct fg_config *cfg, const cJS
 		ret = fg_conf_get_str(w, obj, "$.capture", "cgroup", 0, &cfg->capture.cgroup);
 	if (ret)
 		return ret;
-	if (!cfg->capture.cgroup)
-		return n ? fg_conf_fail(w->err, w->file, "$.capture.cgroup",
-					"missing: a \"cgroup\" capture tunnel needs the cgroup "
-					"whose connections it captures")
-			 : 0;
-	return fg_conf_defer_cgroup(w, "$.capture.cgroup", cfg->capture.cgroup);
+	if (!cfg->capture.cgroup && n)
+		return fg_conf_fail(w->err, w->file, "$.capture.cgroup",
+				    "missing: a \"cgroup\" capture tunnel needs the cgroup whose "
+				    "connections it captures");
+	return 0;
 }
 
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)

@@ -222,11 +222,6 @@ int fg_conf_defer_readable(struct fg_conf_walk *w, const char *jpath, const char
 	return defer(w, FG_CONF_CHECK_READABLE, jpath, file, NULL);
 }
 
-int fg_conf_defer_cgroup(struct fg_conf_walk *w, const char *jpath, const char *dir)
-{
-	return defer(w, FG_CONF_CHECK_CGROUP, jpath, dir, NULL);
-}
-
 int fg_conf_defer_addr(struct fg_conf_walk *w, const char *jpath, const char *text, int passive,
 		       struct fg_addr *addr)
 {

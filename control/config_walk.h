@@ -60,9 +60,6 @@ int fg_conf_normalize_sha256(char *fp);
 /* Leave to the loader: @file must be readable, reported at @jpath. */
 int fg_conf_defer_readable(struct fg_conf_walk *w, const char *jpath, const char *file);
 
-/* Leave to the loader: @dir must be a cgroup v2 directory (bpf/cgroup.h), reported at @jpath. */
-int fg_conf_defer_cgroup(struct fg_conf_walk *w, const char *jpath, const char *dir);
-
 /* Leave to the loader: resolve @text into @addr (@passive: a listener), reported at @jpath. */
 int fg_conf_defer_addr(struct fg_conf_walk *w, const char *jpath, const char *text, int passive,
 		       struct fg_addr *addr);
