@@ -101,8 +101,7 @@ static __always_inline int eligible(struct bpf_sock_addr *ctx)
  * left alone rather than captured blind). Else the socket's storage, its
  * port set, for the caller to fill and rewrite the connect.
  */
-static __always_inline struct fg_cap_dst *capture(struct bpf_sock_addr *ctx,
-						  struct fg_cap_key *k)
+static __always_inline struct fg_cap_dst *capture(struct bpf_sock_addr *ctx, struct fg_cap_key *k)
 {
 	struct fg_cap_dst *d;
 
@@ -124,7 +123,7 @@ static __always_inline struct fg_cap_dst *capture(struct bpf_sock_addr *ctx,
 SEC("cgroup/connect4")
 int fg_cap_connect4(struct bpf_sock_addr *ctx)
 {
-	struct fg_cap_key k = { .prefixlen = 64, .family = FG_AF_INET };
+	struct fg_cap_key k = {.prefixlen = 64, .family = FG_AF_INET};
 	struct fg_cap_dst *d;
 
 	if (!fg_cap_cfg.has4 || !eligible(ctx))
@@ -144,8 +143,8 @@ int fg_cap_connect4(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect6")
 int fg_cap_connect6(struct bpf_sock_addr *ctx)
 {
-	struct fg_cap_key k = { .family = FG_AF_INET6 };
-	__u32 w[4], to[4] = { 0, 0, FG_TUPLE_MAPPED_W2, 0 };
+	struct fg_cap_key k = {.family = FG_AF_INET6};
+	__u32 w[4], to[4] = {0, 0, FG_TUPLE_MAPPED_W2, 0};
 	struct fg_cap_dst *d;
 	__u16 to_port;
 	int i;

@@ -45,11 +45,11 @@ static int attach_all(struct fg_bpfcap *cap, int cg)
 		struct bpf_program *prog;
 		struct bpf_link **link;
 	} v[] = {
-		{ s->progs.fg_cap_connect4, &s->links.fg_cap_connect4 },
-		{ s->progs.fg_cap_connect6, &s->links.fg_cap_connect6 },
-		{ s->progs.fg_cap_getpeername4, &s->links.fg_cap_getpeername4 },
-		{ s->progs.fg_cap_getpeername6, &s->links.fg_cap_getpeername6 },
-		{ s->progs.fg_cap_sockops, &s->links.fg_cap_sockops },
+	    {s->progs.fg_cap_connect4, &s->links.fg_cap_connect4},
+	    {s->progs.fg_cap_connect6, &s->links.fg_cap_connect6},
+	    {s->progs.fg_cap_getpeername4, &s->links.fg_cap_getpeername4},
+	    {s->progs.fg_cap_getpeername6, &s->links.fg_cap_getpeername6},
+	    {s->progs.fg_cap_sockops, &s->links.fg_cap_sockops},
 	};
 
 	/* The sockops program first: a connect rewritten before it is there would be lost. */

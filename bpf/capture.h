@@ -72,10 +72,10 @@ struct fg_cap_dst {
  * target (an IPv6 socket gets it IPv4-mapped), an IPv6 one an IPv6 target.
  */
 struct fg_cap_conf {
-	__u32 mark;	  /* sockets with this SO_MARK (fedgate's own) are left alone */
-	__u32 has4, has6; /* 1: that target is set */
-	__u32 ip4;	  /* the IPv4 target, network order */
-	__u32 ip6[4];	  /* the IPv6 target, network order */
+	__u32 mark;	    /* sockets with this SO_MARK (fedgate's own) are left alone */
+	__u32 has4, has6;   /* 1: that target is set */
+	__u32 ip4;	    /* the IPv4 target, network order */
+	__u32 ip6[4];	    /* the IPv6 target, network order */
 	__u16 port4, port6; /* network order */
 };
 

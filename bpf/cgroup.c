@@ -13,7 +13,7 @@
 
 #include "bpf/cgroup.h"
 
-static const char *const roots[] = { "/sys/fs/cgroup/unified", "/sys/fs/cgroup" };
+static const char *const roots[] = {"/sys/fs/cgroup/unified", "/sys/fs/cgroup"};
 
 /* 0 if @path is on cgroup2, -EMEDIUMTYPE if not, or statfs's negative errno. */
 static int on_cgroup2(const char *path)

@@ -19,10 +19,9 @@ static struct fg_bpfcap *loaded;
  * The plan and the resolved cgroup for @cfg; 0 with plan->n_tunnels 0 when
  * there is no cgroup tunnel; FG_EXIT_CONFIG with the reason printed.
  */
-static int prepare(const struct fg_config *cfg, struct fg_capcg_plan *plan, char *dir,
-		   size_t len)
+static int prepare(const struct fg_config *cfg, struct fg_capcg_plan *plan, char *dir, size_t len)
 {
-	struct fg_err err = { 0 };
+	struct fg_err err = {0};
 	int ret;
 
 	if (fg_capcg_plan(cfg, plan, &err)) {
@@ -48,8 +47,7 @@ static int load(const struct fg_config *cfg, const struct fg_capcg_plan *plan, c
 {
 	char why[320];
 
-	if (fg_bpfcap_new(out, dir, &plan->conf, plan->routes, plan->n_routes, why,
-			  sizeof(why))) {
+	if (fg_bpfcap_new(out, dir, &plan->conf, plan->routes, plan->n_routes, why, sizeof(why))) {
 		fprintf(stderr, "fedgate: %s: \"capture\": \"cgroup\": %s\n", cfg->path, why);
 		return FG_EXIT_CONFIG;
 	}

@@ -11,7 +11,7 @@
 #include "fedgate/err.h"
 #include "fedgate/net.h"
 
-static const uint8_t any6[16], loop6[16] = { [15] = 1 };
+static const uint8_t any6[16], loop6[16] = {[15] = 1};
 
 /* @t's listener as targets (capture_opts in loop.c makes "[::]" dual-stack). */
 static void take_target(struct fg_capcg_plan *p, const struct fg_tunnel_conf *t)
@@ -81,7 +81,7 @@ static int targets(const struct fg_config *cfg, struct fg_capcg_plan *p, struct 
 /* @net's address as a socket address, to ask fg_net_contains whether a wider prefix holds it. */
 static struct sockaddr_storage net_sa(const struct fg_net *net)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 
 	if (net->family == AF_INET) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -244,7 +244,7 @@ void fg_capcg_plan_exit(struct fg_capcg_plan *plan)
 static void target_text(const struct fg_tunnel_conf *t, int v6, const struct fg_cap_conf *c,
 			char *out, size_t len)
 {
-	struct sockaddr_storage ss = { 0 };
+	struct sockaddr_storage ss = {0};
 	char a[INET6_ADDRSTRLEN + 8];
 
 	if (!t) {
@@ -269,8 +269,7 @@ static void target_text(const struct fg_tunnel_conf *t, int v6, const struct fg_
 	snprintf(out, len, "IPv%d to tunnel %s at %s", v6 ? 6 : 4, t->name, a);
 }
 
-void fg_capcg_describe(const struct fg_capcg_plan *plan, const char *cgroup, char *out,
-		       size_t len)
+void fg_capcg_describe(const struct fg_capcg_plan *plan, const char *cgroup, char *out, size_t len)
 {
 	char t4[160], t6[160];
 

@@ -45,7 +45,6 @@ void fg_capcg_plan_exit(struct fg_capcg_plan *plan);
  * t (127.0.0.1:15003 for IPv4, [::1]:15003 for IPv6)", naming a family
  * that is not captured and why. @cgroup: the directory, as resolved.
  */
-void fg_capcg_describe(const struct fg_capcg_plan *plan, const char *cgroup, char *out,
-		       size_t len);
+void fg_capcg_describe(const struct fg_capcg_plan *plan, const char *cgroup, char *out, size_t len);
 
 #endif
