@@ -50,6 +50,7 @@ struct fg_capture_plan {
 	struct fg_rt_entry rt[FG_CAPTURE_RT_MAX];
 	size_t n_rt;
 	size_t n_tproxy, n_redirect; /* capture tunnels in the config */
+	size_t n_cgroup;	     /* "cgroup" ones: nothing for nftables (capture_bpf.h) */
 };
 
 #endif

@@ -158,6 +158,7 @@ static void count_tunnels(const struct fg_config *cfg, struct fg_capture_plan *p
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		plan->n_tproxy += cfg->tunnels[i].capture == FG_CAPTURE_TPROXY;
 		plan->n_redirect += cfg->tunnels[i].capture == FG_CAPTURE_REDIRECT;
+		plan->n_cgroup += cfg->tunnels[i].capture == FG_CAPTURE_CGROUP;
 	}
 }
 

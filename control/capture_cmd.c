@@ -96,6 +96,13 @@ int fg_capture_main(int argc, char **argv)
 		ret = ret == -EINVAL ? FG_EXIT_CONFIG : 1;
 		goto free_cfg;
 	}
+	if (up && !plan.n_tproxy && !plan.n_redirect && plan.n_cgroup) {
+		printf("capture up: nothing to install: \"cgroup\" capture needs no nftables "
+		       "rules; `fedgate run` attaches its BPF programs to $.capture.cgroup and "
+		       "detaches them when it stops\n");
+		ret = 0;
+		goto free_plan;
+	}
 	if (up && !plan.n_tproxy && !plan.n_redirect) {
 		fprintf(stderr, "fedgate: %s: no tunnel has \"capture\": nothing to install\n",
 			path);

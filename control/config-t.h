@@ -12,7 +12,7 @@
 enum fg_mode { FG_MODE_ORIGINATE = 1, FG_MODE_TERMINATE = 2 };
 enum fg_offload { FG_OFFLOAD_AUTO = 0, FG_OFFLOAD_KERNEL, FG_OFFLOAD_USERSPACE };
 /* How an originate tunnel's listener gets connections not addressed to it (transparent mode). */
-enum fg_capture { FG_CAPTURE_NONE = 0, FG_CAPTURE_TPROXY, FG_CAPTURE_REDIRECT };
+enum fg_capture { FG_CAPTURE_NONE = 0, FG_CAPTURE_TPROXY, FG_CAPTURE_REDIRECT, FG_CAPTURE_CGROUP };
 
 
 /* Every field that is set must match; NULL fields are not checked. */
@@ -73,6 +73,12 @@ struct fg_capture_conf {
 	uint32_t mark;
 	uint32_t tproxy_mark;
 	uint32_t route_table;
+	/*
+	 * "cgroup" capture: the cgroup v2 directory whose processes' connects
+	 * are captured, as written (absolute, or relative to the cgroup2
+	 * mount); NULL when absent. Owned.
+	 */
+	char *cgroup;
 };
 
 #define FG_MAX_CIPHERS 3

@@ -4,11 +4,13 @@
  * it, then the checks it left (files readable, addresses resolved) in order.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bpf/cgroup.h"
 #include "control/config.h"
 #include "fedgate/addr.h"
 #include "fedgate/err.h"
@@ -50,6 +52,24 @@ close_file:
 	fclose(f);
 out:
 	return ret;
+}
+
+/*
+ * $.capture.cgroup is a cgroup v2 directory: not one of the parser's checks
+ * (those each carry a file or an address), so it comes after them.
+ */
+static int check_cgroup(const struct fg_config *cfg, struct fg_err *err)
+{
+	char dir[PATH_MAX];
+	int ret;
+
+	if (!cfg->capture.cgroup)
+		return 0;
+	ret = fg_cgroup2_resolve(cfg->capture.cgroup, dir, sizeof(dir));
+	if (ret)
+		return fg_conf_fail(err, cfg->path, "$.capture.cgroup", "cgroup \"%s\": %s",
+				    cfg->capture.cgroup, fg_cgroup2_strerror(ret));
+	return 0;
 }
 
 /* One check the parser left; 0, -ENOMEM, or -EINVAL with @err set. */
@@ -106,6 +126,8 @@ int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err)
 			break;
 		}
 	}
+	if (!ret)
+		ret = check_cgroup(cfg, err);
 	fg_conf_checks_free(&checks);
 	free(dir);
 free_text:

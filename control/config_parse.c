@@ -263,6 +263,7 @@ void fg_config_free(struct fg_config *cfg)
 		free_allow(r->allow, r->n_allow);
 	}
 	free(cfg->routes);
+	free(cfg->capture.cgroup);
 	free(cfg->path);
 	free(cfg->dir);
 	free(cfg->cert_file);

@@ -104,9 +104,31 @@ int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJ
 	return 0;
 }
 
+/*
+ * $.capture.cgroup: required by a "cgroup" capture tunnel; fg_config_load
+ * checks it is a cgroup v2 directory. A cgroup without such a tunnel is inert.
+ */
+static int parse_cgroup(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
+{
+	size_t n = 0;
+	int ret = 0;
+
+	for (size_t j = 0; j < cfg->n_tunnels; j++)
+		n += cfg->tunnels[j].capture == FG_CAPTURE_CGROUP;
+	if (obj)
+		ret = fg_conf_get_str(w, obj, "$.capture", "cgroup", 0, &cfg->capture.cgroup);
+	if (ret)
+		return ret;
+	if (!cfg->capture.cgroup && n)
+		return fg_conf_fail(w->err, w->file, "$.capture.cgroup",
+				    "missing: a \"cgroup\" capture tunnel needs the cgroup whose "
+				    "connections it captures");
+	return 0;
+}
+
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
 {
-	static const char *const keys[] = {"mark", "tproxy_mark", "route_table", NULL};
+	static const char *const keys[] = {"mark", "tproxy_mark", "route_table", "cgroup", NULL};
 	int mark = FG_CAPTURE_MARK_DEFAULT, tproxy_mark = FG_CAPTURE_TPROXY_MARK_DEFAULT;
 	int table = FG_CAPTURE_TABLE_DEFAULT, ret = 0;
 
@@ -133,5 +155,7 @@ int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const c
 	cfg->capture.mark = (uint32_t)mark;
 	cfg->capture.tproxy_mark = (uint32_t)tproxy_mark;
 	cfg->capture.route_table = (uint32_t)table;
+	if (!ret)
+		ret = parse_cgroup(w, cfg, obj);
 	return ret;
 }

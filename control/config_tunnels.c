@@ -203,10 +203,13 @@ static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *p
 		t->capture = FG_CAPTURE_TPROXY;
 	else if (!strcmp(cap, "redirect"))
 		t->capture = FG_CAPTURE_REDIRECT;
+	else if (!strcmp(cap, "cgroup"))
+		t->capture = FG_CAPTURE_CGROUP;
 	else
 		ret =
 		    fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "capture"),
-				 "expected \"tproxy\" or \"redirect\", got \"%s\"", cap);
+				 "expected \"tproxy\" or \"redirect\" (or \"cgroup\"), got \"%s\"",
+				 cap);
 	free(cap);
 	if (!ret)
 		ret = refuse_keys(w, obj, path, own,

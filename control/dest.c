@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "control/capture_bpf.h"
 #include "control/dest.h"
 #include "control/proxyv2.h"
 #include "fedgate/net.h"
@@ -27,6 +28,8 @@ int fg_dest_original(int fd, enum fg_capture how, struct sockaddr_storage *dst)
 	socklen_t self_len = sizeof(self);
 
 	memset(dst, 0, sizeof(*dst));
+	if (how == FG_CAPTURE_CGROUP)
+		return fg_capbpf_original(fd, dst);
 	if (how == FG_CAPTURE_TPROXY) {
 		if (getsockname(fd, (struct sockaddr *)dst, &len))
 			return -errno;

@@ -20,9 +20,11 @@
 /*
  * Where the connection accepted as @fd was going: getsockname() under TPROXY
  * (the socket took the destination's address), SO_ORIGINAL_DST (or
- * IP6T_SO_ORIGINAL_DST) under REDIRECT. IPv4-mapped addresses come back as
- * AF_INET. Returns 0, or -errno (-ENOENT: REDIRECT found no NAT entry, the
- * connection was not redirected).
+ * IP6T_SO_ORIGINAL_DST) under REDIRECT, the cgroup capture programs' map
+ * under "cgroup" (taken out: asked once per connection). IPv4-mapped
+ * addresses come back as AF_INET. Returns 0, or -errno (-ENOENT: REDIRECT
+ * found no NAT entry, or the cgroup programs none: the connection was not
+ * captured).
  */
 int fg_dest_original(int fd, enum fg_capture how, struct sockaddr_storage *dst);
 

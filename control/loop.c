@@ -116,7 +116,10 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	fg_addr_text(&ss, bound, sizeof(bound));
 	if (l->t->capture)
 		fg_info("tunnel %s (originate, capture %s) listening on %s, peers by $.routes",
-			l->t->name, l->t->capture == FG_CAPTURE_TPROXY ? "tproxy" : "redirect",
+			l->t->name,
+			l->t->capture == FG_CAPTURE_TPROXY	 ? "tproxy"
+			: l->t->capture == FG_CAPTURE_REDIRECT ? "redirect"
+								: "cgroup",
 			bound);
 	else if (l->t->transparent)
 		fg_info("tunnel %s (terminate, transparent) listening on %s, upstream: the "

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "control/capture_bpf.h"
 #include "control/capture_cmd.h"
 #include "control/config.h"
 #include "control/control.h"
@@ -122,6 +123,9 @@ int fg_run_main(int argc, char **argv)
 	ret = choose_backend(&cfg, &dp.backend);
 	if (ret)
 		goto free_tls;
+	ret = fg_capbpf_start(&cfg);
+	if (ret)
+		goto free_tls;
 	dp.workers = cfg.workers;
 	dp.splice_tx = cfg.kernel_tx_splice;
 	signal(SIGPIPE, SIG_IGN);
@@ -129,7 +133,7 @@ int fg_run_main(int argc, char **argv)
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;
-		goto free_tls;
+		goto stop_capture;
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
 		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
@@ -140,6 +144,8 @@ int fg_run_main(int argc, char **argv)
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	fg_info("stopped");
+stop_capture:
+	fg_capbpf_stop();
 free_tls:
 	fg_ident_free(id);
 	fg_config_free(&cfg);
@@ -175,6 +181,8 @@ int fg_check_main(int argc, char **argv)
 		       path, cfg.n_tunnels, cfg.n_federation,
 		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
 	ret = fg_capture_print(&cfg, stdout);
+	if (!ret)
+		ret = fg_capbpf_print(&cfg, stdout);
 out:
 	fg_ident_free(id);
 	fg_config_free(&cfg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -33,6 +34,24 @@ static CURLcode curl_ready = CURLE_FAILED_INIT;
 static void curl_start(void)
 {
 	curl_ready = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static uint32_t sock_mark; /* fg_ca_client_set_mark(); atomic */
+
+void fg_ca_client_set_mark(uint32_t mark)
+{
+	__atomic_store_n(&sock_mark, mark, __ATOMIC_RELAXED);
+}
+
+/* libcurl's socket, before it connects: marked, or the request fails (never unmarked). */
+static int on_socket(void *data, curl_socket_t fd, curlsocktype purpose)
+{
+	uint32_t mark = *(const uint32_t *)data;
+
+	(void)purpose;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
+		return CURL_SOCKOPT_ERROR;
+	return CURL_SOCKOPT_OK;
 }
 
 /*
@@ -156,6 +175,7 @@ struct request {
 	int close_notify; /* the server ended TLS cleanly */
 	const char *why;  /* a refusal of on_header() or on_body() */
 	int setup_ret;	  /* on_ssl_ctx()'s failure (-errno), its message in @err */
+	uint32_t mark;	  /* SO_MARK for the socket (fg_ca_client_set_mark), 0: none */
 	struct fg_err *err;
 };
 
@@ -401,6 +421,10 @@ static int set_options(CURL *h, CURLU *u, struct curl_slist *hdrs, const char *m
 	      curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_RESPONSE - 1) ||
 	      curl_easy_setopt(h, CURLOPT_USERAGENT, "fedgate/" FEDGATE_VERSION) ||
 	      curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdrs);
+	r->mark = __atomic_load_n(&sock_mark, __ATOMIC_RELAXED);
+	if (!res && r->mark)
+		res = curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, on_socket) ||
+		      curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, &r->mark);
 	if (res || !strcmp(method, "GET"))
 		return res;
 	return curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)(body ? strlen(body) : 0)) ||

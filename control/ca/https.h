@@ -15,6 +15,7 @@
  * return 0 or -errno; on failure @err->msg names the problem. Safe to use
  * from any thread, one struct fg_ca_client per thread at a time.
  */
+#include <stdint.h>
 #include <openssl/x509.h>
 
 #include "control/ca/https-t.h"
@@ -26,6 +27,14 @@
  */
 int fg_ca_client_init(struct fg_ca_client *c, const char *ca_url, const char *root_file,
 		      struct fg_err *err);
+/*
+ * The SO_MARK every later CA connection of this process carries (0, the
+ * default: none), so that a gateway's own capture rules or programs never
+ * catch them; a socket the mark cannot be set on fails its request. Safe
+ * from any thread.
+ */
+void fg_ca_client_set_mark(uint32_t mark);
+
 /* Undoes fg_ca_client_init(); @c may be NULL or zeroed. */
 void fg_ca_client_exit(struct fg_ca_client *c);
 
