@@ -46,11 +46,8 @@ void fg_legs_unexpect(struct fg_legs *l, uint64_t cookie);
  */
 int fg_legs_claim(struct fg_legs *l, int fd, int *slot);
 
-/* The control process read @n bytes from the reader of @slot (-1 is fine: nothing to count). */
-void fg_legs_read(struct fg_legs *l, int slot, uint64_t n);
-
-/* The reader of @slot is closed without a handoff: the slot is free (-1 is fine). */
-void fg_legs_drop(struct fg_legs *l, int slot);
+/* Slot @slot of our mapping (fedgate/legs.h says what to do with it); NULL for -1. */
+struct fg_legs_slot *fg_legs_slot(struct fg_legs *l, int slot);
 
 /* The slot array's map fd, for the data plane (owned by @l). */
 int fg_legs_slots_fd(const struct fg_legs *l);

@@ -264,16 +264,9 @@ int fg_legs_claim(struct fg_legs *l, int fd, int *slot)
 	return 0;
 }
 
-void fg_legs_read(struct fg_legs *l, int slot, uint64_t n)
+struct fg_legs_slot *fg_legs_slot(struct fg_legs *l, int slot)
 {
-	if (slot >= 0 && slot < FG_LEGS_SLOTS)
-		fg_legs_consumed(&l->slots[slot], n);
-}
-
-void fg_legs_drop(struct fg_legs *l, int slot)
-{
-	if (slot >= 0 && slot < FG_LEGS_SLOTS)
-		fg_legs_release(&l->slots[slot]);
+	return slot >= 0 && slot < FG_LEGS_SLOTS ? &l->slots[slot] : NULL;
 }
 
 int fg_legs_slots_fd(const struct fg_legs *l)

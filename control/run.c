@@ -12,6 +12,7 @@
 #include "control/config.h"
 #include "control/control.h"
 #include "control/identity.h"
+#include "control/local_redirect.h"
 #include "control/run.h"
 #include "control/spawn.h"
 #include "control/tls.h"
@@ -124,12 +125,16 @@ int fg_run_main(int argc, char **argv)
 		goto free_tls;
 	dp.workers = cfg.workers;
 	dp.splice_tx = cfg.kernel_tx_splice;
+	/* Before the data plane: it inherits the slot array, and "on" that fails stops here. */
+	ret = gw_lr_start(&cfg, &dp.legs_fd);
+	if (ret)
+		goto free_tls;
 	signal(SIGPIPE, SIG_IGN);
 	ret = fg_dataplane_spawn(&dp, &pid, socks);
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;
-		goto free_tls;
+		goto stop_lr;
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
 		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
@@ -139,7 +144,11 @@ int fg_run_main(int argc, char **argv)
 		close(socks[i]);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	gw_lr_stop();
 	fg_info("stopped");
+	goto free_tls;
+stop_lr:
+	gw_lr_stop();
 free_tls:
 	fg_ident_free(id);
 	fg_config_free(&cfg);
@@ -174,7 +183,9 @@ int fg_check_main(int argc, char **argv)
 		       "%s\n",
 		       path, cfg.n_tunnels, cfg.n_federation,
 		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
-	ret = fg_capture_print(&cfg, stdout);
+	ret = gw_lr_check(&cfg, stdout);
+	if (!ret)
+		ret = fg_capture_print(&cfg, stdout);
 out:
 	fg_ident_free(id);
 	fg_config_free(&cfg);
