@@ -27,8 +27,8 @@ int fg_legs_new(struct fg_legs **out, const char *cgroup, uint64_t budget, int a
 /* Detaches and frees everything (NULL is fine). Sockets drop out of the sockhash. */
 void fg_legs_free(struct fg_legs *l);
 
-/* Registers the bound address @sa of an originate listener (a wildcard one too). 0 or -errno. */
-int fg_legs_listen(struct fg_legs *l, const struct sockaddr *sa);
+/* Registers originate listener @fd (bound: its address, a wildcard too, and netns). 0 or -errno. */
+int fg_legs_listen(struct fg_legs *l, int fd);
 
 /*
  * Announces plaintext upstream socket @fd before its connect, so that its

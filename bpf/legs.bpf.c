@@ -6,8 +6,8 @@
  * Only directions in which fedgate itself reads: the app's socket to an
  * originate listener's accepted socket, and a service's accepted socket to
  * fedgate's plaintext upstream dial. Bounded by the slot of each direction
- * (include/fedgate/legs-t.h): at most @budget bytes redirected and unread,
- * and never a redirected byte ahead of one that went by TCP.
+ * (include/fedgate/legs-t.h): at most @budget bytes redirected and unread;
+ * past it the direction goes by TCP for good, so nothing is reordered.
  *
  * - fg_legs_sockops (cgroup sock_ops): pairs the two ends as they establish
  *   (legs_pair, keyed by the sender's tuple), puts both into legs_socks,
@@ -142,11 +142,13 @@ static __always_inline int tuple_of_msg(struct sk_msg_md *msg, struct fg_tuple *
 }
 
 /* Is (family, ip, port) one of fedgate's originate listeners? Exact, then wildcards. */
-static __always_inline int is_listener(const struct fg_tuple *t, int remote)
+static __always_inline int is_listener(struct bpf_sock_ops *ops, const struct fg_tuple *t,
+				       int remote)
 {
 	struct fg_legs_listen_key k = {};
 	const __u32 *ip = remote ? t->rip : t->lip;
 
+	k.netns = bpf_get_netns_cookie(ops);
 	k.port = remote ? t->rport : t->lport;
 	k.family = t->family;
 	k.ip[0] = ip[0];
@@ -173,7 +175,7 @@ static __always_inline int slot_alloc(__u64 cookie)
 			return -1;
 		if (__sync_val_compare_and_swap(&s->owner, 0, cookie) != 0)
 			continue;
-		s->sent = s->redirected = s->tcp_end = s->consumed = s->closing = 0;
+		s->redirected = s->consumed = s->sticky = 0;
 		return (int)idx;
 	}
 	stat(FG_LEGS_ST_NO_SLOT, 1);
@@ -231,7 +233,7 @@ free_slot:
 		slot_free_unclaimed(cookie);
 		return;
 	}
-	if (!is_listener(&self, 1))
+	if (!is_listener(ops, &self, 1))
 		return;
 	pair.state = FG_LEGS_WAIT;
 	if (bpf_map_update_elem(&legs_pair, &self, &pair, BPF_NOEXIST))
@@ -264,7 +266,7 @@ static __always_inline void passive_established(struct bpf_sock_ops *ops)
 		track(ops);
 		return;
 	}
-	if (!is_listener(&self, 0))
+	if (!is_listener(ops, &self, 0))
 		return;
 	fg_tuple_swap(&self, &peer);
 	p = bpf_map_lookup_elem(&legs_pair, &peer);
@@ -322,11 +324,13 @@ int fg_legs_sockops(struct bpf_sock_ops *ops)
 	return 1;
 }
 
-/* @size bytes of @s's direction go by TCP. */
-static __always_inline int by_tcp(struct fg_legs_slot *s, __u64 size)
+/* @size bytes go by TCP, and every later byte of this direction: nothing may overtake them. */
+static __always_inline int by_tcp(struct fg_legs_slot *s, __u64 size, __u32 why)
 {
-	s->sent += size;
-	s->tcp_end = s->sent;
+	if (!s->sticky) {
+		s->sticky = 1;
+		stat(why, 1);
+	}
 	stat(FG_LEGS_ST_TCP_BYTES, size);
 	return SK_PASS;
 }
@@ -337,7 +341,7 @@ int fg_legs_msg(struct sk_msg_md *msg)
 	struct fg_tuple self, reader;
 	struct fg_legs_pair *p;
 	struct fg_legs_slot *s;
-	__u64 size = msg->size, owner, consumed;
+	__u64 size = msg->size, redirected, consumed;
 	__u32 slot;
 
 	if (tuple_of_msg(msg, &self))
@@ -346,37 +350,33 @@ int fg_legs_msg(struct sk_msg_md *msg)
 	if (!p || p->sticky)
 		return SK_PASS;
 	if (__sync_fetch_and_add(&p->state, 0) != FG_LEGS_ON) {
-		/* Sent before fedgate's end was there: a later redirect could overtake it. */
+		/* Sent before fedgate's end was there: a later redirect would overtake it. */
 		p->sticky = 1;
 		stat(FG_LEGS_ST_STICKY, 1);
+		stat(FG_LEGS_ST_TCP_BYTES, size);
 		return SK_PASS;
 	}
 	slot = p->slot;
 	s = bpf_map_lookup_elem(&legs_slots, &slot);
 	if (!s)
 		return SK_PASS;
-	owner = READ_ONCE_U64(s->owner);
-	if ((owner & ~FG_LEGS_CLAIMED) != p->cookie)
-		return SK_PASS; /* the reader is gone: TCP tells the sender */
-	consumed = READ_ONCE_U64(s->consumed);
-	if (consumed > s->sent) {
-		/* Cannot happen: whoever reads miscounts. Deny on doubt. */
-		p->sticky = 1;
-		stat(FG_LEGS_ST_STICKY, 1);
+	if ((READ_ONCE_U64(s->owner) & ~FG_LEGS_CLAIMED) != p->cookie) {
+		p->sticky = 1; /* the reader is gone and its slot with it: TCP tells the sender */
 		return SK_PASS;
 	}
-	/* Not yet claimed (fedgate has not accepted it), or closing: TCP. */
-	if (!(owner & FG_LEGS_CLAIMED) || READ_ONCE_U64(s->closing) || consumed < s->tcp_end)
-		return by_tcp(s, size);
-	if (s->sent - consumed + size > budget) {
-		stat(FG_LEGS_ST_OVER_BUDGET, 1);
-		return by_tcp(s, size);
-	}
+	if (READ_ONCE_U64(s->sticky))
+		return by_tcp(s, size, FG_LEGS_ST_STICKY); /* the reader is closing */
+	redirected = s->redirected;
+	consumed = READ_ONCE_U64(s->consumed);
+	/* consumed > redirected cannot happen (every byte read was redirected): deny on doubt. */
+	if (consumed > redirected)
+		return by_tcp(s, size, FG_LEGS_ST_STICKY);
+	if (redirected - consumed + size > budget)
+		return by_tcp(s, size, FG_LEGS_ST_OVER_BUDGET);
 	reader = p->reader;
 	if (bpf_msg_redirect_hash(msg, &legs_socks, &reader, BPF_F_INGRESS) != SK_PASS)
-		return by_tcp(s, size); /* the reader left legs_socks: closed */
-	s->sent += size;
-	s->redirected += size;
+		return by_tcp(s, size, FG_LEGS_ST_STICKY); /* the reader left legs_socks: closed */
+	s->redirected = redirected + size;
 	stat(FG_LEGS_ST_BYTES, size);
 	stat(FG_LEGS_ST_MSGS, 1);
 	return SK_PASS;

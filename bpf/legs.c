@@ -26,6 +26,9 @@
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
 #endif
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 struct fg_legs {
 	struct legs *skel;
@@ -190,11 +193,17 @@ void fg_legs_free(struct fg_legs *l)
 	free(l);
 }
 
-int fg_legs_listen(struct fg_legs *l, const struct sockaddr *sa)
+int fg_legs_listen(struct fg_legs *l, int fd)
 {
 	struct fg_legs_listen_key k = { 0 };
+	struct sockaddr_storage ss;
+	const struct sockaddr *sa = (const struct sockaddr *)&ss;
+	socklen_t sl = sizeof(ss), cl = sizeof(k.netns);
 	__u32 one = 1;
 
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+	    getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &k.netns, &cl))
+		return -errno;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 

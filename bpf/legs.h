@@ -21,14 +21,17 @@
 #define FG_LEGS_LISTEN 1024
 
 /*
- * Key of legs_listen: an originate listener's local address. A wildcard
- * listener has the address 0 (FG_AF_INET for 0.0.0.0); family 0 matches any
- * family (a dual-stack [::] listener).
+ * Key of legs_listen: an originate listener's network namespace and local
+ * address. A wildcard listener has the address 0 (FG_AF_INET for 0.0.0.0);
+ * family 0 matches any family (a dual-stack [::] listener). The namespace
+ * keeps a same address in another namespace from passing for fedgate's.
  */
 struct fg_legs_listen_key {
+	__u64 netns; /* SO_NETNS_COOKIE */
 	__u32 ip[4]; /* network order, IPv4 in ip[0] */
 	__u16 port;  /* host order */
 	__u16 family;
+	__u32 pad;
 };
 
 /* Where a direction is (fg_legs_pair.state). */
@@ -47,7 +50,7 @@ struct fg_legs_pair {
 	__u64 cookie;		/* the reader's socket cookie: the slot's owner */
 	__u32 state;		/* enum fg_legs_pair_state */
 	__u32 slot;		/* index into legs_slots */
-	__u32 sticky;		/* 1: sent before both ends were known: TCP for good */
+	__u32 sticky;		/* 1: sent before both ends were known, or no slot: TCP for good */
 	__u32 pad;
 };
 

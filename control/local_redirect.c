@@ -94,14 +94,11 @@ int gw_lr_check(const struct fg_config *cfg, FILE *out)
 
 void gw_lr_listener(const struct gw_listener *l)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
 	int ret;
 
 	if (!legs || l->t->mode != FG_MODE_ORIGINATE)
 		return;
-	ret = getsockname(l->fd, (struct sockaddr *)&ss, &sl) ? -errno
-							       : fg_legs_listen(legs, (struct sockaddr *)&ss);
+	ret = fg_legs_listen(legs, l->fd);
 	if (ret)
 		fg_warn("tunnel %s: local redirect: cannot register the listener (%s): its "
 			"connections stay on TCP",

@@ -55,7 +55,7 @@ void fg_legs_consumed(struct fg_legs_slot *s, uint64_t n)
 
 void fg_legs_closing(struct fg_legs_slot *s)
 {
-	__atomic_store_n(&s->closing, 1, __ATOMIC_SEQ_CST);
+	__atomic_store_n(&s->sticky, 1, __ATOMIC_SEQ_CST);
 }
 
 void fg_legs_release(struct fg_legs_slot *s)
@@ -71,11 +71,12 @@ int fg_legs_close_reader(struct fg_legs_slot *s, int fd)
 	fg_legs_closing(s);
 	/*
 	 * TCP resets a close with unread bytes; the kernel forgets that for
-	 * redirected ones (they are not on the TCP receive queue, and 6.1's
-	 * FIONREAD does not count them): the slot knows what the sender sent.
+	 * redirected ones (they are not on the TCP receive queue, and FIONREAD
+	 * may not count them): every redirected byte comes before any that
+	 * went by TCP, so fewer read than redirected means some wait unread.
 	 */
 	if ((!ioctl(fd, FIONREAD, &unread) && unread > 0) ||
-	    __atomic_load_n(&s->sent, __ATOMIC_ACQUIRE) != s->consumed) {
+	    __atomic_load_n(&s->redirected, __ATOMIC_ACQUIRE) > s->consumed) {
 		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 		reset = 1;
 	}

@@ -22,29 +22,26 @@
 #define FG_LEGS_BUDGET_DEFAULT (256u * 1024)
 
 /*
- * One redirected direction (sender -> fedgate's reader socket). Writers:
- * owner: BPF allocates (0 -> cookie) and frees an unclaimed slot (cookie ->
- * 0), control claims (cookie -> cookie | CLAIMED), whoever holds a claimed
- * slot releases it (store 0) after closing the reader. sent, redirected and
- * tcp_end: the sk_msg program only, under the sender's socket lock.
+ * One redirected direction (sender -> fedgate's reader socket), in a
+ * BPF_F_MMAPABLE array. Writers: owner: BPF allocates (0 -> cookie) and
+ * frees an unclaimed slot (cookie -> 0), control claims (cookie -> cookie |
+ * CLAIMED), whoever holds a claimed slot releases it (store 0) after closing
+ * the reader. redirected: the sk_msg program, under the sender's socket lock.
  * consumed: the reader's owner, one at a time (control, then the data plane
- * after the handoff), a relaxed store. closing: the data plane, before it
- * closes the reader: no byte may be redirected into a closing socket.
+ * after the handoff), a relaxed store. sticky: the sk_msg program, and the
+ * reader's owner before it closes the reader (both only ever store 1).
  *
- * The redirect runs while consumed >= tcp_end (every byte that went by TCP
- * was read: a redirected one cannot overtake it, the kernel reads redirected
- * bytes first) and sent - consumed + size <= budget; any other message goes
- * by TCP and moves tcp_end, so a direction over budget comes back only once
- * the reader caught up with all of it.
+ * The sender's bytes are redirected while redirected - consumed + size stays
+ * within the budget; the first message that would not goes by TCP, and so
+ * does every later one (sticky): the kernel reads redirected bytes before
+ * TCP's, so going back could reorder, and a failed TCP push even leaves the
+ * kernel's verdict stale for the next send, unseen by the program.
  */
 struct fg_legs_slot {
-	__u64 owner;
-	__u64 sent;	  /* bytes the sender sent since the slot was allocated */
-	__u64 redirected; /* ... of them redirected (the rest went by TCP) */
-	__u64 tcp_end;	  /* sent at the end of the last message that went by TCP */
+	__u64 owner;	  /* 0 free; the reader's socket cookie; | FG_LEGS_CLAIMED */
+	__u64 redirected; /* bytes the sk_msg program redirected */
 	__u64 consumed;	  /* bytes the reader read from its socket */
-	__u64 closing;	  /* 1: the reader is closing */
-	__u64 pad[2];	  /* one slot per cache line */
+	__u64 sticky;	  /* 1: this direction is on TCP for good */
 };
 
 /* Global counters (a per-CPU array, summed by the loader), for `check`, logs and tests. */
@@ -52,8 +49,8 @@ enum fg_legs_stat {
 	FG_LEGS_ST_BYTES,	/* bytes redirected */
 	FG_LEGS_ST_MSGS,	/* messages redirected */
 	FG_LEGS_ST_TCP_BYTES,	/* bytes of tracked directions that went by TCP */
-	FG_LEGS_ST_OVER_BUDGET, /* messages sent by TCP for the budget */
-	FG_LEGS_ST_STICKY,	/* directions put on TCP for good */
+	FG_LEGS_ST_OVER_BUDGET, /* directions put on TCP for the budget */
+	FG_LEGS_ST_STICKY,	/* directions put on TCP for another reason (early, closing) */
 	FG_LEGS_ST_NO_SLOT,	/* readers left on TCP: no free slot */
 	FG_LEGS_ST_PAIRS,	/* directions that became redirectable */
 	FG_LEGS_ST_N,

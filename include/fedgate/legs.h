@@ -40,7 +40,7 @@ void fg_legs_release(struct fg_legs_slot *s);
 
 /*
  * Closes reader socket @fd of slot @s: marked closing first, then with unread
- * bytes (redirected ones included, or sent and not read) closed with a reset,
+ * bytes (redirected ones included: the slot knows them) closed with a reset,
  * as TCP does, then the slot released. Returns 1 if it reset, 0 if it closed cleanly.
  */
 int fg_legs_close_reader(struct fg_legs_slot *s, int fd);
