@@ -53,11 +53,12 @@ def bpf_usable(tmp_path_factory, pki):
 def lr_pair(pki, gateways, upstream, bpf_usable):
     """Factory: (on, handler, a_listen, names) -> (A, B, service); both with the redirect."""
 
-    def make(on=True, handler=None, a_listen=None, suffix=""):
+    def make(on=True, handler=None, a_listen=None, suffix="", budget=None):
         up = upstream(handler)
         b_cfg, a_cfg = pair_configs(pki, up.addr)
-        b = gateways("terminate" + suffix, redirect_cfg(b_cfg, on))
-        a_conf = redirect_cfg(a_cfg(b.port("from-aws")), on)
+        extra = {"local_redirect_budget": budget} if budget else {}
+        b = gateways("terminate" + suffix, redirect_cfg(b_cfg, on, **extra))
+        a_conf = redirect_cfg(a_cfg(b.port("from-aws")), on, **extra)
         if a_listen:
             a_conf["tunnels"][0]["listen"] = a_listen
         a = gateways("originate" + suffix, a_conf)
@@ -109,9 +110,13 @@ def settle(maps, what="no pair, sockhash, expect entry or owned slot"):
 
 # ---- byte-exact, both ways, with proof of the path ----
 
-@pytest.mark.parametrize("size", [0, 1, 64 * 1024, 64 << 20])
-def test_sizes_byte_exact_and_redirected(lr_pair, size):
-    a, b, up = lr_pair()
+@pytest.mark.parametrize("size,budget", [
+    (0, None), (1, None), (64 * 1024, None),
+    # 64 MiB in one go: with the largest budget all of it may wait redirected and unread.
+    (64 << 20, 64 << 20),
+])
+def test_sizes_byte_exact_and_redirected(lr_pair, size, budget):
+    a, b, up = lr_pair(budget=budget)
     maps = Maps(a, b)
     try:
         before = maps.stats()
@@ -121,17 +126,30 @@ def test_sizes_byte_exact_and_redirected(lr_pair, size):
         after = maps.stats()
         da = {k: after[0][k] - before[0][k] for k in after[0]}
         db = {k: after[1][k] - before[1][k] for k in after[1]}
-        # app -> A (originate reader), service -> B (terminate reader): one pair each.
+        # app -> A (originate reader), service -> B (terminate reader): one pair each, and
+        # every byte of both took the redirect: the app's socket sent no TCP data segment.
         assert da["pairs"] == 1 and db["pairs"] == 1, (da, db)
-        # Every byte of both tracked directions went through the verdict...
-        assert da["bytes"] + da["tcp_bytes"] == size, da
-        assert db["bytes"] + db["tcp_bytes"] == size, db
-        if size <= BUDGET:
-            # ... and within the budget all of them took the redirect: no TCP segment.
-            assert da["bytes"] == size and db["bytes"] == size, (da, db)
-            assert segs == 0 and sent == 0, f"app sent {segs} data segments, {sent} bytes"
-        else:
-            assert da["bytes"] > 0, da
+        assert da["bytes"] == size and db["bytes"] == size, (da, db)
+        assert da["tcp_bytes"] == 0 and db["tcp_bytes"] == 0, (da, db)
+        assert segs == 0 and sent == 0, f"app sent {segs} data segments, {sent} bytes"
+        settle(maps)
+    finally:
+        maps.close()
+
+
+def test_over_budget_falls_back_to_tcp_for_good_byte_exact(lr_pair):
+    """64 MiB at once with the default budget: the direction goes by TCP, and stays there."""
+    a, b, up = lr_pair()
+    maps = Maps(a, b)
+    try:
+        before = maps.stats()
+        payload = os.urandom(64 << 20)
+        got, (segs, sent) = echo_roundtrip(a.port("to-gcp"), payload)
+        assert hashlib.sha256(got).digest() == hashlib.sha256(payload).digest()
+        da = {k: v - before[0][k] for k, v in maps.stats()[0].items()}
+        assert da["pairs"] == 1 and da["over_budget"] == 1, da
+        # What went by TCP came after everything redirected (nothing can overtake it).
+        assert da["bytes"] < (64 << 20) and segs > 0, (da, segs)
         settle(maps)
     finally:
         maps.close()
@@ -397,6 +415,7 @@ def test_restart_with_live_connections_leaves_nothing(lr_pair):
     # The old maps go with the process: nothing pinned, nothing left behind.
     wait_for(lambda: not (a_maps & legs_maps.all_legs_map_ids()), 20, "A's maps to go")
     assert legs_maps.all_legs_map_ids() <= before
+    a.ports_path.unlink()
     a.start()
     maps = Maps(a, b)
     try:
