@@ -201,36 +201,47 @@ static __always_inline void track(struct bpf_sock_ops *ops)
 	bpf_sock_ops_cb_flags_set(ops, ops->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
 }
 
-/* fedgate's plaintext upstream dial (a terminate reader), or an app dialing an originate listener. */
+/* fedgate's announced upstream dial @self is up: a terminate reader, waiting for its sender. */
+static __always_inline void terminate_reader(struct bpf_sock_ops *ops, const struct fg_tuple *self,
+					     __u64 cookie)
+{
+	struct fg_legs_pair pair = {};
+	struct fg_tuple peer;
+	int slot;
+
+	slot = slot_alloc(cookie);
+	if (slot < 0)
+		return;
+	pair.reader = *self;
+	pair.cookie = cookie;
+	pair.slot = (__u32)slot;
+	pair.state = FG_LEGS_PENDING;
+	fg_tuple_swap(self, &peer);
+	if (bpf_map_update_elem(&legs_pair, &peer, &pair, BPF_NOEXIST))
+		goto free_slot;
+	if (bpf_sock_hash_update(ops, &legs_socks, &pair.reader, BPF_NOEXIST))
+		goto delete_pair;
+	track(ops);
+	return;
+
+delete_pair:
+	bpf_map_delete_elem(&legs_pair, &peer);
+free_slot:
+	slot_free_unclaimed(cookie);
+}
+
+/* An active open: fedgate's announced upstream dial, or an app dialing an originate listener. */
 static __always_inline void active_established(struct bpf_sock_ops *ops)
 {
 	struct fg_legs_pair pair = {};
-	struct fg_tuple self, peer;
 	__u64 cookie = bpf_get_socket_cookie(ops);
-	int slot;
+	struct fg_tuple self;
 
 	if (tuple_of_ops(ops, &self))
 		return;
 	if (bpf_map_lookup_elem(&legs_expect, &cookie)) {
 		bpf_map_delete_elem(&legs_expect, &cookie);
-		slot = slot_alloc(cookie);
-		if (slot < 0)
-			return;
-		pair.reader = self;
-		pair.cookie = cookie;
-		pair.slot = (__u32)slot;
-		pair.state = FG_LEGS_PENDING;
-		fg_tuple_swap(&self, &peer);
-		if (bpf_map_update_elem(&legs_pair, &peer, &pair, BPF_NOEXIST))
-			goto free_slot;
-		if (bpf_sock_hash_update(ops, &legs_socks, &self, BPF_NOEXIST))
-			goto delete_pair;
-		track(ops);
-		return;
-delete_pair:
-		bpf_map_delete_elem(&legs_pair, &peer);
-free_slot:
-		slot_free_unclaimed(cookie);
+		terminate_reader(ops, &self, cookie);
 		return;
 	}
 	if (!is_listener(ops, &self, 1))
@@ -245,7 +256,7 @@ free_slot:
 	track(ops);
 }
 
-/* A service accepted fedgate's upstream dial (terminate sender), or an originate listener the app's. */
+/* A passive open: a service took fedgate's upstream dial (terminate sender), or fedgate an app. */
 static __always_inline void passive_established(struct bpf_sock_ops *ops)
 {
 	struct fg_tuple self, peer;

@@ -129,8 +129,8 @@ static int attach(struct fg_legs *l, const char *cg, const char **why)
 	return ret;
 }
 
-int fg_legs_new(struct fg_legs **out, const char *cgroup, uint64_t budget, int attach_now,
-		char *cg, size_t cg_len, const char **why)
+int fg_legs_new(struct fg_legs **out, const char *cgroup, uint64_t budget, int attach_now, char *cg,
+		size_t cg_len, const char **why)
 {
 	struct fg_legs *l;
 	int ret;

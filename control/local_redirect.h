@@ -24,7 +24,10 @@ int gw_lr_start(const struct fg_config *cfg, int *slots_fd);
 /* `run` is over: logs the counters, detaches, frees. */
 void gw_lr_stop(void);
 
-/* `check`: the same verdict without attaching anything, printed to @out. 0 or FG_EXIT_CONFIG. */
+/*
+ * `check`: with the redirect on, the same verdict without attaching, printed
+ * to @out (off prints nothing). 0 or FG_EXIT_CONFIG.
+ */
 int gw_lr_check(const struct fg_config *cfg, FILE *out);
 
 /* Listener @l is bound: an originate one is registered (its bound address, wildcards too). */
