@@ -214,6 +214,7 @@ static __always_inline void terminate_reader(struct bpf_sock_ops *ops, const str
 		return;
 	pair.reader = *self;
 	pair.cookie = cookie;
+	pair.netns = bpf_get_netns_cookie(ops);
 	pair.slot = (__u32)slot;
 	pair.state = FG_LEGS_PENDING;
 	fg_tuple_swap(self, &peer);
@@ -267,7 +268,8 @@ static __always_inline void passive_established(struct bpf_sock_ops *ops)
 	if (tuple_of_ops(ops, &self))
 		return;
 	p = bpf_map_lookup_elem(&legs_pair, &self);
-	if (p && p->state == FG_LEGS_PENDING) {
+	/* Only a service in fedgate's own namespace: no redirect past a veth and its rules. */
+	if (p && p->state == FG_LEGS_PENDING && p->netns == bpf_get_netns_cookie(ops)) {
 		if (bpf_sock_hash_update(ops, &legs_socks, &self, BPF_NOEXIST)) {
 			bpf_map_delete_elem(&legs_pair, &self);
 			return;

@@ -48,6 +48,7 @@ enum fg_legs_pair_state {
 struct fg_legs_pair {
 	struct fg_tuple reader; /* the reader's key in legs_socks */
 	__u64 cookie;		/* the reader's socket cookie: the slot's owner */
+	__u64 netns;		/* terminate: the reader's netns, the sender's must be it */
 	__u32 state;		/* enum fg_legs_pair_state */
 	__u32 slot;		/* index into legs_slots */
 	__u32 sticky;		/* 1: sent before both ends were known, or no slot: TCP for good */

@@ -91,7 +91,7 @@ class LegsMaps:
             first = False
 
     def pairs(self):
-        return self.count("legs_pair", 40)
+        return self.count("legs_pair", 40)  # the key: struct fg_tuple
 
     def socks(self):
         return self.count("legs_socks", 40)
