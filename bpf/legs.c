@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <netinet/in.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf/legs-api.h"
+#include "bpf/libbpf_log.h"
 #include "bpf/legs.h"
 #include "fedgate/legs.h"
 #include "legs.skel.h"
@@ -36,14 +36,6 @@ struct fg_legs {
 	int socks_fd;		    /* the sk_msg program is attached to it */
 	struct fg_legs_slot *slots; /* our mapping of legs_slots */
 };
-
-/* libbpf's own messages only with FEDGATE_DEBUG (the verifier log among them). */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG || !getenv("FEDGATE_DEBUG"))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
 
 static const char *load_why(int err)
 {
@@ -144,7 +136,7 @@ int fg_legs_new(struct fg_legs **out, const char *cgroup, uint64_t budget, int a
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	libbpf_set_print(libbpf_print);
+	fg_bpf_log_init();
 	l->skel = legs__open();
 	if (!l->skel) {
 		ret = -errno;
