@@ -213,7 +213,14 @@ int fg_legs_listen(struct fg_legs *l, int fd)
 			k.ip[0] = k.ip[3];
 			k.ip[1] = k.ip[2] = k.ip[3] = 0;
 		} else if (IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr)) {
-			k.family = 0; /* [::] takes IPv4 (mapped) too */
+			int v6only = 0;
+			socklen_t vl = sizeof(v6only);
+
+			/* [::] takes IPv4 (mapped) too, unless it is IPv6 only. */
+			if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl))
+				return -errno;
+			if (!v6only)
+				k.family = 0;
 		}
 	} else {
 		return -EAFNOSUPPORT;

@@ -8,6 +8,7 @@ BPF only: skipped loudly otherwise.
 import hashlib
 import json
 import os
+import signal
 import socket
 import struct
 import subprocess
@@ -215,6 +216,17 @@ def test_config_errors(pki, tmp_path, key, value, message):
     assert r.returncode == 2 and message in r.stderr, r.stderr
 
 
+def test_reload_keeps_the_redirect_settings(lr_pair):
+    a, b, up = lr_pair()
+    cfg = json.loads(a.config_path.read_text())
+    cfg["dataplane"]["local_redirect_budget"] = 1 << 20
+    a.config_path.write_text(json.dumps(cfg))
+    a.proc.send_signal(signal.SIGHUP)
+    a.wait_log(r"the data plane settings change only on restart")
+    payload = os.urandom(100000)
+    assert echo_roundtrip(a.port("to-gcp"), payload)[0] == payload
+
+
 # ---- half-close, families ----
 
 def test_half_close_each_way(lr_pair):
@@ -259,6 +271,7 @@ def test_half_close_each_way(lr_pair):
     ("[::]:0", "::1", socket.AF_INET6),
     ("[::1]:0", "::1", socket.AF_INET6),
     ("127.0.0.1:0", "127.0.0.1", socket.AF_INET),
+    ("0.0.0.0:0", "127.0.0.1", socket.AF_INET),
 ])
 def test_families_are_redirected(lr_pair, listen, host, family):
     a, b, up = lr_pair(a_listen=listen)
