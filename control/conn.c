@@ -473,7 +473,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 		goto wipe;
 	}
 	h->sent_len = (uint32_t)c->app_len;
-	h->legs_slot = gw_lr_handoff(c, 0);
+	h->legs_slot = c->legs_slot;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(&c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
@@ -488,7 +488,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 			 strerror(-ret));
 		gw->fatal = ret;
 	} else {
-		gw_lr_handoff(c, 1);
+		c->legs_slot = -1; /* the data plane releases it when it closes the plain side */
 		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
 			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);

@@ -135,15 +135,6 @@ void gw_lr_read(struct gw_conn *c, uint64_t n)
 		fg_legs_consumed(s, n);
 }
 
-int32_t gw_lr_handoff(struct gw_conn *c, int sent)
-{
-	int32_t slot = c->legs_slot;
-
-	if (sent)
-		c->legs_slot = -1;
-	return slot;
-}
-
 void gw_lr_free(struct gw_conn *c)
 {
 	struct fg_legs_slot *s;

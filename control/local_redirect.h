@@ -42,9 +42,6 @@ int gw_lr_expect(int fd, void *arg);
 /* The control process itself read @n bytes from @c's plain side. */
 void gw_lr_read(struct gw_conn *c, uint64_t n);
 
-/* The slot for @c's handoff (-1: none); after a handoff that went, the data plane owns it. */
-int32_t gw_lr_handoff(struct gw_conn *c, int sent);
-
 /*
  * @c ends without a handoff: a redirected plain side is closed here (marked
  * closing, then a reset for an originate app or unread bytes, as TCP would),
