@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include "fedgate/addr-t.h"
 #include "fedgate/err-t.h"
+#include "fedgate/legs-t.h"
 #include "fedgate/net-t.h"
 
 enum fg_mode { FG_MODE_ORIGINATE = 1, FG_MODE_TERMINATE = 2 };
@@ -128,6 +129,10 @@ struct fg_config {
 	int workers;
 	enum fg_offload offload;
 	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */
+	/* dataplane.local_redirect "on": sk_msg moves the local legs fedgate reads (README) */
+	int local_redirect;
+	int local_redirect_budget;   /* bytes, FG_LEGS_BUDGET_MIN..FG_LEGS_BUDGET_MAX */
+	char *local_redirect_cgroup; /* where the sock_ops program attaches; NULL: cgroup2 root */
 	struct fg_tunnel_conf *tunnels;
 	size_t n_tunnels;
 	struct fg_route *routes;

@@ -116,17 +116,48 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	return 0;
 }
 
+/* $.dataplane.local_redirect and its budget and cgroup. */
+static int parse_local_redirect(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *dp)
+{
+	char *on = NULL;
+	int ret;
+
+	ret = fg_conf_get_str(w, dp, "$.dataplane", "local_redirect", 0, &on);
+	if (!ret && on) {
+		if (!strcmp(on, "on"))
+			cfg->local_redirect = 1;
+		else if (strcmp(on, "off"))
+			ret = fg_conf_fail(w->err, w->file, "$.dataplane.local_redirect",
+					   "expected \"off\" or \"on\", got \"%s\"", on);
+	}
+	if (!ret)
+		ret = fg_conf_get_int(w, dp, "$.dataplane", "local_redirect_budget",
+				      FG_LEGS_BUDGET_MIN, FG_LEGS_BUDGET_MAX,
+				      &cfg->local_redirect_budget);
+	if (!ret)
+		ret = fg_conf_get_str(w, dp, "$.dataplane", "local_redirect_cgroup", 0,
+				      &cfg->local_redirect_cgroup);
+	free(on);
+	return ret;
+}
+
 static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *dp)
 {
-	static const char *const keys[] = { "workers", "offload", "kernel_tx", NULL };
+	static const char *const keys[] = { "workers",		     "offload",
+					     "kernel_tx",	     "local_redirect",
+					     "local_redirect_budget", "local_redirect_cgroup",
+					     NULL };
 	char *offload = NULL, *ktx = NULL;
 	int ret;
 
 	cfg->workers = 1;
 	cfg->offload = FG_OFFLOAD_AUTO;
+	cfg->local_redirect_budget = FG_LEGS_BUDGET_DEFAULT;
 	if (!dp)
 		return 0;
 	ret = fg_conf_check_keys(w, dp, "$.dataplane", keys);
+	if (!ret)
+		ret = parse_local_redirect(w, cfg, dp);
 	if (!ret)
 		ret = fg_conf_get_int(w, dp, "$.dataplane", "workers", 1, FG_DP_WORKERS_MAX,
 				      &cfg->workers);
@@ -269,6 +300,7 @@ void fg_config_free(struct fg_config *cfg)
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->trust_file);
+	free(cfg->local_redirect_cgroup);
 	if (cfg->ca) {
 		free(cfg->ca->ca.url);
 		free(cfg->ca->ca.root);

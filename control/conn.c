@@ -35,6 +35,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/keys.h"
+#include "control/local_redirect.h"
 #include "control/proxyv2.h"
 #include "control/roots.h"
 #include "control/route.h"
@@ -89,6 +90,8 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 		close(fd);
 		return;
 	}
+	if (l->t->mode == FG_MODE_ORIGINATE)
+		gw_lr_claim(c, fd);
 	if (l->t->mode == FG_MODE_TERMINATE) {
 		c->tls_fd = fd;
 		fg_addr_text(&ss, c->addr, sizeof(c->addr));
@@ -292,6 +295,7 @@ static enum gw_step send_dest(struct gw *gw, struct gw_conn *c)
 			return gw_conn_refuse(c, &c->peer, "destination header: %s",
 					      strerror((int)-n));
 		c->hdr_len = (size_t)n;
+		gw_lr_read(c, c->app_len);
 	}
 	ERR_clear_error();
 	ret = SSL_write(c->ssl, c->hdr, (int)c->hdr_len);
@@ -380,7 +384,7 @@ static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c)
 		len = fg_sockaddr_len(&c->dst);
 		c->reset_tls = 1;
 	}
-	ret = fg_sock_dial(to, len, gw_conn_mark(c), &c->plain_fd);
+	ret = fg_sock_dial_with(to, len, gw_conn_mark(c), gw_lr_expect, c, &c->plain_fd);
 	if (ret)
 		return gw_conn_refuse(c, &c->peer, "upstream %s: %s",
 				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
@@ -399,6 +403,7 @@ static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c)
 	if (ret)
 		return gw_conn_refuse(c, &c->peer, "upstream %s unreachable: %s",
 				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
+	gw_lr_claim(c, c->plain_fd);
 	if (c->t->proxy_v2)
 		return send_proxy_header(gw, c);
 	return handoff(gw, c);
@@ -468,6 +473,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 		goto wipe;
 	}
 	h->sent_len = (uint32_t)c->app_len;
+	h->legs_slot = c->legs_slot;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(&c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
@@ -482,6 +488,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 			 strerror(-ret));
 		gw->fatal = ret;
 	} else {
+		c->legs_slot = -1; /* the data plane releases it when it closes the plain side */
 		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
 			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);

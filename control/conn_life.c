@@ -20,6 +20,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/keys.h"
+#include "control/local_redirect.h"
 #include "control/sock.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
@@ -95,6 +96,7 @@ struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
 	c->gen = gw_gen_hold(gw);
 	c->t = t;
 	c->plain_fd = c->tls_fd = c->watch_fd = -1;
+	c->legs_slot = -1;
 	c->deadline_ms = fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
 	c->next = gw->conns;
 	if (gw->conns)
@@ -115,6 +117,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	SSL_free(c->ssl);
 	fg_tls_conn_exit(&c->st);
+	gw_lr_free(c);
 	if (is_term && c->plain_fd >= 0)
 		close(c->plain_fd);
 	else

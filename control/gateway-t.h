@@ -80,6 +80,8 @@ struct gw_conn {
 	size_t hdr_len;
 	size_t app_len; /* A: the application's bytes in the first record */
 	int reset_tls;	/* B, transparent: refused once it dialed, so the app sees a reset */
+	int legs_slot;	      /* the plain side's local redirect slot, -1: none */
+	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
 };
 
 struct gw {

@@ -19,6 +19,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
+#include "control/local_redirect.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
 #include "fedgate/log.h"
@@ -129,6 +130,7 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 		fg_info("tunnel %s (%s) listening on %s, %s %s", l->t->name,
 			l->t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate", bound,
 			l->t->mode == FG_MODE_ORIGINATE ? "peer" : "upstream", l->t->target.text);
+	gw_lr_listener(l);
 	if (ports)
 		fprintf(ports, "%s %s\n", l->t->name, bound);
 	return 0;

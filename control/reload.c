@@ -94,7 +94,11 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 					    x->name);
 	}
 	if (a->workers != b->workers || a->offload != b->offload ||
-	    a->kernel_tx_splice != b->kernel_tx_splice)
+	    a->kernel_tx_splice != b->kernel_tx_splice || a->local_redirect != b->local_redirect ||
+	    a->local_redirect_budget != b->local_redirect_budget ||
+	    !a->local_redirect_cgroup != !b->local_redirect_cgroup ||
+	    (a->local_redirect_cgroup &&
+	     strcmp(a->local_redirect_cgroup, b->local_redirect_cgroup)))
 		return fg_conf_fail(err, b->path, "$.dataplane",
 				    "the data plane settings change only on restart");
 	return 0;

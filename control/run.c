@@ -13,6 +13,7 @@
 #include "control/config.h"
 #include "control/control.h"
 #include "control/identity.h"
+#include "control/local_redirect.h"
 #include "control/run.h"
 #include "control/spawn.h"
 #include "control/tls.h"
@@ -128,12 +129,16 @@ int fg_run_main(int argc, char **argv)
 		goto free_tls;
 	dp.workers = cfg.workers;
 	dp.splice_tx = cfg.kernel_tx_splice;
+	/* Before the data plane: it inherits the slot array, and "on" that fails stops here. */
+	ret = gw_lr_start(&cfg, &dp.legs_fd);
+	if (ret)
+		goto stop_capture;
 	signal(SIGPIPE, SIG_IGN);
 	ret = fg_dataplane_spawn(&dp, &pid, socks);
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;
-		goto stop_capture;
+		goto stop_lr;
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
 		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
@@ -144,6 +149,8 @@ int fg_run_main(int argc, char **argv)
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
 	fg_info("stopped");
+stop_lr:
+	gw_lr_stop();
 stop_capture:
 	fg_capbpf_stop();
 free_tls:
@@ -180,7 +187,9 @@ int fg_check_main(int argc, char **argv)
 		       "%s\n",
 		       path, cfg.n_tunnels, cfg.n_federation,
 		       backend == FG_DP_USERSPACE ? "userspace record layer" : "kernel TLS");
-	ret = fg_capture_print(&cfg, stdout);
+	ret = gw_lr_check(&cfg, stdout);
+	if (!ret)
+		ret = fg_capture_print(&cfg, stdout);
 	if (!ret)
 		ret = fg_capbpf_print(&cfg, stdout);
 out:

@@ -10,6 +10,12 @@
 
 int fg_sock_dial(const struct sockaddr *to, socklen_t len, uint32_t mark, int *fd_out)
 {
+	return fg_sock_dial_with(to, len, mark, NULL, NULL, fd_out);
+}
+
+int fg_sock_dial_with(const struct sockaddr *to, socklen_t len, uint32_t mark,
+		      int (*before)(int fd, void *arg), void *arg, int *fd_out)
+{
 	int fd, one = 1, ret;
 
 	fd = socket(to->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -19,6 +25,11 @@ int fg_sock_dial(const struct sockaddr *to, socklen_t len, uint32_t mark, int *f
 	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark))) {
 		ret = -errno;
 		goto close_fd;
+	}
+	if (before) {
+		ret = before(fd, arg);
+		if (ret)
+			goto close_fd;
 	}
 	if (connect(fd, to, len) && errno != EINPROGRESS) {
 		ret = -errno;

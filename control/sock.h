@@ -16,6 +16,10 @@
  */
 int fg_sock_dial(const struct sockaddr *to, socklen_t len, uint32_t mark, int *fd_out);
 
+/* fg_sock_dial, with @before(fd, @arg) run just before the connect (its error fails the dial). */
+int fg_sock_dial_with(const struct sockaddr *to, socklen_t len, uint32_t mark,
+		      int (*before)(int fd, void *arg), void *arg, int *fd_out);
+
 /* How the connect on @fd ended, once it is writable: 0 or -errno. */
 int fg_sock_dial_result(int fd);
 

@@ -13,8 +13,8 @@
 
 int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 {
-	int child_ends[FG_DP_WORKERS_MAX], n = 0, ret = 0, workers = o->workers;
-	char nbuf[16];
+	int child_ends[FG_DP_WORKERS_MAX], n = 0, ret = 0, workers = o->workers, legs = -1;
+	char nbuf[16], lbuf[16];
 
 	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
 
@@ -31,6 +31,7 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 		child_ends[n] = sv[1];
 	}
 	snprintf(nbuf, sizeof(nbuf), "%d", workers);
+	snprintf(lbuf, sizeof(lbuf), "%d", FG_DP_FD_BASE + workers);
 	*pid = fork();
 	if (*pid < 0) {
 		ret = -errno;
@@ -40,13 +41,17 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 		/* Park, then renumber to FG_DP_FD_BASE + i; everything else closes on exec. */
 		for (int i = 0; i < workers; i++)
 			child_ends[i] = fcntl(child_ends[i], F_DUPFD_CLOEXEC, FD_PARK);
+		if (o->legs_fd >= 0)
+			legs = fcntl(o->legs_fd, F_DUPFD_CLOEXEC, FD_PARK);
 		for (int i = 0; i < workers; i++)
 			if (child_ends[i] < 0 || dup2(child_ends[i], FG_DP_FD_BASE + i) < 0)
 				_exit(127);
+		if (o->legs_fd >= 0 && (legs < 0 || dup2(legs, FG_DP_FD_BASE + workers) < 0))
+			_exit(127);
 		/* A fresh image: the data plane never holds a copy of the private key. */
 		execl("/proc/self/exe", "fedgate", "dataplane", "--workers", nbuf, "--backend",
 		      names[o->backend], "--kernel-tx", o->splice_tx ? "splice" : "copy",
-		      (char *)NULL);
+		      o->legs_fd >= 0 ? "--legs-fd" : (char *)NULL, lbuf, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < workers; i++)

@@ -9,6 +9,7 @@
 #include <liburing.h>
 
 #include "fedgate/handoff-t.h"
+#include "fedgate/legs-t.h"
 #include "fedgate/record-t.h"
 
 /* Operation types, kept in the low bits of user_data (owners are 16-byte aligned). */
@@ -115,6 +116,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	struct iovec down_iov, up_iov;
 	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
+	struct fg_legs_slot *legs; /* the plain side's local redirect slot, or NULL */
 	char name[64], peer[256];
 };
 
@@ -127,6 +129,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	bool kernel_required; /* offload kernel: no userspace fallback */
 	bool splice_tx;	      /* kTLS TX by splice through a pipe, not send from a buffer */
 	bool handoff_open;
+	struct fg_legs_slot *legs; /* the local redirect's slot array, or NULL when off */
 	struct fg_handoff *h; /* receive buffer for handoffs */
 	struct msghdr msg;
 	struct iovec iov;

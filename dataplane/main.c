@@ -12,18 +12,20 @@
 
 #include "dataplane/dataplane.h"
 #include "fedgate/dataplane-t.h"
+#include "fedgate/legs.h"
 #include "fedgate/record.h"
 #include "fedgate/log.h"
 #include "dataplane/worker.h"
 
 
 static struct fg_dp_opts opts;
+static struct fg_legs_slot *legs; /* the local redirect's slot array, or NULL */
 
 static void *worker_thread(void *arg)
 {
 	int index = (int)(intptr_t)arg;
 
-	return (void *)(intptr_t)dp_worker_run(index, FG_DP_FD_BASE + index, &opts);
+	return (void *)(intptr_t)dp_worker_run(index, FG_DP_FD_BASE + index, &opts, legs);
 }
 
 /* Returns 0, or -EINVAL when @argv is not what fg_dataplane_spawn() passes. */
@@ -33,7 +35,8 @@ static int parse_args(int argc, char **argv, struct fg_dp_opts *o)
 	char *end = NULL;
 	int i;
 
-	if ((argc != 5 && argc != 7) || strcmp(argv[1], "--workers") ||
+	o->legs_fd = -1;
+	if ((argc != 5 && argc != 7 && argc != 9) || strcmp(argv[1], "--workers") ||
 	    strcmp(argv[3], "--backend"))
 		return -EINVAL;
 	o->workers = (int)strtol(argv[2], &end, 10);
@@ -44,7 +47,14 @@ static int parse_args(int argc, char **argv, struct fg_dp_opts *o)
 	if (i == 3)
 		return -EINVAL;
 	o->backend = (enum fg_dp_backend)i;
-	if (argc == 7) {
+	if (argc == 9) {
+		/* Only where fg_dataplane_spawn puts it: right after the workers' fds. */
+		if (strcmp(argv[7], "--legs-fd") || strtol(argv[8], &end, 10) != FG_DP_FD_BASE + o->workers ||
+		    *end)
+			return -EINVAL;
+		o->legs_fd = FG_DP_FD_BASE + o->workers;
+	}
+	if (argc >= 7) {
 		if (strcmp(argv[5], "--kernel-tx"))
 			return -EINVAL;
 		if (!strcmp(argv[6], "splice"))
@@ -66,9 +76,18 @@ int fg_dataplane_main(int argc, char **argv)
 	fg_log_init("fedgate[dataplane]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
 	if (parse_args(argc, argv, &opts)) {
 		fprintf(stderr, "usage: fedgate dataplane --workers N --backend "
-				"userspace|kernel|kernel-only [--kernel-tx copy|splice] "
-				"(started by fedgate run)\n");
+				"userspace|kernel|kernel-only [--kernel-tx copy|splice "
+				"[--legs-fd N]] (started by fedgate run)\n");
 		return 2;
+	}
+	if (opts.legs_fd >= 0) {
+		/* The slots are the kernel's memory: mapped, the fd is no longer needed. */
+		legs = fg_legs_map(opts.legs_fd);
+		close(opts.legs_fd);
+		if (!legs) {
+			fg_error("cannot map the local redirect slots: %s", strerror(errno));
+			return 1;
+		}
 	}
 	/* If the control process dies, so do we: tunnels without it are orphans. */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -86,6 +105,8 @@ int fg_dataplane_main(int argc, char **argv)
 	fg_info("%d worker(s) running, %s%s; record layer AEADs from %s", opts.workers,
 		names[opts.backend],
 		opts.backend != FG_DP_USERSPACE && opts.splice_tx ? ", TX by splice" : "", aead);
+	if (legs)
+		fg_info("local legs redirect: on (plain reads counted, no splice on redirected legs)");
 	for (int i = 0; i < opts.workers; i++) {
 		void *res;
 

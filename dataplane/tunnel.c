@@ -13,6 +13,7 @@
 
 #include "dataplane/dp.h"
 #include "fedgate/ktls.h"
+#include "fedgate/legs.h"
 #include "fedgate/log.h"
 #include "fedgate/record.h"
 
@@ -21,6 +22,9 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	const struct dp_backend *b = t->backend;
 
 	t->inflight--;
+	/* Whatever the reader took leaves the redirect's backlog (fedgate/legs-t.h). */
+	if (op == DP_OP_PLAIN_RECV && res > 0 && t->legs)
+		fg_legs_consumed(t->legs, (uint64_t)res);
 	if (t->closing) {
 		dp_tunnel_maybe_finish(t);
 		return;
@@ -66,9 +70,21 @@ static int make_blocking(int fd)
 	return 0;
 }
 
-/* Without a pipe (fd limit) the tunnel still works: TX copies through a buffer. */
+/*
+ * Without a pipe (fd limit) the tunnel still works: TX copies through a buffer.
+ * A redirected plain side too: splice() never sees redirected bytes (it says
+ * EAGAIN while poll says readable), only recvmsg reads them.
+ */
 static void use_splice(struct dp_tunnel *t)
 {
+	static bool said;
+
+	if (t->legs) {
+		if (!said)
+			fg_info("kernel_tx splice: redirected local legs are read by copy");
+		said = true;
+		return;
+	}
 	if (pipe2(t->pipe, O_CLOEXEC)) {
 		fg_warn("tunnel %s: no pipe for splice (%s); kTLS TX copies through a buffer",
 			t->name, strerror(errno));
@@ -138,6 +154,8 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	snprintf(t->name, sizeof(t->name), "%s", h->tunnel);
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
 	t->bytes_up = h->sent_len;
+	if (h->legs_slot >= 0 && w->legs)
+		t->legs = &w->legs[h->legs_slot];
 	ret = make_blocking(plain_fd);
 	if (!ret)
 		ret = make_blocking(tls_fd);
@@ -180,7 +198,10 @@ free_tunnel:
 			close(t->pipe[i]);
 	free(t);
 close_fds:
-	close(plain_fd);
+	if (h->legs_slot >= 0 && w->legs)
+		fg_legs_close_reader(&w->legs[h->legs_slot], plain_fd);
+	else
+		close(plain_fd);
 	close(tls_fd);
 	return ret;
 }

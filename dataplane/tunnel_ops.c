@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "dataplane/dp.h"
+#include "fedgate/legs.h"
 #include "fedgate/log.h"
 #include "fedgate/record.h"
 
@@ -45,7 +46,9 @@ static void tunnel_free(struct dp_tunnel *t)
 {
 	struct dp_worker *w = t->w;
 
-	if (t->plain_fd >= 0)
+	if (t->legs)
+		fg_legs_close_reader(t->legs, t->plain_fd); /* a reset if bytes are left unread */
+	else if (t->plain_fd >= 0)
 		close(t->plain_fd);
 	if (t->tls_fd >= 0)
 		close(t->tls_fd);

@@ -70,7 +70,8 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	}
 }
 
-int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o)
+int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o,
+		  struct fg_legs_slot *legs)
 {
 	struct dp_worker *w;
 	int ret;
@@ -83,6 +84,7 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o)
 	w->kernel = o->backend != FG_DP_USERSPACE;
 	w->kernel_required = o->backend == FG_DP_KERNEL_ONLY;
 	w->splice_tx = o->splice_tx;
+	w->legs = legs;
 	w->h = malloc(sizeof(*w->h));
 	if (!w->h) {
 		ret = -ENOMEM;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fedgate/handoff.h"
+#include "fedgate/legs-t.h"
 #include "fedgate/tls13.h"
 
 #define HEADER_LEN offsetof(struct fg_handoff, preread)
@@ -21,6 +22,8 @@ int fg_handoff_check(const struct fg_handoff *h, size_t len)
 		return -EPROTO;
 	/* The key and secret lengths follow from the cipher: one fedgate carries. */
 	if (fg_cipher_params(h->keys.cipher, NULL, NULL))
+		return -EPROTO;
+	if (h->legs_slot < -1 || h->legs_slot >= FG_LEGS_SLOTS)
 		return -EPROTO;
 	/* Names are copied as C strings: each must end inside its array. */
 	if (!memchr(h->tunnel, '\0', sizeof(h->tunnel)) || !memchr(h->peer, '\0', sizeof(h->peer)))

@@ -7,7 +7,11 @@
  * command line (control/spawn.c writes it, dataplane/main.c reads it).
  */
 
-/* Data plane workers read their handoff socket at fd FG_DP_FD_BASE + worker index. */
+/*
+ * Data plane workers read their handoff socket at fd FG_DP_FD_BASE + worker
+ * index. With the local redirect on, the slot array's map fd follows them
+ * (FG_DP_FD_BASE + workers) and the command line says `--legs-fd N`.
+ */
 #define FG_DP_FD_BASE 3
 
 /* Which backend the data plane gives each tunnel. */
@@ -25,6 +29,7 @@ struct fg_dp_opts {
 	int workers; /* 1..FG_DP_WORKERS_MAX */
 	enum fg_dp_backend backend;
 	int splice_tx; /* kTLS TX by splice through a pipe instead of send from a buffer */
+	int legs_fd;   /* the local redirect's slot array (map fd), or -1 */
 };
 
 #endif

@@ -17,6 +17,7 @@ struct fg_handoff {
 	uint32_t magic;
 	uint32_t preread_len; /* plaintext OpenSSL had already read, for the plain side */
 	uint32_t sent_len;    /* plaintext the control process already sent to the TLS peer */
+	int32_t legs_slot;    /* the plain side's local redirect slot (fedgate/legs-t.h), -1: none */
 	struct fg_session_keys keys;
 	char tunnel[64];
 	char peer[256];

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "fedgate/handoff.h"
+#include "fedgate/legs-t.h"
 #include "unit.h"
 
 #define HEADER offsetof(struct fg_handoff, preread)
@@ -227,5 +228,20 @@ UNIT_TEST(send_and_parse)
 	close(q[1]);
 }
 
+/* The local redirect slot travels as an index the data plane maps: -1 or inside the array. */
+UNIT_TEST(check_legs_slot)
+{
+	struct fg_handoff *h = good(0);
+
+	h->legs_slot = -1;
+	CHECK_EQ(fg_handoff_check(h, HEADER), 0);
+	h->legs_slot = FG_LEGS_SLOTS - 1;
+	CHECK_EQ(fg_handoff_check(h, HEADER), 0);
+	h->legs_slot = FG_LEGS_SLOTS;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h->legs_slot = -2;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+}
+
 UNIT_MAIN("handoff", UNIT_CASE(check_accepts), UNIT_CASE(check_refuses),
-	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse))
+	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot))
