@@ -198,7 +198,7 @@ def test_unusable_cgroup_refuses_to_start(pki, tmp_path, bpf_usable):
         r = subprocess.run([FEDGATE, verb, "-c", str(path)], capture_output=True, text=True,
                            timeout=30)
         assert r.returncode == 2, (verb, r.stdout, r.stderr)
-        assert "$.dataplane.local_redirect: \"on\", but not a cgroup2 directory" in r.stderr
+        assert "$.dataplane.local_redirect: \"on\", but no such cgroup" in r.stderr
 
 
 @pytest.mark.parametrize("key,value,message", [
