@@ -42,7 +42,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct fg_cap_dst);
+	__type(value, struct fg_cap_sock);
 } fg_cap_sk SEC(".maps");
 
 struct {
@@ -97,27 +97,34 @@ static __always_inline int eligible(struct bpf_sock_addr *ctx)
 
 /*
  * NULL: the connect goes on as it is (@k, its destination, and its port are
- * not routed; or the kernel has no socket storage to give, and then it is
- * left alone rather than captured blind). Else the socket's storage, its
- * port set, for the caller to fill and rewrite the connect.
+ * not routed; or the socket is connected already; or the kernel has no
+ * socket storage to give, and then it is left alone rather than captured
+ * blind). Else the destination in the socket's storage, its port set, for
+ * the caller to fill and rewrite the connect.
  */
 static __always_inline struct fg_cap_dst *capture(struct bpf_sock_addr *ctx, struct fg_cap_key *k)
 {
-	struct fg_cap_dst *d;
+	struct fg_cap_sock *s = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, 0);
 
+	/* Connected already (this connect fails, EISCONN): it keeps its entry's key. */
+	if (s && s->keyed)
+		return NULL;
 	if (!routed(k, bpf_ntohs((__u16)ctx->user_port))) {
 		/* A socket that connects again must not keep an old destination. */
-		bpf_sk_storage_delete(&fg_cap_sk, ctx->sk);
+		if (s)
+			bpf_sk_storage_delete(&fg_cap_sk, ctx->sk);
 		return NULL;
 	}
-	d = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!d) {
+	if (!s)
+		s = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
 		count(FG_CAP_STAT_NO_STORAGE);
 		return NULL;
 	}
-	d->port = (__u16)ctx->user_port;
+	s->keyed = 0;
+	s->dst.port = (__u16)ctx->user_port;
 	count(FG_CAP_STAT_REWRITTEN);
-	return d;
+	return &s->dst;
 }
 
 SEC("cgroup/connect4")
@@ -191,11 +198,11 @@ int fg_cap_connect6(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername4")
 int fg_cap_getpeername4(struct bpf_sock_addr *ctx)
 {
-	struct fg_cap_dst *d = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, 0);
+	struct fg_cap_sock *s = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, 0);
 
-	if (d && d->family == FG_AF_INET) {
-		ctx->user_ip4 = d->ip[0];
-		ctx->user_port = d->port;
+	if (s && s->dst.family == FG_AF_INET) {
+		ctx->user_ip4 = s->dst.ip[0];
+		ctx->user_port = s->dst.port;
 	}
 	return 1;
 }
@@ -203,14 +210,14 @@ int fg_cap_getpeername4(struct bpf_sock_addr *ctx)
 SEC("cgroup/getpeername6")
 int fg_cap_getpeername6(struct bpf_sock_addr *ctx)
 {
-	struct fg_cap_dst *d = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, 0);
+	struct fg_cap_sock *s = bpf_sk_storage_get(&fg_cap_sk, ctx->sk, 0, 0);
 
-	if (d && d->family == FG_AF_INET6) {
-		ctx->user_ip6[0] = d->ip[0];
-		ctx->user_ip6[1] = d->ip[1];
-		ctx->user_ip6[2] = d->ip[2];
-		ctx->user_ip6[3] = d->ip[3];
-		ctx->user_port = d->port;
+	if (s && s->dst.family == FG_AF_INET6) {
+		ctx->user_ip6[0] = s->dst.ip[0];
+		ctx->user_ip6[1] = s->dst.ip[1];
+		ctx->user_ip6[2] = s->dst.ip[2];
+		ctx->user_ip6[3] = s->dst.ip[3];
+		ctx->user_port = s->dst.port;
 	}
 	return 1;
 }
@@ -237,12 +244,21 @@ static __always_inline void own_tuple(struct bpf_sock_ops *ctx, struct fg_tuple 
 	fg_tuple_normalize(t);
 }
 
+/* A captured socket's entry of fg_cap_orig, if it still has one, goes. */
+static __always_inline void forget(struct fg_cap_sock *s)
+{
+	if (!s->keyed)
+		return;
+	s->keyed = 0;
+	if (bpf_map_delete_elem(&fg_cap_orig, &s->key) == 0)
+		count(FG_CAP_STAT_CLOSED);
+}
+
 SEC("sockops")
 int fg_cap_sockops(struct bpf_sock_ops *ctx)
 {
-	struct fg_tuple t = {};
+	struct fg_cap_sock *s;
 	struct bpf_sock *sk;
-	struct fg_cap_dst *d;
 	__u32 op = ctx->op;
 
 	if (op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB && op != BPF_SOCK_OPS_STATE_CB)
@@ -252,20 +268,38 @@ int fg_cap_sockops(struct bpf_sock_ops *ctx)
 	sk = ctx->sk;
 	if (!sk)
 		return 1;
-	d = bpf_sk_storage_get(&fg_cap_sk, sk, 0, 0);
-	if (!d)
+	s = bpf_sk_storage_get(&fg_cap_sk, sk, 0, 0);
+	if (!s)
 		return 1; /* not a socket we captured */
-	own_tuple(ctx, &t);
 	if (op == BPF_SOCK_OPS_STATE_CB) {
-		if (bpf_map_delete_elem(&fg_cap_orig, &t) == 0)
-			count(FG_CAP_STAT_CLOSED);
+		forget(s); /* reset, or closed before the application let go of it */
 		return 1;
 	}
-	if (bpf_map_update_elem(&fg_cap_orig, &t, d, BPF_ANY)) {
+	own_tuple(ctx, &s->key);
+	if (bpf_map_update_elem(&fg_cap_orig, &s->key, &s->dst, BPF_ANY)) {
 		count(FG_CAP_STAT_ORIG_FULL);
 		return 1;
 	}
+	s->keyed = 1;
 	count(FG_CAP_STAT_ESTABLISHED);
 	bpf_sock_ops_cb_flags_set(ctx, ctx->bpf_sock_ops_cb_flags | BPF_SOCK_OPS_STATE_CB_FLAG);
+	return 1;
+}
+
+/*
+ * The application let go of a captured socket (close(), or its exit): the
+ * entry goes now, whatever TCP does next. TCP_CLOSE alone is not enough: an
+ * orphan whose FIN the peer ACKed stays a full socket in FIN_WAIT2, on the
+ * FIN_WAIT2 timer, when tcp_fin_timeout is over 60 s, or when that ACK met the
+ * socket still locked by close() (tcp_rcv_state_process then arms the timer
+ * instead of going to TIME_WAIT); TCP_CLOSE comes only when the timer fires.
+ */
+SEC("cgroup/sock_release")
+int fg_cap_release(struct bpf_sock *ctx)
+{
+	struct fg_cap_sock *s = bpf_sk_storage_get(&fg_cap_sk, ctx, 0, 0);
+
+	if (s)
+		forget(s);
 	return 1;
 }

@@ -49,10 +49,14 @@ static int attach_all(struct fg_bpfcap *cap, int cg)
 	    {s->progs.fg_cap_connect6, &s->links.fg_cap_connect6},
 	    {s->progs.fg_cap_getpeername4, &s->links.fg_cap_getpeername4},
 	    {s->progs.fg_cap_getpeername6, &s->links.fg_cap_getpeername6},
+	    {s->progs.fg_cap_release, &s->links.fg_cap_release},
 	    {s->progs.fg_cap_sockops, &s->links.fg_cap_sockops},
 	};
 
-	/* The sockops program first: a connect rewritten before it is there would be lost. */
+	/*
+	 * Backwards, the sockops and release programs first: a connect rewritten
+	 * before they are there would be lost, or its entry left behind.
+	 */
 	for (int i = (int)(sizeof(v) / sizeof(v[0])) - 1; i >= 0; i--) {
 		*v[i].link = bpf_program__attach_cgroup(v[i].prog, cg);
 		if (!*v[i].link) {

@@ -13,8 +13,10 @@
  *    dialed, not the listener;
  *  - sockops: once it is established, the destination is copied into
  *    fg_cap_orig under the socket's own 4-tuple (bpf/tuple.h), where the
- *    control process takes it (lookup and delete) when it accepts; on
- *    TCP_CLOSE of the socket the entry goes too, accepted or not.
+ *    control process takes it (lookup and delete) when it accepts;
+ *  - cgroup/sock_release, and sockops at TCP_CLOSE: when the application
+ *    closes the socket (or TCP closes it first), its entry goes too,
+ *    accepted or not.
  */
 #ifndef FEDGATE_BPF_CAPTURE_H
 #define FEDGATE_BPF_CAPTURE_H
@@ -58,12 +60,24 @@ struct fg_cap_ports {
 /*
  * The destination a captured socket dialed, as that socket has it: an IPv4
  * socket in ip[0]; an IPv6 socket all four words (IPv4-mapped when it
- * dialed IPv4). Value of fg_cap_sk (socket storage) and fg_cap_orig.
+ * dialed IPv4). Value of fg_cap_orig.
  */
 struct fg_cap_dst {
 	__u32 ip[4];  /* network order */
 	__u16 port;   /* network order */
 	__u16 family; /* FG_AF_INET or FG_AF_INET6: the socket's family */
+};
+
+/*
+ * Value of fg_cap_sk (socket storage): a captured socket's destination and,
+ * once @keyed, the key of its entry in fg_cap_orig, so that the entry can go
+ * when the socket is released (the release program cannot read the
+ * socket's own address and port).
+ */
+struct fg_cap_sock {
+	struct fg_cap_dst dst;
+	struct fg_tuple key;
+	__u32 keyed;
 };
 
 /*
@@ -85,7 +99,7 @@ enum fg_cap_stat {
 	FG_CAP_STAT_NO_STORAGE,	   /* captured, but no socket storage: left alone */
 	FG_CAP_STAT_ESTABLISHED,   /* entries put in fg_cap_orig */
 	FG_CAP_STAT_ORIG_FULL,	   /* fg_cap_orig full: fedgate will refuse that one */
-	FG_CAP_STAT_CLOSED,	   /* entries deleted at TCP_CLOSE (never accepted) */
+	FG_CAP_STAT_CLOSED,	   /* entries deleted at close or TCP_CLOSE (never accepted) */
 	FG_CAP_STAT_N,
 };
 
