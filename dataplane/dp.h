@@ -19,7 +19,7 @@ enum dp_op {
 	DP_OP_TLS_SEND,	   /* sealed records out */
 	DP_OP_TLS_RECV,	   /* records in, to be opened */
 	DP_OP_PLAIN_SEND,  /* opened plaintext out */
-	DP_OP_POLL,	   /* readiness ahead of a linked splice; its result is not needed */
+	DP_OP_POLL,	   /* readiness ahead of a linked splice, or a cancel: result not needed */
 	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
 };

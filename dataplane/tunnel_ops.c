@@ -87,17 +87,26 @@ void dp_tunnel_maybe_finish(struct dp_tunnel *t)
  * A reset, never a FIN, and whatever waits on the socket completes at once.
  * connect(AF_UNSPEC) is tcp_disconnect(): RST, queues dropped, waiters woken;
  * the shutdown() after it wakes whoever is left and sends nothing. A kTLS
- * socket refuses to disconnect (EOPNOTSUPP): it gets shutdown's FIN, then the
- * reset of a zero-linger close.
+ * socket refuses to disconnect (EOPNOTSUPP), and a shutdown() would send a FIN
+ * that the peer takes for the end of the stream before the reset comes: it
+ * gets a zero linger instead, its pending operations are cancelled, and the
+ * close that follows once they completed (tunnel_free) sends the reset.
  */
-static void reset_socket(int fd)
+static void reset_socket(struct dp_tunnel *t, int fd)
 {
 	static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	struct io_uring_sqe *sqe;
 
-	if (connect(fd, &unspec, sizeof(unspec)))
-		setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	shutdown(fd, SHUT_RDWR);
+	if (!connect(fd, &unspec, sizeof(unspec))) {
+		shutdown(fd, SHUT_RDWR);
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	sqe = dp_get_sqe(t->w);
+	io_uring_prep_cancel_fd(sqe, fd, IORING_ASYNC_CANCEL_ALL);
+	dp_set_data(sqe, t, DP_OP_POLL); /* its result is not needed */
+	t->inflight++;
 }
 
 /*
@@ -110,9 +119,9 @@ void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
 {
 	if (!t->closing) {
 		fg_warn("tunnel %s: %s closed: %s", t->name, t->peer, why);
-		reset_socket(t->plain_fd);
+		reset_socket(t, t->plain_fd);
 		if (t->reset_tls)
-			reset_socket(t->tls_fd);
+			reset_socket(t, t->tls_fd);
 		else
 			shutdown(t->tls_fd, SHUT_RDWR);
 	}
