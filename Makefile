@@ -137,6 +137,17 @@ $(BUILD)/bench/aead: bench/aead.c $(BUILD)/lib/libfedgate.a
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $^ $(LDFLAGS) $(LDLIBS) -o $@
 
+# legsrelay, the plain-relay+redirect floor, drives fedgate's local legs redirect through its
+# loader (bpf/legs.c), so it links the bpf/ and lib/ libraries; only where that loader is.
+ifneq ($(wildcard bpf/legs.c),)
+BENCH_BINS += $(BUILD)/bench/legsrelay
+$(BUILD)/bench/legsrelay: bench/legsrelay.c $(BUILD)/bpf/libbpfload.a $(BUILD)/lib/libfedgate.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $^ $(LDFLAGS) $(LDLIBS) -o $@
+test: $(BUILD)/bench/legsrelay
+endif
+
 bench: $(BUILD)/fedgate $(BENCH_BINS)
 	$(Q)scripts/deps bench
 	$(Q)/usr/bin/python3 bench/run.py --fedgate $(abspath $(BUILD)/fedgate) \

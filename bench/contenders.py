@@ -464,6 +464,51 @@ class PlainRelay(Contender):
         self.ports = orig
 
 
+class PlainRelayRedirect(PlainRelay):
+    """plain-relay with fedgate's local legs redirect: the floor under the +redirect rows.
+
+    Two bench/legsrelay processes (one per side, a thread per direction, 128 KiB reads like
+    plain-relay's socat) whose legs where fedgate is the reader, app -> originate and sink ->
+    terminate, go through fedgate's own programs and loader (bpf/legs.bpf.c, bpf/legs.c),
+    budget and close semantics included; the leg between the two stays TCP, as fedgate's TLS
+    leg does. Its start fails unless the app's bytes leave in no TCP data segment.
+    """
+    name = "plain-relay+redirect"
+
+    def _exe(self):
+        tools = self.ctx.tools or ""
+        return next((p for p in (os.path.join(tools, "legsrelay"),
+                                 os.path.join(os.path.dirname(self.ctx.fedgate), "bench",
+                                              "legsrelay"))
+                     if os.access(p, os.X_OK)), None)
+
+    def unavailable(self):
+        exe = self._exe()
+        if not exe:
+            return ("bench/legsrelay is not built (make bench builds it where bpf/legs.c, "
+                    "fedgate's local legs redirect, exists)")
+        # Loads and attaches the programs and exits: BPF not permitted, or a kernel that
+        # refuses them, is its reason.
+        r = subprocess.run([exe, "probe"], capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            why = (r.stderr.strip().splitlines() or [f"exited {r.returncode}"])[-1]
+            return why.split("legsrelay: ", 1)[-1]
+        return None
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        exe = self._exe()
+        procs = [self._spawn([exe, "terminate"] + [f"{term[k]}:{upstream[k]}" for k in UPSTREAMS],
+                             "plain-relay+redirect-terminate.log"),
+                 self._spawn([exe, "originate"] + [f"{orig[k]}:{term[k]}" for k in UPSTREAMS],
+                             "plain-relay+redirect-originate.log")]
+        wait_listen(list(term.values()) + list(orig.values()), procs=procs)
+        self.ports = orig
+        check_redirected(self.host, self.ports["echo"], self.name,
+                         self.ctx.path("plain-relay+redirect-originate.log"))
+
+
 class Socat(Contender):
     """socat with OpenSSL addresses: a listener per tunnel, a forked child per connection."""
     name = "socat"
@@ -776,7 +821,8 @@ FEDGATE_MODES = [("userspace", None, False), ("kernel", None, False), ("kernel",
 
 def make_all(ctx, netns):
     """Every contender in the order of the results table."""
-    out = [Plain(ctx), PlainRelay(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    out = [Plain(ctx), PlainRelay(ctx), PlainRelayRedirect(ctx)]
+    out += [Fedgate(ctx, *m) for m in FEDGATE_MODES]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
     out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out
