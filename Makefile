@@ -39,7 +39,7 @@ $(BUILD)/dataplane/libdataplane.a: $(DP_SRCS:%.c=$(BUILD)/%.o)
 $(BUILD)/lib/libfedgate.a: $(LIB_SRCS:%.c=$(BUILD)/%.o)
 $(ARCHIVES):
 	$(call msg,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)mkdir -p $(@D) && rm -f $@ && ar rcs $@ $^
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_STAMP := build/.deps-build
@@ -71,16 +71,12 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(call msg,SKEL,$@)
 	$(Q)bpftool gen skeleton $< name $(notdir $*) >$@.tmp && mv $@.tmp $@
 .PRECIOUS: $(BUILD)/bpf/%.bpf.o
-# The sockmap test fixture and experiment (bpf/README.md), driven by tests/test_sockmap.py.
-$(BUILD)/tests/sockmap_check: bpf/experiments/sockmap_check.c bpf/experiments/harness.c \
-		bpf/experiments/harness.h bpf/experiments/harness-t.h bpf/sockmap.h bpf/redirect.h \
-		$(BUILD)/bpf/sockmap.o \
-		$(BUILD)/bpf/experiments/naive.skel.h
+# The probe of bpf/README.md (sockmap and kernel TLS), run by tests/vm/test_sockmap_ktls.py.
+$(BUILD)/tests/ktls_sockmap_probe: tests/vm/ktls_sockmap_probe.c | $(DEPS_STAMP)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -I$(BUILD)/bpf/experiments $(filter %.c,$^) \
-		$(BUILD)/bpf/sockmap.o $(LDFLAGS) -lbpf $(LDLIBS) -o $@
-test: $(BUILD)/tests/sockmap_check
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< $(LDFLAGS) -lbpf -o $@
+test: $(BUILD)/tests/ktls_sockmap_probe
 
 $(BUILD)/%.o: %.c | $(DEPS_STAMP)
 	$(call msg,CC,$<)
@@ -140,6 +136,17 @@ $(BUILD)/bench/aead: bench/aead.c $(BUILD)/lib/libfedgate.a
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $^ $(LDFLAGS) $(LDLIBS) -o $@
+
+# legsrelay, the plain-relay+redirect floor, drives fedgate's local legs redirect through its
+# loader (bpf/legs.c), so it links the bpf/ and lib/ libraries; only where that loader is.
+ifneq ($(wildcard bpf/legs.c),)
+BENCH_BINS += $(BUILD)/bench/legsrelay
+$(BUILD)/bench/legsrelay: bench/legsrelay.c $(BUILD)/bpf/libbpfload.a $(BUILD)/lib/libfedgate.a
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $^ $(LDFLAGS) $(LDLIBS) -o $@
+test: $(BUILD)/bench/legsrelay
+endif
 
 bench: $(BUILD)/fedgate $(BENCH_BINS)
 	$(Q)scripts/deps bench

@@ -22,6 +22,8 @@ own address and gateway A captures it on the way.
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import time
 
@@ -124,6 +126,36 @@ def _need(*programs):
     return f"not installed: {', '.join(missing)} (scripts/deps bench)" if missing else None
 
 
+# offsetof(struct tcp_info, tcpi_data_segs_out) in <linux/tcp.h> (since Linux 4.6).
+TCPI_DATA_SEGS_OUT = 156
+
+
+def check_redirected(host, port, name, log, nbytes=65536):
+    """BenchError unless an app's bytes sent to @host:@port take the local redirect.
+
+    A redirected sendmsg puts the bytes straight into the reader's socket, so the app's own
+    TCP sends no data segment; on TCP, 64 KiB is at least two. Without this check a relay
+    that left its legs on TCP would pass for a +redirect row.
+    """
+    payload = os.urandom(nbytes)
+    got = bytearray()
+    with socket.create_connection((host, port), timeout=10) as s:
+        s.sendall(payload)
+        while len(got) < nbytes:
+            chunk = s.recv(nbytes - len(got))
+            if not chunk:
+                break
+            got += chunk
+        info = s.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 232)
+    segs = struct.unpack_from("I", info, TCPI_DATA_SEGS_OUT)[0]
+    if bytes(got) != payload:
+        raise BenchError(f"{name}: the echo of {nbytes} bytes came back wrong "
+                         f"({len(got)} bytes) (see {log})")
+    if segs:
+        raise BenchError(f"{name}: the app's {nbytes} bytes left in {segs} TCP data "
+                         f"segment(s): not redirected (see {log})")
+
+
 class Plain(Contender):
     """No proxy: the load talks to the sinks directly (loopback's own limit)."""
     name = "plain"
@@ -136,26 +168,37 @@ class Plain(Contender):
                                          "cpu_core_ms_per_handshake", "rss_per_idle_tunnel_kib",
                                          "rtt_added_p50_us", "rtt_added_p99_us")}
         self.skip["handshakes_per_s"] = "no TLS handshake"
+        self.skip["cpu_machine_core_ms_per_handshake"] = "no TLS handshake"
 
     def start(self, upstream):
         self.ports = dict(upstream)
 
 
 class Fedgate(Contender):
-    """fedgate run: a terminate gateway and an originate gateway, one worker each."""
+    """fedgate run: a terminate gateway and an originate gateway, one worker each.
 
-    def __init__(self, ctx, offload, kernel_tx=None):
+    @redirect: both gateways with `dataplane.local_redirect: "on"` (issue 16): the app's
+    bytes into the originate side and the service's into the terminate side move socket to
+    socket in the kernel, in the sender's own sendmsg (bench/README.md, "CPU accounting").
+    """
+
+    def __init__(self, ctx, offload, kernel_tx=None, redirect=False):
         super().__init__(ctx)
-        self.offload, self.kernel_tx = offload, kernel_tx
-        self.name = f"fedgate-{offload}" + (f"-{kernel_tx}" if kernel_tx else "")
+        self.offload, self.kernel_tx, self.redirect = offload, kernel_tx, redirect
+        self.name = (f"fedgate-{offload}" + (f"-{kernel_tx}" if kernel_tx else "")
+                     + ("+redirect" if redirect else ""))
 
     def _config(self, leaf, tunnels):
+        dataplane = {"workers": 1, "offload": self.offload}
+        if self.kernel_tx:
+            dataplane["kernel_tx"] = self.kernel_tx
+        if self.redirect:
+            dataplane["local_redirect"] = "on"
         return {"identity": {"cert": self.ctx.pki["leaves"][leaf]["crt"],
                              "key": self.ctx.pki["leaves"][leaf]["key"],
                              "trust": self.ctx.trust},
                 "tls": {"ciphers": ["AES-128-GCM"]},
-                "dataplane": dict({"workers": 1, "offload": self.offload},
-                                  **({"kernel_tx": self.kernel_tx} if self.kernel_tx else {})),
+                "dataplane": dataplane,
                 "tunnels": tunnels}
 
     def _terminate_config(self, upstream):
@@ -167,18 +210,32 @@ class Fedgate(Contender):
     def unavailable(self):
         if not os.access(self.ctx.fedgate, os.X_OK):
             return f"{self.ctx.fedgate} is not built (make)"
-        if self.offload == "userspace":
+        if self.offload == "userspace" and not self.redirect:
             return None
-        # `fedgate check` gives the same offload verdict as `fedgate run` would.
-        path = self.ctx.path(f"{self.name}-check.json")
+        # `fedgate check` gives the same offload and local_redirect verdicts as `fedgate run`
+        # would (a kernel without kTLS, a fedgate without the key, BPF not permitted); the
+        # offload's first, so that a +redirect row without kTLS says so like its plain row.
+        cfg = self._terminate_config({k: 9 for k in UPSTREAMS})
+        redirect = cfg["dataplane"].pop("local_redirect", None)
+        why = self._check("terminate", cfg) if self.offload != "userspace" else None
+        if not why and redirect:
+            cfg["dataplane"]["local_redirect"] = redirect
+            why = self._check("terminate", cfg)
+        return why
+
+    def _check(self, side, cfg):
+        """None if `fedgate check` accepts @cfg, else its reason."""
+        path = self.ctx.path(f"{self.name}-{side}-check.json")
         with open(path, "w") as f:
-            json.dump(self._terminate_config({k: 9 for k in UPSTREAMS}), f)
+            json.dump(cfg, f)
         r = subprocess.run([self.ctx.fedgate, "check", "-c", path], capture_output=True,
                            text=True, env=self.ctx.env)
         if r.returncode:
             why = (r.stderr.strip().splitlines() or [f"exited {r.returncode}"])[-1]
-            # Drop "fedgate: /path/to/check.json: $.dataplane.offload: ": the path is ours.
-            return "fedgate check: " + why.split(": $.dataplane.offload: ", 1)[-1]
+            # Drop "fedgate: /path/to/check.json: ": the path is ours; and the offload's own
+            # JSON path, as its reason names it again.
+            why = why.split(f"{path}: ", 1)[-1]
+            return "fedgate check: " + why.split("$.dataplane.offload: ", 1)[-1]
         return None
 
     def _write_config(self, side, cfg):
@@ -216,6 +273,9 @@ class Fedgate(Contender):
              "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}
             for k in UPSTREAMS]))
         self.ports = {k: orig[f"to-{k}"] for k in UPSTREAMS}
+        if self.redirect:
+            check_redirected(self.host, self.ports["echo"], self.name,
+                             self.ctx.path(f"{self.name}-originate.log"))
 
 
 class Stunnel(Contender):
@@ -379,7 +439,8 @@ class PlainRelay(Contender):
     def __init__(self, ctx):
         super().__init__(ctx)
         self.skip = {m: "no TLS handshake" for m in ("handshakes_per_s",
-                                                     "cpu_core_ms_per_handshake")}
+                                                     "cpu_core_ms_per_handshake",
+                                                     "cpu_machine_core_ms_per_handshake")}
         reason = "a floor for bytes moved, not a proxy to compare"
         for m in ("rss_per_idle_tunnel_kib", "rtt_p50_us", "rtt_p99_us", "rtt_added_p50_us",
                   "rtt_added_p99_us", "wrk_requests_per_s", "wrk_p99_us"):
@@ -401,6 +462,51 @@ class PlainRelay(Contender):
                      f"TCP:127.0.0.1:{to},nodelay"], f"plain-relay-{side}-{k}.log"))
         wait_listen(list(term.values()) + list(orig.values()), procs=procs)
         self.ports = orig
+
+
+class PlainRelayRedirect(PlainRelay):
+    """plain-relay with fedgate's local legs redirect: the floor under the +redirect rows.
+
+    Two bench/legsrelay processes (one per side, a thread per direction, 128 KiB reads like
+    plain-relay's socat) whose legs where fedgate is the reader, app -> originate and sink ->
+    terminate, go through fedgate's own programs and loader (bpf/legs.bpf.c, bpf/legs.c),
+    budget and close semantics included; the leg between the two stays TCP, as fedgate's TLS
+    leg does. Its start fails unless the app's bytes leave in no TCP data segment.
+    """
+    name = "plain-relay+redirect"
+
+    def _exe(self):
+        tools = self.ctx.tools or ""
+        return next((p for p in (os.path.join(tools, "legsrelay"),
+                                 os.path.join(os.path.dirname(self.ctx.fedgate), "bench",
+                                              "legsrelay"))
+                     if os.access(p, os.X_OK)), None)
+
+    def unavailable(self):
+        exe = self._exe()
+        if not exe:
+            return ("bench/legsrelay is not built (make bench builds it where bpf/legs.c, "
+                    "fedgate's local legs redirect, exists)")
+        # Loads and attaches the programs and exits: BPF not permitted, or a kernel that
+        # refuses them, is its reason.
+        r = subprocess.run([exe, "probe"], capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            why = (r.stderr.strip().splitlines() or [f"exited {r.returncode}"])[-1]
+            return why.split("legsrelay: ", 1)[-1]
+        return None
+
+    def start(self, upstream):
+        term = {k: free_port() for k in UPSTREAMS}
+        orig = {k: free_port() for k in UPSTREAMS}
+        exe = self._exe()
+        procs = [self._spawn([exe, "terminate"] + [f"{term[k]}:{upstream[k]}" for k in UPSTREAMS],
+                             "plain-relay+redirect-terminate.log"),
+                 self._spawn([exe, "originate"] + [f"{orig[k]}:{term[k]}" for k in UPSTREAMS],
+                             "plain-relay+redirect-originate.log")]
+        wait_listen(list(term.values()) + list(orig.values()), procs=procs)
+        self.ports = orig
+        check_redirected(self.host, self.ports["echo"], self.name,
+                         self.ctx.path("plain-relay+redirect-originate.log"))
 
 
 class Socat(Contender):
@@ -485,8 +591,9 @@ class Vpn(Contender):
         super().__init__(ctx)
         self.netns = netns
         self.client_ns, self.sink_ns = netns.a, netns.b
-        self.skip = {"handshakes_per_s": "a VPN sets up one tunnel for every connection",
-                     "cpu_core_ms_per_handshake": "a VPN sets up one tunnel for every connection"}
+        self.skip = {m: "a VPN sets up one tunnel for every connection"
+                     for m in ("handshakes_per_s", "cpu_core_ms_per_handshake",
+                               "cpu_machine_core_ms_per_handshake")}
 
     def unavailable(self):
         if os.geteuid() != 0:
@@ -706,14 +813,16 @@ class FedgateTransparent(Fedgate):
                 print(f"  {self.name}: {e}", flush=True)
 
 
-# fedgate's data plane modes: (offload, kernel_tx). Those the kernel cannot run are
-# reported unavailable with `fedgate check`'s reason.
-FEDGATE_MODES = [("userspace", None), ("kernel", None), ("kernel", "splice")]
+# fedgate's data plane modes: (offload, kernel_tx, local_redirect on). Those the kernel or
+# this fedgate cannot run are reported unavailable with `fedgate check`'s reason.
+FEDGATE_MODES = [("userspace", None, False), ("kernel", None, False), ("kernel", "splice", False),
+                 ("userspace", None, True), ("kernel", None, True)]
 
 
 def make_all(ctx, netns):
     """Every contender in the order of the results table."""
-    out = [Plain(ctx), PlainRelay(ctx)] + [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    out = [Plain(ctx), PlainRelay(ctx), PlainRelayRedirect(ctx)]
+    out += [Fedgate(ctx, *m) for m in FEDGATE_MODES]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
     out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out

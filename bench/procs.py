@@ -58,16 +58,30 @@ def cpu_seconds(roots):
 
 
 def machine_cpu_seconds():
-    """Core-seconds every CPU of the machine has been busy so far (/proc/stat).
+    """Core-seconds every CPU of the machine has been busy so far, a counter to take
+    differences of: online CPUs x CLOCK_MONOTONIC - (idle + iowait + steal) of /proc/stat.
 
-    Busy is user + nice + system + irq + softirq: the kernel work a process's own
-    times miss (softirq for veth, tun and loopback TCP, run on whatever task it
-    interrupts) counts here. Idle, iowait and steal do not.
+    Busy is everything but idle, iowait and steal: user, nice, system, irq and softirq, so
+    the kernel work a process's own times miss (softirq for veth, tun and loopback TCP, run
+    on whatever task it interrupts) counts here. Taken as the complement of idle, not as the
+    sum of those five: they are sampled at the tick, and on a tickless kernel a CPU that is
+    busy in bursts shorter than a tick and idle in between loses them (measured on the
+    2-core VM: 0.04 core-s summed against 0.49 from idle over 2 s of a socat relay at
+    1 Gbit/s; the two agree within a few percent when the CPUs are saturated), while idle
+    time is measured precisely at each idle entry and exit.
     """
+    ncpu, idle = 0, 0
     with open("/proc/stat") as f:
-        fields = f.readline().split()
-    user, nice, system, _idle, _iowait, irq, softirq = (int(x) for x in fields[1:8])
-    return (user + nice + system + irq + softirq) / CLK_TCK
+        for line in f:
+            if not line.startswith("cpu"):
+                break
+            fields = line.split()
+            if fields[0] == "cpu":
+                # user nice system idle iowait irq softirq steal ...
+                idle = int(fields[4]) + int(fields[5]) + int(fields[8])
+            else:
+                ncpu += 1
+    return ncpu * time.monotonic() - idle / CLK_TCK
 
 
 def pss_kib(roots):

@@ -11,6 +11,7 @@ METRICS = [
     ("throughput_1stream_gbps", "Gbit/s", "1 stream", True),
     ("throughput_8streams_gbps", "Gbit/s", "8 streams", True),
     ("cpu_at_1gbps_pct", "% of a core", "CPU at 1 Gbit/s", False),
+    ("cpu_machine_at_1gbps_pct", "% of a core", "machine CPU at 1 Gbit/s", False),
     ("cpu_core_s_per_gb", "core-s/GB", "CPU per GB", False),
     ("cpu_machine_core_s_per_gb", "core-s/GB", "machine CPU per GB", False),
     ("rtt_p50_us", "us", "RTT p50", False),
@@ -21,6 +22,7 @@ METRICS = [
     ("wrk_p99_us", "us", "wrk p99", False),
     ("handshakes_per_s", "1/s", "handshakes/s", True),
     ("cpu_core_ms_per_handshake", "core-ms", "CPU per handshake", False),
+    ("cpu_machine_core_ms_per_handshake", "core-ms", "machine CPU per handshake", False),
     ("rss_per_idle_tunnel_kib", "KiB", "RSS per idle tunnel", False),
 ]
 UNITS = {m: u for m, u, _, _ in METRICS}

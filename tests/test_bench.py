@@ -147,3 +147,60 @@ def test_bench_transparent_configs_follow_the_spec(transparent_run):
     reach = tunnel["allow"][0]["reach"]
     assert reach and all(r.startswith("10.77.0.2:") for r in reach), reach
     assert sorted(int(r.rsplit(":", 1)[1]) for r in reach) == sorted(map(int, route["ports"]))
+
+
+# Each CPU figure of a contender's processes and the whole machine's over the same interval.
+PROCESS_AND_MACHINE = {"cpu_at_1gbps_pct": "cpu_machine_at_1gbps_pct",
+                       "cpu_core_s_per_gb": "cpu_machine_core_s_per_gb",
+                       "cpu_core_ms_per_handshake": "cpu_machine_core_ms_per_handshake"}
+
+
+def test_bench_machine_cpu_beside_every_process_cpu(quick_run):
+    doc, md, _ = quick_run
+    rows = {(r["contender"], r["metric"]): r for r in doc["results"]}
+    for (name, metric) in list(rows):
+        if metric in PROCESS_AND_MACHINE:
+            machine = rows.get((name, PROCESS_AND_MACHINE[metric]))
+            assert machine and machine["median"] > 0, (name, metric, sorted(rows))
+    for machine in PROCESS_AND_MACHINE.values():
+        assert ("fedgate-userspace", machine) in rows, (machine, sorted(rows))
+    # plain has no processes of its own but the machine still works for its load.
+    assert ("plain", "cpu_machine_at_1gbps_pct") in rows, sorted(rows)
+    assert "machine CPU at 1 Gbit/s" in md and "machine CPU per handshake" in md, md
+
+
+# The local legs redirect rows (issue 16): fedgate with local_redirect on, and the relay floor
+# driven by fedgate's own legs programs (bench/legsrelay.c).
+REDIRECT_ROWS = ("fedgate-userspace+redirect", "plain-relay+redirect")
+
+
+@pytest.fixture(scope="module")
+def redirect_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-redirect")
+    cmd = [sys.executable, RUN, "--contenders", ",".join(REDIRECT_ROWS), "--rounds", "1",
+           "--seconds", "1", "--metrics", "throughput1,cpugb", "--transfer-mb", "50",
+           "--out", str(out), "--work", str(out / "work"), "--fedgate", FEDGATE]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"bench/run.py exited {r.returncode}:\n{r.stdout}\n{r.stderr}"
+    with open(out / "latest.json") as f:
+        return json.load(f), (out / "latest.md").read_text(), out, r.stdout
+
+
+@pytest.mark.parametrize("name", REDIRECT_ROWS)
+def test_bench_redirect_row_runs_or_says_why(redirect_run, name):
+    """Numbers, or one clean "unavailable: why" row (no BPF, a fedgate without the key)."""
+    doc, md, path, out = redirect_run
+    for side in ("terminate", "originate"):
+        cfg_path = path / "work" / f"{name}-{side}.json"
+        if cfg_path.exists():
+            with open(cfg_path) as f:
+                assert json.load(f)["dataplane"]["local_redirect"] == "on"
+    gone = {u["contender"]: u["reason"] for u in doc["unavailable"]}
+    if name in gone:
+        assert gone[name].strip(), gone
+        assert f"| {name} | unavailable: " in md, md
+        print(f"{name} unavailable here: {gone[name]}")
+        return
+    rows = {r["metric"]: r for r in doc["results"] if r["contender"] == name}
+    for m in ("throughput_1stream_gbps", "cpu_core_s_per_gb", "cpu_machine_core_s_per_gb"):
+        assert m in rows and rows[m]["median"] > 0, (m, sorted(rows), out)
