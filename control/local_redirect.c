@@ -16,6 +16,19 @@
 /* The run's programs: loaded once before the data plane starts, freed when `run` ends. */
 static struct fg_legs *legs;
 
+/*
+ * Every socket in a sockhash reads through the kernel's tcp_bpf_recvmsg (net/ipv4/tcp_bpf.c),
+ * the application's and the service's too, though what they receive comes by plain TCP. It
+ * sleeps once (tcp_msg_wait_data, one sk_wait_event) and answers -EAGAIN when that sleep ends
+ * with nothing queued: a signal, or the write-space wakeup of another thread's send. Linux
+ * 6.1 to at least 6.18 (no fix upstream known). README "Local legs redirect".
+ */
+static const char kernel_eagain[] =
+	"local legs redirect: a blocking recv() on a redirected application's or service's socket "
+	"can fail with EAGAIN when its sleep ends without data (a signal, another thread's send): "
+	"Linux's tcp_bpf_recvmsg (6.1 to at least 6.18) does not sleep again; such programs must "
+	"retry EAGAIN or use local_redirect \"off\"";
+
 static int load(const struct fg_config *cfg, int attach, char *cg, size_t cg_len,
 		struct fg_legs **out)
 {
@@ -48,6 +61,7 @@ int gw_lr_start(const struct fg_config *cfg, int *slots_fd)
 	*slots_fd = fg_legs_slots_fd(legs);
 	fg_info("local legs redirect: on, budget %d bytes per direction, sock_ops on cgroup %s",
 		cfg->local_redirect_budget, cg);
+	fg_warn("%s", kernel_eagain);
 	return 0;
 }
 
@@ -86,6 +100,8 @@ int gw_lr_check(const struct fg_config *cfg, FILE *out)
 			"local legs redirect: on, budget %d bytes per direction; run would attach "
 			"sock_ops to cgroup %s (the programs load here)\n",
 			cfg->local_redirect_budget, cg);
+	if (!ret)
+		fprintf(out, "warning: %s\n", kernel_eagain);
 	fg_legs_free(l);
 	return ret;
 }

@@ -501,3 +501,133 @@ def test_ktls_tls_leg_with_redirected_legs(lr_pair):
             a.wait_log(r"kernel_tx splice: redirected local legs are read by copy")
     finally:
         maps.close()
+
+
+# ---- the application's own blocking recv (its socket is in the sockhash as a sender) ----
+
+# Linux (6.1 .. at least 6.18, net/ipv4/tcp_bpf.c): every socket in a sockmap/sockhash
+# reads through tcp_bpf_recvmsg, the app's too although fedgate -> app is plain TCP. With
+# nothing queued it sleeps ONCE (tcp_msg_wait_data: one sk_wait_event) and, if that sleep
+# ends without data, returns -EAGAIN: it neither sleeps again nor says EINTR/ERESTARTSYS as
+# tcp_recvmsg would. So a blocking recv says EAGAIN after a signal, or after the write-space
+# wakeup another thread's blocked send gets (the socket's one wait queue wakes every waiter).
+KERNEL_EAGAIN = ("Linux tcp_bpf_recvmsg: a blocking recv on a sockhash socket returns EAGAIN "
+                 "when its one sleep (tcp_msg_wait_data) ends without data")
+ON_OFF = [pytest.param(False, id="off"),
+          pytest.param(True, id="on", marks=pytest.mark.xfail(strict=True, reason=KERNEL_EAGAIN,
+                                                             raises=BlockingIOError))]
+
+
+def test_check_and_start_log_warn_of_the_kernel_eagain(lr_pair):
+    a, b, up = lr_pair()
+    a.wait_log(r"blocking recv\(\) on a redirected application's or service's socket can "
+               r"fail with EAGAIN")
+    r = subprocess.run([FEDGATE, "check", "-c", str(a.config_path)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "tcp_bpf_recvmsg (6.1 to at least 6.18) does not sleep again" in r.stdout, r.stdout
+
+
+def blocking_app(port, seconds=30):
+    """A blocking app socket (no O_NONBLOCK, no timeout) and a watchdog bounding its waits."""
+    s = connect(port)
+    s.settimeout(None)
+    dog = threading.Timer(seconds, lambda: s.shutdown(socket.SHUT_RDWR))
+    dog.daemon = True
+    dog.start()
+    return s, dog
+
+
+def late_echo(conn):
+    """Request/response: every request is answered 200 ms late."""
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            break
+        time.sleep(0.2)
+        conn.sendall(data)
+    conn.shutdown(socket.SHUT_WR)
+
+
+def test_blocking_recv_waits_for_a_late_answer(lr_pair):
+    """The common case is fine: one thread, no signal: the one sleep ends with the answer."""
+    a, b, up = lr_pair(handler=late_echo)
+    s, dog = blocking_app(a.port("to-gcp"))
+    try:
+        for i in range(10):
+            req = b"request %d" % i
+            s.sendall(req)
+            assert s.recv(65536) == req, f"request {i}"
+    finally:
+        dog.cancel()
+        s.close()
+
+
+@pytest.mark.parametrize("on", ON_OFF)
+def test_blocking_recv_survives_a_signal(lr_pair, on):
+    """A signal handler runs while the app waits for a late answer: recv must go on waiting.
+
+    Plain TCP: recv returns EINTR, Python runs the handler and calls recv again (PEP 475).
+    Redirected: tcp_bpf_recvmsg's sleep ends on the signal and it returns EAGAIN instead.
+    """
+    a, b, up = lr_pair(on=on, handler=late_echo)
+    s, dog = blocking_app(a.port("to-gcp"))
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *_: fired.append(1))
+    try:
+        for i in range(10):
+            req = b"request %d" % i
+            s.sendall(req)
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # the answer comes after 200 ms
+            assert s.recv(65536) == req, f"request {i}"
+        assert len(fired) == 10
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        dog.cancel()
+        s.close()
+
+
+def digest_late(conn):
+    """Reads to EOF, then answers (200 ms late) with the SHA-256 of what it read."""
+    h = hashlib.sha256()
+    while True:
+        data = conn.recv(1 << 20)
+        if not data:
+            break
+        h.update(data)
+    time.sleep(0.2)
+    conn.sendall(h.hexdigest().encode())
+    conn.shutdown(socket.SHUT_WR)
+
+
+@pytest.mark.parametrize("on", ON_OFF)
+def test_blocking_recv_while_another_thread_sends(lr_pair, on):
+    """The bench's case: one thread sends 8 MiB (over the budget: TCP), another waits in recv.
+
+    The sender's blocked send is woken for write space on the socket's one wait queue, and
+    the waiting recv with it: tcp_bpf_recvmsg finds nothing queued and returns EAGAIN.
+    """
+    a, b, up = lr_pair(on=on, handler=digest_late)
+    for i in range(3):
+        s, dog = blocking_app(a.port("to-gcp"), 60)
+        payload = os.urandom(8 << 20)
+        err = []
+
+        def writer():
+            try:
+                s.sendall(payload)
+                s.shutdown(socket.SHUT_WR)
+            except OSError as e:
+                err.append(e)
+
+        t = threading.Thread(target=writer)
+        t.start()
+        try:
+            got = recv_all(s)
+        finally:
+            t.join(60)
+            dog.cancel()
+            s.close()
+        assert not err, err
+        assert got == hashlib.sha256(payload).hexdigest().encode(), f"connection {i}"
