@@ -21,6 +21,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "capture.h"
+#include "tuple_bpf.h"
 
 #define SOCK_STREAM 1
 #define IPPROTO_TCP 6
@@ -222,28 +223,6 @@ int fg_cap_getpeername6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* @t: the socket's own normalized 4-tuple (bpf/tuple.h). */
-static __always_inline void own_tuple(struct bpf_sock_ops *ctx, struct fg_tuple *t)
-{
-	t->family = ctx->family == FG_AF_INET6 ? FG_AF_INET6 : FG_AF_INET;
-	if (t->family == FG_AF_INET) {
-		t->lip[0] = ctx->local_ip4;
-		t->rip[0] = ctx->remote_ip4;
-	} else {
-		t->lip[0] = ctx->local_ip6[0];
-		t->lip[1] = ctx->local_ip6[1];
-		t->lip[2] = ctx->local_ip6[2];
-		t->lip[3] = ctx->local_ip6[3];
-		t->rip[0] = ctx->remote_ip6[0];
-		t->rip[1] = ctx->remote_ip6[1];
-		t->rip[2] = ctx->remote_ip6[2];
-		t->rip[3] = ctx->remote_ip6[3];
-	}
-	t->lport = (__u16)ctx->local_port;
-	t->rport = (__u16)bpf_ntohl(ctx->remote_port);
-	fg_tuple_normalize(t);
-}
-
 /* A captured socket's entry of fg_cap_orig, if it still has one, goes. */
 static __always_inline void forget(struct fg_cap_sock *s)
 {
@@ -275,7 +254,8 @@ int fg_cap_sockops(struct bpf_sock_ops *ctx)
 		forget(s); /* reset, or closed before the application let go of it */
 		return 1;
 	}
-	own_tuple(ctx, &s->key);
+	if (fg_tuple_of_ops(ctx, &s->key))
+		return 1;
 	if (bpf_map_update_elem(&fg_cap_orig, &s->key, &s->dst, BPF_ANY)) {
 		count(FG_CAP_STAT_ORIG_FULL);
 		return 1;

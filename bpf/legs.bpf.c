@@ -22,6 +22,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "legs.h"
+#include "tuple_bpf.h"
 
 /* Bytes redirected and not yet read, per direction; the loader sets it from the config. */
 const volatile __u64 budget = FG_LEGS_BUDGET_DEFAULT;
@@ -80,42 +81,6 @@ static __always_inline void stat(__u32 idx, __u64 n)
 		*v += n;
 }
 
-/*
- * A remote_port as sock_ops and sk_msg give it: network order in a u32, in its
- * upper half on little-endian kernels (the verifier shifts it there).
- */
-static __always_inline __u16 port_of(__u32 remote_port)
-{
-	if (remote_port > 0xffff)
-		remote_port >>= 16;
-	return bpf_ntohs((__u16)remote_port);
-}
-
-static __always_inline int tuple_of_ops(struct bpf_sock_ops *ops, struct fg_tuple *t)
-{
-	__builtin_memset(t, 0, sizeof(*t));
-	if (ops->family == FG_AF_INET) {
-		t->lip[0] = ops->local_ip4;
-		t->rip[0] = ops->remote_ip4;
-	} else if (ops->family == FG_AF_INET6) {
-		t->lip[0] = ops->local_ip6[0];
-		t->lip[1] = ops->local_ip6[1];
-		t->lip[2] = ops->local_ip6[2];
-		t->lip[3] = ops->local_ip6[3];
-		t->rip[0] = ops->remote_ip6[0];
-		t->rip[1] = ops->remote_ip6[1];
-		t->rip[2] = ops->remote_ip6[2];
-		t->rip[3] = ops->remote_ip6[3];
-	} else {
-		return -1;
-	}
-	t->family = (__u16)ops->family;
-	t->lport = (__u16)ops->local_port;
-	t->rport = port_of(ops->remote_port);
-	fg_tuple_normalize(t);
-	return 0;
-}
-
 static __always_inline int tuple_of_msg(struct sk_msg_md *msg, struct fg_tuple *t)
 {
 	__builtin_memset(t, 0, sizeof(*t));
@@ -136,7 +101,7 @@ static __always_inline int tuple_of_msg(struct sk_msg_md *msg, struct fg_tuple *
 	}
 	t->family = (__u16)msg->family;
 	t->lport = (__u16)msg->local_port;
-	t->rport = port_of(msg->remote_port);
+	t->rport = fg_port_of(msg->remote_port);
 	fg_tuple_normalize(t);
 	return 0;
 }
@@ -238,7 +203,7 @@ static __always_inline void active_established(struct bpf_sock_ops *ops)
 	__u64 cookie = bpf_get_socket_cookie(ops);
 	struct fg_tuple self;
 
-	if (tuple_of_ops(ops, &self))
+	if (fg_tuple_of_ops(ops, &self))
 		return;
 	if (bpf_map_lookup_elem(&legs_expect, &cookie)) {
 		bpf_map_delete_elem(&legs_expect, &cookie);
@@ -265,7 +230,7 @@ static __always_inline void passive_established(struct bpf_sock_ops *ops)
 	__u64 cookie;
 	int slot;
 
-	if (tuple_of_ops(ops, &self))
+	if (fg_tuple_of_ops(ops, &self))
 		return;
 	p = bpf_map_lookup_elem(&legs_pair, &self);
 	/* Only a service in fedgate's own namespace: no redirect past a veth and its rules. */
@@ -309,7 +274,7 @@ static __always_inline void closed(struct bpf_sock_ops *ops)
 	struct fg_legs_pair *p;
 	__u64 cookie = bpf_get_socket_cookie(ops);
 
-	if (tuple_of_ops(ops, &self))
+	if (fg_tuple_of_ops(ops, &self))
 		return;
 	bpf_map_delete_elem(&legs_pair, &self);
 	fg_tuple_swap(&self, &peer);
