@@ -2,7 +2,9 @@
 /* Starts the data plane: socketpairs, fork, and exec of this binary as `fedgate dataplane`. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,6 +17,7 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 {
 	int child_ends[FG_DP_WORKERS_MAX], n = 0, ret = 0, workers = o->workers, legs = -1;
 	char nbuf[16], lbuf[16];
+	pid_t parent;
 
 	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
 
@@ -32,12 +35,20 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 	}
 	snprintf(nbuf, sizeof(nbuf), "%d", workers);
 	snprintf(lbuf, sizeof(lbuf), "%d", FG_DP_FD_BASE + workers);
+	parent = getpid();
 	*pid = fork();
 	if (*pid < 0) {
 		ret = -errno;
 		goto close_ends;
 	}
 	if (*pid == 0) {
+		/*
+		 * Orphans carry tunnels nobody controls. The death signal is
+		 * armed here, before exec, and survives it; a parent that died
+		 * before it was armed is caught by the check that follows.
+		 */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) || getppid() != parent)
+			_exit(127);
 		/* Park, then renumber to FG_DP_FD_BASE + i; everything else closes on exec. */
 		for (int i = 0; i < workers; i++)
 			child_ends[i] = fcntl(child_ends[i], F_DUPFD_CLOEXEC, FD_PARK);

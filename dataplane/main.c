@@ -89,8 +89,16 @@ int fg_dataplane_main(int argc, char **argv)
 			return 1;
 		}
 	}
-	/* If the control process dies, so do we: tunnels without it are orphans. */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	/*
+	 * If the control process dies, so do we: tunnels without it are
+	 * orphans. fg_dataplane_spawn armed this before exec and then checked
+	 * that its parent was still there (getppid() == 1 here would be wrong:
+	 * in a container the control process may be pid 1).
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM)) {
+		fg_error("PR_SET_PDEATHSIG: %s", strerror(errno));
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	/* Picks the record layer's AEAD library once, before any worker runs. */
 	aead = fg_record_aead_lib();
