@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
+#include "fedgate/heap.h"
 #include "fedgate/log.h"
 #include "fedgate/net.h"
 #include "fedgate/record.h"
@@ -135,13 +137,13 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 
 void gw_conn_expire(struct gw *gw)
 {
-	uint64_t now = fg_mono_ms();
-	struct gw_conn *c = gw->conns, *next;
+	uint64_t now = (uint64_t)fg_mono_ms();
+	struct fg_heap_node *n;
 
-	for (; c; c = next) {
-		next = c->next;
-		if (c->deadline_ms > now)
-			continue;
+	/* Only the connections that are due: a flood of thousands is not walked. */
+	while ((n = fg_heap_min(&gw->deadlines)) && n->key <= now) {
+		struct gw_conn *c = (struct gw_conn *)((char *)n - offsetof(struct gw_conn, deadline));
+
 		gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
 			       c->gen->cfg->handshake_timeout_ms);
 		gw_conn_free(gw, c);

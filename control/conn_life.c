@@ -25,6 +25,7 @@
 #include "control/tls.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
+#include "fedgate/heap.h"
 #include "fedgate/log.h"
 
 /*
@@ -97,7 +98,14 @@ struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
 	c->t = t;
 	c->plain_fd = c->tls_fd = c->watch_fd = -1;
 	c->legs_slot = -1;
-	c->deadline_ms = fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms;
+	fg_heap_node_init(&c->deadline);
+	if (fg_heap_push(&gw->deadlines, &c->deadline,
+			 (uint64_t)fg_mono_ms() + (uint64_t)c->gen->cfg->handshake_timeout_ms)) {
+		gw_gen_put(gw, c->gen);
+		fg_tls_exit(&c->tls);
+		free(c);
+		return NULL;
+	}
 	c->next = gw->conns;
 	if (gw->conns)
 		gw->conns->prev = c;
@@ -115,6 +123,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
+	fg_heap_remove(&gw->deadlines, &c->deadline);
 	SSL_free(c->ssl);
 	fg_tls_conn_exit(&c->st);
 	gw_lr_free(c);
@@ -149,12 +158,10 @@ void gw_conn_free_all(struct gw *gw)
 
 int gw_conn_timeout(const struct gw *gw)
 {
-	uint64_t now = fg_mono_ms(), first = UINT64_MAX;
+	const struct fg_heap_node *first = fg_heap_min(&gw->deadlines);
+	uint64_t now = (uint64_t)fg_mono_ms();
 
-	for (const struct gw_conn *c = gw->conns; c; c = c->next)
-		if (c->deadline_ms < first)
-			first = c->deadline_ms;
-	if (first == UINT64_MAX)
+	if (!first)
 		return -1;
-	return first <= now ? 0 : (int)(first - now);
+	return first->key <= now ? 0 : (int)(first->key - now);
 }

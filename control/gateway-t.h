@@ -14,6 +14,7 @@
 #include "control/config-t.h"
 #include "control/peer-t.h"
 #include "control/tls-t.h"
+#include "fedgate/heap-t.h"
 
 struct fg_evloop;
 struct fg_ident;
@@ -71,7 +72,7 @@ struct gw_conn {
 	SSL *ssl;
 	struct fg_tls_conn st;
 	struct fg_peer_id peer;
-	uint64_t deadline_ms;
+	struct fg_heap_node deadline; /* key: when it is refused, ms on fg_mono_ms() */
 	char addr[INET6_ADDRSTRLEN + 8]; /* the TLS peer, for logs */
 	/* transparent tunnels: the application's address and the one it dialed */
 	struct sockaddr_storage app, dst;
@@ -96,6 +97,7 @@ struct gw {
 	const int *dp_socks;
 	int n_dp, next_dp;
 	struct gw_conn *conns;
+	struct fg_heap deadlines; /* every connection's, soonest first */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 };

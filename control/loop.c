@@ -22,6 +22,7 @@
 #include "control/local_redirect.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
+#include "fedgate/heap.h"
 #include "fedgate/log.h"
 
 static const int handled_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGHUP};
@@ -220,6 +221,7 @@ static int setup(struct gw *gw, const char *ports_file)
 static void teardown(struct gw *gw)
 {
 	gw_conn_free_all(gw);
+	fg_heap_exit(&gw->deadlines);
 	for (size_t i = 0; i < gw->n_listeners; i++)
 		if (gw->listeners[i].fd >= 0)
 			close(gw->listeners[i].fd);
