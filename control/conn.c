@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
@@ -57,6 +58,7 @@
 #define STEP_DONE GW_STEP_DONE
 
 /* The phases, in the order they run. */
+static enum gw_step await_hello(struct gw *gw, struct gw_conn *c);
 static enum gw_step route_app(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
@@ -97,7 +99,7 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 	if (l->t->mode == FG_MODE_TERMINATE) {
 		c->tls_fd = fd;
 		fg_addr_text(&ss, c->addr, sizeof(c->addr));
-		next = start_handshake(gw, c);
+		next = await_hello(gw, c);
 	} else if (l->t->capture) {
 		c->plain_fd = fd;
 		next = route_app(gw, c);
@@ -115,6 +117,9 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 	enum gw_step next = STEP_DONE;
 
 	switch (c->state) {
+	case CONN_HELLO:
+		next = await_hello(gw, c);
+		break;
 	case CONN_DIAL_PEER:
 		next = peer_dialed(gw, c);
 		break;
@@ -148,6 +153,41 @@ void gw_conn_expire(struct gw *gw)
 			       c->gen->cfg->handshake_timeout_ms);
 		gw_conn_free(gw, c);
 	}
+}
+
+/*
+ * Terminate: an unauthenticated client costs no TLS session (tens of KiB in
+ * OpenSSL) until the first record of its ClientHello is whole in the socket,
+ * so a flood of silent or one-byte-a-second sockets holds only its
+ * connection. Anything that is not a handshake record, an overlong one, or a
+ * socket the client has closed or reset goes to OpenSSL at once, which reads
+ * it and reports (or alerts) as for any client. Edge-triggered: a partial
+ * record that stays in the socket must not wake the loop again and again.
+ */
+static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
+{
+	uint8_t h[FG_TLS_HDR];
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
+	int avail = 0, ret;
+	ssize_t n = recv(c->tls_fd, h, sizeof(h), MSG_PEEK);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		goto wait;
+	if (n <= 0 || ioctl(c->tls_fd, FIONREAD, &avail) || h[0] != FG_CT_HANDSHAKE ||
+	    getsockopt(c->tls_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) ||
+	    ti.tcpi_state != TCP_ESTABLISHED)
+		return start_handshake(gw, c);
+	if (n == (ssize_t)sizeof(h) &&
+	    (((size_t)h[3] << 8 | h[4]) > FG_TLS_MAX_PLAIN ||
+	     (size_t)avail >= sizeof(h) + ((size_t)h[3] << 8 | h[4])))
+		return start_handshake(gw, c);
+wait:
+	c->state = CONN_HELLO;
+	ret = gw_conn_watch(gw, c, c->tls_fd, EPOLLIN | EPOLLRDHUP | EPOLLET);
+	if (ret)
+		return gw_conn_refuse(c, NULL, "epoll: %s", strerror(-ret));
+	return STEP_WAIT;
 }
 
 /*
@@ -254,18 +294,22 @@ static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 	STACK_OF(X509) * chain;
 	char why[1024];
 
-	if (fg_tls_peer(c->ssl, &c->peer))
+	/* Allocated only now: a pending handshake must stay small (about 17 KiB of names). */
+	c->peer = calloc(1, sizeof(*c->peer));
+	if (!c->peer)
+		return gw_conn_refuse(c, NULL, "out of memory");
+	if (fg_tls_peer(c->ssl, c->peer))
 		return gw_conn_refuse(c, NULL, "peer certificate not verified");
 	chain = SSL_get0_verified_chain(c->ssl);
 	if (fg_roots_check(cfg->root_rules, cfg->n_root_rules,
-			   sk_X509_value(chain, sk_X509_num(chain) - 1), &c->peer, why,
+			   sk_X509_value(chain, sk_X509_num(chain) - 1), c->peer, why,
 			   sizeof(why))) {
 		send_access_denied(c);
-		return gw_conn_refuse(c, &c->peer, "name constraints: %s", why);
+		return gw_conn_refuse(c, c->peer, "name constraints: %s", why);
 	}
-	if (fg_allow_check(allow, n_allow, &c->peer, why, sizeof(why))) {
+	if (fg_allow_check(allow, n_allow, c->peer, why, sizeof(why))) {
 		send_access_denied(c);
-		return gw_conn_refuse(c, &c->peer, "%s", why);
+		return gw_conn_refuse(c, c->peer, "%s", why);
 	}
 	if (c->route)
 		return send_dest(gw, c);
@@ -290,11 +334,11 @@ static enum gw_step send_dest(struct gw *gw, struct gw_conn *c)
 	if (!c->hdr) {
 		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
 		if (!c->hdr)
-			return gw_conn_refuse(c, &c->peer, "out of memory");
+			return gw_conn_refuse(c, c->peer, "out of memory");
 		n = fg_dest_flight(c->hdr, (struct sockaddr *)&c->app, (struct sockaddr *)&c->dst,
 				   c->t->name, c->plain_fd, &c->app_len);
 		if (n < 0)
-			return gw_conn_refuse(c, &c->peer, "destination header: %s",
+			return gw_conn_refuse(c, c->peer, "destination header: %s",
 					      strerror((int)-n));
 		c->hdr_len = (size_t)n;
 		gw_lr_read(c, c->app_len);
@@ -309,10 +353,10 @@ static enum gw_step send_dest(struct gw *gw, struct gw_conn *c)
 		ret = gw_conn_watch(gw, c, c->tls_fd,
 				    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
 		if (ret)
-			return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
+			return gw_conn_refuse(c, c->peer, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
-	return gw_conn_refuse(c, &c->peer, "peer gateway closed before the destination header");
+	return gw_conn_refuse(c, c->peer, "peer gateway closed before the destination header");
 }
 
 /*
@@ -328,7 +372,7 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 	if (!c->hdr) {
 		c->hdr = malloc(FG_DEST_FLIGHT_MAX);
 		if (!c->hdr)
-			return gw_conn_refuse(c, &c->peer, "out of memory");
+			return gw_conn_refuse(c, c->peer, "out of memory");
 		c->hdr_len = 0;
 	}
 	ret = fg_dest_read_header(c->ssl, c->hdr, &c->hdr_len, &h);
@@ -336,26 +380,26 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 		c->state = CONN_RECV_DEST;
 		ret = gw_conn_watch(gw, c, c->tls_fd, ret == -EAGAIN ? EPOLLIN : EPOLLOUT);
 		if (ret)
-			return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
+			return gw_conn_refuse(c, c->peer, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
 	if (ret == -EPROTO) {
 		fg_alert_send(c->ssl, &c->st, c->tls_fd, FG_ALERT_DECODE_ERROR);
-		return gw_conn_refuse(c, &c->peer,
+		return gw_conn_refuse(c, c->peer,
 				      "no valid PROXY v2 destination header (TCP over "
 				      "IPv4 or IPv6) as the first bytes");
 	}
 	if (ret)
-		return gw_conn_refuse(c, &c->peer,
+		return gw_conn_refuse(c, c->peer,
 				      "connection closed before its destination header");
 	c->app = h.src;
 	c->dst = h.dst;
 	fg_addr_text(&c->app, app, sizeof(app));
 	fg_addr_text(&c->dst, dst, sizeof(dst));
 	snprintf(c->flow, sizeof(c->flow), "%s -> %s", app, dst);
-	if (fg_allow_reach(c->t->allow, c->t->n_allow, &c->peer, (struct sockaddr *)&c->dst)) {
+	if (fg_allow_reach(c->t->allow, c->t->n_allow, c->peer, (struct sockaddr *)&c->dst)) {
 		send_access_denied(c);
-		return gw_conn_refuse(c, &c->peer, "destination %s not in reach", dst);
+		return gw_conn_refuse(c, c->peer, "destination %s not in reach", dst);
 	}
 	return dial_upstream(gw, c);
 }
@@ -388,12 +432,12 @@ static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c)
 	}
 	ret = fg_sock_dial_with(to, len, gw_conn_mark(c), gw_lr_expect, c, &c->plain_fd);
 	if (ret)
-		return gw_conn_refuse(c, &c->peer, "upstream %s: %s",
+		return gw_conn_refuse(c, c->peer, "upstream %s: %s",
 				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
 	c->state = CONN_DIAL_UPSTREAM;
 	ret = gw_conn_watch(gw, c, c->plain_fd, EPOLLOUT);
 	if (ret)
-		return gw_conn_refuse(c, &c->peer, "epoll: %s", strerror(-ret));
+		return gw_conn_refuse(c, c->peer, "epoll: %s", strerror(-ret));
 	return STEP_WAIT;
 }
 
@@ -403,7 +447,7 @@ static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c)
 	int ret = fg_sock_dial_result(c->plain_fd);
 
 	if (ret)
-		return gw_conn_refuse(c, &c->peer, "upstream %s unreachable: %s",
+		return gw_conn_refuse(c, c->peer, "upstream %s unreachable: %s",
 				      upstream_text(c, buf, sizeof(buf)), strerror(-ret));
 	gw_lr_claim(c, c->plain_fd);
 	if (c->t->proxy_v2)
@@ -426,17 +470,17 @@ static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c)
 		dst = c->dst;
 	} else if (getpeername(c->tls_fd, (struct sockaddr *)&src, &sl) ||
 		   getsockname(c->tls_fd, (struct sockaddr *)&dst, &dl)) {
-		return gw_conn_refuse(c, &c->peer, "getpeername: %s", strerror(errno));
+		return gw_conn_refuse(c, c->peer, "getpeername: %s", strerror(errno));
 	}
 	sni = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
 	n = fg_proxyv2_build(buf, sizeof(buf), (struct sockaddr *)&src, (struct sockaddr *)&dst,
-			     &c->peer, sni, SSL_get_cipher_name(c->ssl), c->t->name);
+			     c->peer, sni, SSL_get_cipher_name(c->ssl), c->t->name);
 	if (n < 0)
-		return gw_conn_refuse(c, &c->peer, "cannot build PROXY v2 header: %s",
+		return gw_conn_refuse(c, c->peer, "cannot build PROXY v2 header: %s",
 				      strerror((int)-n));
 	/* A fresh connection's send buffer always takes a few KiB at once. */
 	if (send(c->plain_fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
-		return gw_conn_refuse(c, &c->peer, "upstream %s: cannot send PROXY header: %s",
+		return gw_conn_refuse(c, c->peer, "upstream %s: cannot send PROXY header: %s",
 				      upstream_text(c, up, sizeof(up)), strerror(errno));
 	return handoff(gw, c);
 }
@@ -454,7 +498,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 
 	h = calloc(1, sizeof(*h));
 	if (!h)
-		return gw_conn_refuse(c, &c->peer, "out of memory");
+		return gw_conn_refuse(c, c->peer, "out of memory");
 	h->magic = FG_HANDOFF_MAGIC;
 	/* Plaintext OpenSSL already decrypted must reach the plain side first. */
 	while (SSL_pending(c->ssl) > 0 && h->preread_len < FG_HANDOFF_PREREAD_MAX) {
@@ -466,19 +510,19 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 		h->preread_len += (uint32_t)n;
 	}
 	if (SSL_pending(c->ssl) > 0) {
-		gw_conn_refuse(c, &c->peer, "more buffered plaintext than a handoff carries");
+		gw_conn_refuse(c, c->peer, "more buffered plaintext than a handoff carries");
 		goto wipe;
 	}
 	ret = fg_keys_export(c->ssl, &c->st, &h->keys);
 	if (ret) {
-		gw_conn_refuse(c, &c->peer, "cannot export session keys: %s", strerror(-ret));
+		gw_conn_refuse(c, c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
 	}
 	h->sent_len = (uint32_t)c->app_len;
 	h->legs_slot = c->legs_slot;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
-	fg_peer_describe(&c->peer, desc, sizeof(desc));
-	snprintf(h->peer, sizeof(h->peer), "%s", c->peer.cn[0] ? c->peer.cn : c->addr);
+	fg_peer_describe(c->peer, desc, sizeof(desc));
+	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 
@@ -492,7 +536,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 	} else {
 		c->legs_slot = -1; /* the data plane releases it when it closes the plain side */
 		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
-			c->peer.cn, c->peer.root_cn, c->t->name, c->addr,
+			c->peer->cn, c->peer->root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
 		/*
 		 * The data plane owns the sockets now: these are only our copies.

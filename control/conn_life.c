@@ -106,6 +106,7 @@ struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
 		free(c);
 		return NULL;
 	}
+	gw->n_conns++;
 	c->next = gw->conns;
 	if (gw->conns)
 		gw->conns->prev = c;
@@ -135,6 +136,9 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 		fg_sock_close_reset(c->tls_fd);
 	else if (c->tls_fd >= 0)
 		close(c->tls_fd);
+	if (c->peer)
+		OPENSSL_cleanse(c->peer, sizeof(*c->peer));
+	free(c->peer);
 	if (c->hdr)
 		OPENSSL_cleanse(c->hdr, FG_DEST_FLIGHT_MAX);
 	free(c->hdr);
@@ -144,6 +148,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 		gw->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	gw->n_conns--;
 	gw_gen_put(gw, c->gen);
 	fg_tls_exit(&c->tls);
 	OPENSSL_cleanse(c, sizeof(*c));

@@ -46,6 +46,7 @@ struct gw_gen {
 
 /* Where a connection is; each state waits on one fd (gw_conn.watch_fd). */
 enum gw_conn_state {
+	CONN_HELLO, /* terminate: the ClientHello's first record, until complete in the socket */
 	CONN_DIAL_PEER,
 	CONN_HANDSHAKE,
 	CONN_SEND_DEST, /* transparent originate: the destination header, being written */
@@ -71,7 +72,7 @@ struct gw_conn {
 	int watch_fd; /* the fd registered in the loop, -1 if none */
 	SSL *ssl;
 	struct fg_tls_conn st;
-	struct fg_peer_id peer;
+	struct fg_peer_id *peer; /* the verified peer, from authorize() on; NULL before */
 	struct fg_heap_node deadline; /* key: when it is refused, ms on fg_mono_ms() */
 	char addr[INET6_ADDRSTRLEN + 8]; /* the TLS peer, for logs */
 	/* transparent tunnels: the application's address and the one it dialed */
@@ -98,6 +99,7 @@ struct gw {
 	int n_dp, next_dp;
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
+	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 };

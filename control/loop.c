@@ -6,6 +6,7 @@
  * conn.c's; what a SIGHUP does is reload.c's.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,16 @@ static void handle_timer(struct gw *gw)
 	if (read(gw->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		fg_debug("timerfd: %s", strerror(errno));
 	fg_ident_tick(gw->id);
+	/*
+	 * glibc keeps what a flood's connections freed in its arenas: once
+	 * hundreds have gone, it goes back to the system (cheap at one a second).
+	 */
+	if (gw->n_conns < gw->trim_at && gw->trim_at - gw->n_conns >= 256) {
+		malloc_trim(0);
+		gw->trim_at = gw->n_conns;
+	} else if (gw->n_conns > gw->trim_at) {
+		gw->trim_at = gw->n_conns;
+	}
 }
 
 static void handle_jobs(struct gw *gw, struct fg_jobq *q)
