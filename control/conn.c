@@ -170,6 +170,7 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
 	struct tcp_info ti;
 	socklen_t tl = sizeof(ti);
 	int avail = 0, ret;
+	size_t rec_len;
 	ssize_t n = recv(c->tls_fd, h, sizeof(h), MSG_PEEK);
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -178,9 +179,9 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
 	    getsockopt(c->tls_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) ||
 	    ti.tcpi_state != TCP_ESTABLISHED)
 		return start_handshake(gw, c);
+	rec_len = (size_t)h[3] << 8 | h[4];
 	if (n == (ssize_t)sizeof(h) &&
-	    (((size_t)h[3] << 8 | h[4]) > FG_TLS_MAX_PLAIN ||
-	     (size_t)avail >= sizeof(h) + ((size_t)h[3] << 8 | h[4])))
+	    (rec_len > FG_TLS_MAX_PLAIN || (size_t)avail >= sizeof(h) + rec_len))
 		return start_handshake(gw, c);
 wait:
 	c->state = CONN_HELLO;
@@ -273,7 +274,7 @@ static enum gw_step handshake(struct gw *gw, struct gw_conn *c)
 	}
 	if (c->st.verify_error)
 		return gw_conn_refuse(
-		    c, &c->st.failed, "certificate verification failed at depth %d: %s",
+		    c, c->st.failed, "certificate verification failed at depth %d: %s",
 		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
 	if (err == SSL_ERROR_SSL)
 		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s",

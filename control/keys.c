@@ -4,6 +4,7 @@
  * keys.h. Derivation (key and iv from a secret) is lib's key schedule.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
@@ -143,4 +144,8 @@ void fg_tls_conn_exit(struct fg_tls_conn *st)
 	OPENSSL_cleanse(st->client_secret, sizeof(st->client_secret));
 	OPENSSL_cleanse(st->server_secret, sizeof(st->server_secret));
 	st->client_secret_len = st->server_secret_len = 0;
+	if (st->failed)
+		OPENSSL_cleanse(st->failed, sizeof(*st->failed));
+	free(st->failed);
+	st->failed = NULL;
 }

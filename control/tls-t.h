@@ -40,7 +40,12 @@ struct fg_tls_conn {
 	uint64_t tx_records, rx_records;
 	int verify_error;	/* X509_V_ERR_*, 0 if none seen */
 	int verify_depth;
-	struct fg_peer_id failed; /* who failed verification, as far as known */
+	/*
+	 * Who failed verification, as far as known: allocated only then (about
+	 * 17 KiB, which a pending handshake must not carry), owned here, wiped
+	 * and freed by fg_tls_conn_exit(). NULL if none or out of memory.
+	 */
+	struct fg_peer_id *failed;
 };
 
 #endif

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -96,15 +97,18 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 		return ok;
 	st->verify_error = X509_STORE_CTX_get_error(xctx);
 	st->verify_depth = X509_STORE_CTX_get_error_depth(xctx);
-	memset(&st->failed, 0, sizeof(st->failed));
+	/* Only for the log line: without memory the refusal names the address alone. */
+	st->failed = calloc(1, sizeof(*st->failed));
+	if (!st->failed)
+		return ok;
 	if (X509_STORE_CTX_get0_cert(xctx))
-		peer_from_leaf(X509_STORE_CTX_get0_cert(xctx), &st->failed);
+		peer_from_leaf(X509_STORE_CTX_get0_cert(xctx), st->failed);
 	/* The root the peer claims: the issuer of the last certificate we could place. */
 	chain = X509_STORE_CTX_get0_chain(xctx);
 	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	if (top)
-		fg_x509_cn(X509_get_issuer_name(top), st->failed.root_cn,
-			   sizeof(st->failed.root_cn));
+		fg_x509_cn(X509_get_issuer_name(top), st->failed->root_cn,
+			   sizeof(st->failed->root_cn));
 	return ok;
 }
 
