@@ -37,11 +37,23 @@ int fg_handoff_send(int sock, const struct fg_handoff *h, int plain_fd, int tls_
 	c->cmsg_len = CMSG_LEN(sizeof(fds));
 	memcpy(CMSG_DATA(c), fds, sizeof(fds));
 	do
-		n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+		n = sendmsg(sock, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
 	return (size_t)n == iov.iov_len ? 0 : -EMSGSIZE;
+}
+
+int fg_handoff_send_small(int sock, const void *msg, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(sock, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EMSGSIZE;
 }
 
 int fg_handoff_parse(const struct msghdr *msg, size_t len, const struct fg_handoff *h,
@@ -68,8 +80,14 @@ int fg_handoff_parse(const struct msghdr *msg, size_t len, const struct fg_hando
 			got++;
 		}
 	}
-	/* A truncated message or control buffer: fds or bytes are missing. */
-	if (got != 2 || (msg->msg_flags & (MSG_CTRUNC | MSG_TRUNC)))
+	/*
+	 * A truncated control buffer: the fds did not fit, or (the buffer has
+	 * room for more) the receiver is out of descriptors. Either way the
+	 * tunnel cannot start, and the sender is told so, not left guessing.
+	 */
+	if (msg->msg_flags & MSG_CTRUNC)
+		ret = -EMFILE;
+	else if (got != 2 || (msg->msg_flags & MSG_TRUNC))
 		ret = -EPROTO;
 	else
 		ret = fg_handoff_check(h, len);

@@ -28,5 +28,37 @@ int fg_handoff_check(const struct fg_handoff *h, size_t len)
 	/* Names are copied as C strings: each must end inside its array. */
 	if (!memchr(h->tunnel, '\0', sizeof(h->tunnel)) || !memchr(h->peer, '\0', sizeof(h->peer)))
 		return -EPROTO;
+	if (!h->id)
+		return -EPROTO;
+	return 0;
+}
+
+uint32_t fg_handoff_id(const struct fg_handoff *h, size_t len)
+{
+	if (len < HEADER_LEN || h->magic != FG_HANDOFF_MAGIC)
+		return 0;
+	return h->id;
+}
+
+int fg_handoff_ack_check(const void *buf, size_t len, struct fg_handoff_ack *ack)
+{
+	if (len != sizeof(*ack))
+		return -EPROTO;
+	memcpy(ack, buf, sizeof(*ack));
+	/* An error is a negative errno, as the data plane's functions return. */
+	if (ack->magic != FG_HANDOFF_ACK_MAGIC || ack->err > 0 || ack->err < -4095 ||
+	    (!ack->id && ack->err))
+		return -EPROTO;
+	return 0;
+}
+
+int fg_handoff_drain_check(const void *buf, size_t len, struct fg_handoff_drain *d)
+{
+	if (len != sizeof(*d))
+		return -EPROTO;
+	memcpy(d, buf, sizeof(*d));
+	/* A day at most: a longer one is a bug, not a config (config caps it lower). */
+	if (d->magic != FG_HANDOFF_DRAIN_MAGIC || d->deadline_ms > 86400u * 1000u)
+		return -EPROTO;
 	return 0;
 }

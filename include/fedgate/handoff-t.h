@@ -18,10 +18,35 @@ struct fg_handoff {
 	uint32_t preread_len; /* plaintext OpenSSL had already read, for the plain side */
 	uint32_t sent_len;    /* plaintext the control process already sent to the TLS peer */
 	int32_t legs_slot;    /* the plain side's local redirect slot (fedgate/legs-t.h), -1: none */
+	uint32_t id;	      /* nonzero; the data plane's fg_handoff_ack names it */
 	struct fg_session_keys keys;
 	char tunnel[64];
 	char peer[256];
 	uint8_t preread[FG_HANDOFF_PREREAD_MAX];
+};
+
+/*
+ * From a data plane worker back on the same socket: the verdict on handoff @id
+ * (err 0: the tunnel runs; else -errno: it does not, and the control process
+ * closes the client), or with @id 0 a report of how many tunnels it carries.
+ */
+#define FG_HANDOFF_ACK_MAGIC 0x61686766u /* "fgha" */
+struct fg_handoff_ack {
+	uint32_t magic;
+	uint32_t id;
+	int32_t err;
+	uint32_t n_tunnels; /* the worker's tunnels, this one counted */
+};
+
+/*
+ * From the control process: take no more tunnels, let those running finish
+ * for @deadline_ms (0: none), then close what is left with close_notify, and
+ * exit once none is left.
+ */
+#define FG_HANDOFF_DRAIN_MAGIC 0x64686766u /* "fghd" */
+struct fg_handoff_drain {
+	uint32_t magic;
+	uint32_t deadline_ms;
 };
 
 #endif

@@ -4,6 +4,7 @@
  * recvmsg put in the worker's buffer. The input sits in a buffer of exactly its
  * size, so a read past it is reported; an accepted message must hold what the
  * data plane trusts (it copies the names as C strings and the preread bytes).
+ * The same bytes go through the ack and drain checks and fg_handoff_id.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const struct fg_handoff *h;
 	static uint8_t preread[FG_HANDOFF_PREREAD_MAX];
 	char name[64], peer[256];
+	struct fg_handoff_ack ack;
+	struct fg_handoff_drain drain;
 	uint8_t *buf;
 
 	buf = malloc(size ? size : 1);
@@ -35,6 +38,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		memcpy(preread, h->preread, h->preread_len);
 	}
+	/* The same bytes as an ack or a drain (the other messages on the socket). */
+	if (!fg_handoff_ack_check(buf, size, &ack) &&
+	    (size != sizeof(ack) || ack.err > 0 || (!ack.id && ack.err)))
+		abort();
+	if (!fg_handoff_drain_check(buf, size, &drain) && size != sizeof(drain))
+		abort();
+	if (fg_handoff_id(h, size) && size < HEADER_LEN)
+		abort();
 	free(buf);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "fedgate/handoff.h"
@@ -26,6 +27,7 @@ static struct fg_handoff *good(uint32_t preread_len)
 
 	memset(&h, 0, sizeof(h));
 	h.magic = FG_HANDOFF_MAGIC;
+	h.id = 7;
 	h.preread_len = preread_len;
 	h.keys.cipher = FG_AES_256_GCM;
 	snprintf(h.tunnel, sizeof(h.tunnel), "t");
@@ -163,14 +165,15 @@ static int count_fds(void)
 #define CMSG_ROOM CMSG_SPACE(4 * sizeof(int))
 
 /* Refused, fds[] emptied, and the fds that came closed again. */
-#define REFUSED(sock, cmsg_len)                                                                    \
+#define REFUSED_AS(sock, cmsg_len, err)                                                            \
 	do {                                                                                       \
 		int _before = count_fds();                                                         \
-		CHECK_EQ(receive((sock), &in, (cmsg_len), fds), -EPROTO);                          \
+		CHECK_EQ(receive((sock), &in, (cmsg_len), fds), (err));                            \
 		CHECK_EQ(fds[0], -1);                                                              \
 		CHECK_EQ(fds[1], -1);                                                              \
 		CHECK_EQ(count_fds(), _before);                                                    \
 	} while (0)
+#define REFUSED(sock, cmsg_len) REFUSED_AS(sock, cmsg_len, -EPROTO)
 
 UNIT_TEST(send_and_parse)
 {
@@ -216,9 +219,10 @@ UNIT_TEST(send_and_parse)
 	send_raw(sv[0], good(0), HEADER, NULL, 0);
 	REFUSED(sv[1], CMSG_ROOM);
 
-	/* a control buffer too short for two fds: MSG_CTRUNC */
+	/* a control buffer too short for two fds: MSG_CTRUNC, told apart, id still readable */
 	CHECK_EQ(fg_handoff_send(sv[0], good(0), p[1], q[1]), 0);
-	REFUSED(sv[1], CMSG_LEN(sizeof(int)));
+	REFUSED_AS(sv[1], CMSG_LEN(sizeof(int)), -EMFILE);
+	CHECK_EQ(fg_handoff_id(&in, HEADER), 7);
 
 	close(sv[0]);
 	close(sv[1]);
@@ -243,5 +247,98 @@ UNIT_TEST(check_legs_slot)
 	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
 }
 
+/* The receiver out of descriptors: the kernel drops the fds with MSG_CTRUNC (issue 14). */
+UNIT_TEST(parse_emfile)
+{
+	static struct fg_handoff in;
+	struct rlimit old, low;
+	int sv[2], p[2], q[2], fds[2], hold[64], n = 0;
+
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	CHECK_EQ(pipe(p), 0);
+	CHECK_EQ(pipe(q), 0);
+	CHECK_EQ(fg_handoff_send(sv[0], good(3), p[1], q[1]), 0);
+	CHECK_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* every descriptor below the limit taken: the two fds cannot be installed */
+	low = old;
+	low.rlim_cur = (rlim_t)count_fds() + 8;
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+	while (n < 64 && (hold[n] = dup(0)) >= 0)
+		n++;
+	CHECK(n < 64);
+	CHECK_EQ(receive(sv[1], &in, CMSG_ROOM, fds), -EMFILE);
+	CHECK_EQ(fds[0], -1);
+	CHECK_EQ(fds[1], -1);
+	CHECK_EQ(fg_handoff_id(&in, HEADER + 3), 7);
+	while (n > 0)
+		close(hold[--n]);
+	CHECK_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+	close(sv[0]);
+	close(sv[1]);
+	close(p[0]);
+	close(p[1]);
+	close(q[0]);
+	close(q[1]);
+}
+
+/* A handoff with id 0 cannot be answered: refused; fg_handoff_id needs the magic and a header. */
+UNIT_TEST(check_id)
+{
+	struct fg_handoff *h = good(0);
+
+	CHECK_EQ(fg_handoff_id(h, HEADER), 7);
+	CHECK_EQ(fg_handoff_id(h, HEADER - 1), 0);
+	h->id = 0;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h = good(0);
+	h->magic ^= 1;
+	CHECK_EQ(fg_handoff_id(h, HEADER), 0);
+}
+
+UNIT_TEST(ack_and_drain_check)
+{
+	struct fg_handoff_ack a = { FG_HANDOFF_ACK_MAGIC, 3, -EMFILE, 10 }, out;
+	struct fg_handoff_drain d = { FG_HANDOFF_DRAIN_MAGIC, 10000 }, dout;
+	int sv[2];
+	uint8_t buf[64];
+
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), 0);
+	CHECK_EQ(out.id, 3);
+	CHECK_EQ(out.err, -EMFILE);
+	CHECK_EQ(out.n_tunnels, 10);
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a) - 1, &out), -EPROTO);
+	a.err = 5; /* a positive errno is not what the data plane sends */
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), -EPROTO);
+	a.err = -100000;
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), -EPROTO);
+	a.err = -EIO;
+	a.id = 0; /* a status report carries no error */
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), -EPROTO);
+	a.err = 0;
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), 0);
+	a.magic = FG_HANDOFF_MAGIC;
+	CHECK_EQ(fg_handoff_ack_check(&a, sizeof(a), &out), -EPROTO);
+
+	CHECK_EQ(fg_handoff_drain_check(&d, sizeof(d), &dout), 0);
+	CHECK_EQ(dout.deadline_ms, 10000);
+	CHECK_EQ(fg_handoff_drain_check(&d, sizeof(d) + 1, &dout), -EPROTO);
+	d.deadline_ms = 86400u * 1000u + 1;
+	CHECK_EQ(fg_handoff_drain_check(&d, sizeof(d), &dout), -EPROTO);
+	/* a drain is no handoff, and no handoff is a drain */
+	d.deadline_ms = 0;
+	CHECK_EQ(fg_handoff_check((const struct fg_handoff *)&d, sizeof(d)), -EPROTO);
+	CHECK_EQ(fg_handoff_drain_check(good(0), sizeof(d), &dout), -EPROTO);
+
+	/* both travel whole over the pair, without waiting */
+	CHECK_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
+	a.magic = FG_HANDOFF_ACK_MAGIC;
+	CHECK_EQ(fg_handoff_send_small(sv[1], &a, sizeof(a)), 0);
+	CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), (ssize_t)sizeof(a));
+	CHECK_EQ(fg_handoff_ack_check(buf, sizeof(a), &out), 0);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 UNIT_MAIN("handoff", UNIT_CASE(check_accepts), UNIT_CASE(check_refuses),
-	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot))
+	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot), UNIT_CASE(parse_emfile), UNIT_CASE(check_id),
+	  UNIT_CASE(ack_and_drain_check))
