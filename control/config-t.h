@@ -129,6 +129,7 @@ struct fg_config {
 	int workers;
 	enum fg_offload offload;
 	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */
+	int drain_timeout_s;  /* dataplane.drain_timeout_s: SIGTERM lets tunnels run this long */
 	/* dataplane.local_redirect "on": sk_msg moves the local legs fedgate reads (README) */
 	int local_redirect;
 	int local_redirect_budget;   /* bytes, FG_LEGS_BUDGET_MIN..FG_LEGS_BUDGET_MAX */

@@ -146,11 +146,12 @@ static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const 
 	static const char *const keys[] = { "workers",		     "offload",
 					     "kernel_tx",	     "local_redirect",
 					     "local_redirect_budget", "local_redirect_cgroup",
-					     NULL };
+					     "drain_timeout_s",	     NULL };
 	char *offload = NULL, *ktx = NULL;
 	int ret;
 
 	cfg->workers = 1;
+	cfg->drain_timeout_s = 5;
 	cfg->offload = FG_OFFLOAD_AUTO;
 	cfg->local_redirect_budget = FG_LEGS_BUDGET_DEFAULT;
 	if (!dp)
@@ -161,6 +162,9 @@ static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const 
 	if (!ret)
 		ret = fg_conf_get_int(w, dp, "$.dataplane", "workers", 1, FG_DP_WORKERS_MAX,
 				      &cfg->workers);
+	if (!ret)
+		ret = fg_conf_get_int(w, dp, "$.dataplane", "drain_timeout_s", 0, 3600,
+				      &cfg->drain_timeout_s);
 	if (!ret)
 		ret = fg_conf_get_str(w, dp, "$.dataplane", "kernel_tx", 0, &ktx);
 	if (!ret && ktx) {

@@ -34,6 +34,7 @@
 #include "control/allow.h"
 #include "control/conn.h"
 #include "control/dest.h"
+#include "control/dpctl.h"
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/keys.h"
@@ -488,15 +489,22 @@ static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c)
 
 /*
  * The last phase, whatever happens: both sockets and the session keys go to
- * the next data plane worker (a failure to send stops the gateway: the data
- * plane is gone), and the connection is done here.
+ * the data plane's queue (control/dpctl.c), which keeps the sockets until a
+ * worker answers and logs "accepted" only then; a full queue or a draining
+ * gateway refuses here. The connection is done here either way.
  */
 static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 {
 	struct fg_handoff *h;
-	char desc[2048];
-	int ret, sock;
+	char desc[2048], accepted[4096];
+	int ret;
 
+	ret = gw_dp_room(gw->dp);
+	if (ret)
+		return gw_conn_refuse(c, c->peer, "%s",
+				      ret == -ESHUTDOWN ? "the gateway is stopping"
+							: "the data plane is not taking tunnels "
+							  "now (its queue is full)");
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return gw_conn_refuse(c, c->peer, "out of memory");
@@ -526,33 +534,27 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
-
-	sock = gw->dp_socks[gw->next_dp];
-	gw->next_dp = (gw->next_dp + 1) % gw->n_dp;
-	ret = fg_handoff_send(sock, h, c->plain_fd, c->tls_fd);
-	if (ret) {
-		fg_error("tunnel %s: handoff to the data plane failed: %s", c->t->name,
-			 strerror(-ret));
-		gw->fatal = ret;
-	} else {
-		c->legs_slot = -1; /* the data plane releases it when it closes the plain side */
-		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
-			c->peer->cn, c->peer->root_cn, c->t->name, c->addr,
-			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
-		/*
-		 * The data plane owns the sockets now: these are only our copies.
-		 * The epoll entry goes first: it belongs to the socket, which
-		 * outlives our fd, and would report into a freed connection.
-		 */
-		if (c->watch_fd >= 0)
-			fg_evloop_del(gw->loop, c->watch_fd);
-		c->watch_fd = -1;
-		close(c->plain_fd);
-		close(c->tls_fd);
-		c->plain_fd = c->tls_fd = -1;
-	}
+	snprintf(accepted, sizeof(accepted),
+		 "accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s", c->peer->cn,
+		 c->peer->root_cn, c->t->name, c->addr, fg_cipher_name(h->keys.cipher), desc,
+		 c->flow[0] ? ", " : "", c->flow);
+	/*
+	 * The epoll entry goes first: it belongs to the socket, which outlives
+	 * our fd, and would report into a freed connection.
+	 */
+	if (c->watch_fd >= 0)
+		fg_evloop_del(gw->loop, c->watch_fd);
+	c->watch_fd = -1;
+	ret = gw_dp_handoff(gw->dp, h, c->plain_fd, c->tls_fd, accepted);
+	h = NULL; /* taken, whatever the result */
+	if (ret)
+		return gw_conn_refuse(c, c->peer, "cannot queue the handoff: %s", strerror(-ret));
+	/* The queue holds the sockets now, and the data plane releases the slot. */
+	c->legs_slot = -1;
+	c->plain_fd = c->tls_fd = -1;
 wipe:
-	OPENSSL_cleanse(h, sizeof(*h));
+	if (h)
+		OPENSSL_cleanse(h, sizeof(*h));
 	free(h);
 	return STEP_DONE;
 }

@@ -19,6 +19,7 @@
 struct fg_evloop;
 struct fg_ident;
 struct fg_jobq;
+struct gw_dp;
 
 enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
 
@@ -93,15 +94,15 @@ struct gw {
 	struct fg_jobq *id_jobs, *fed_jobs; /* enroll/renew; federation fetches */
 	struct gw_listener *listeners;
 	size_t n_listeners;
-	struct gw_src sig_src, dp_src, timer_src, id_jobs_src, fed_jobs_src;
+	struct gw_src sig_src, timer_src, id_jobs_src, fed_jobs_src;
 	int timerfd;
-	const int *dp_socks;
-	int n_dp, next_dp;
+	struct gw_dp *dp; /* the data plane, its queue of handoffs (control/dpctl.h) */
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
+	int draining; /* SIGTERM: listeners closed, waiting for the data plane's drain */
 };
 
 #endif

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control/control.h"
+#include "control/dpctl.h"
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
@@ -55,6 +56,31 @@ static void handle_jobs(struct gw *gw, struct fg_jobq *q)
 		fg_ident_job_done(gw->id, j);
 }
 
+/*
+ * SIGTERM: a graceful stop. No new connection (the listeners close), the
+ * handshakes in progress are dropped, and the data plane drains: the loop
+ * ends once it has exited (gw_dp_done). A second SIGTERM, or SIGINT, stops
+ * at once: the data plane is then stopped with its tunnels (run.c).
+ */
+static void start_drain(struct gw *gw)
+{
+	size_t n = gw->n_conns;
+
+	gw->draining = 1;
+	for (size_t i = 0; i < gw->n_listeners; i++) {
+		if (gw->listeners[i].fd < 0)
+			continue;
+		fg_evloop_del(gw->loop, gw->listeners[i].fd);
+		close(gw->listeners[i].fd);
+		gw->listeners[i].fd = -1;
+	}
+	gw_conn_free_all(gw);
+	fg_info("SIGTERM: listeners closed, %zu handshake(s) in progress dropped", n);
+	gw_dp_drain(gw->dp);
+	if (gw_dp_done(gw->dp))
+		gw->stop = 1;
+}
+
 static void handle_signal(struct gw *gw)
 {
 	int sig = fg_evloop_signal(gw->loop);
@@ -62,12 +88,18 @@ static void handle_signal(struct gw *gw)
 	if (!sig)
 		return;
 	if (sig == SIGCHLD) {
-		fg_error("the data plane process exited; stopping");
-		gw->fatal = -ECHILD;
+		/* Reaped and restarted (dpctl.c); during a drain, its exit is the end. */
+		gw_dp_child(gw->dp);
+		if (gw_dp_done(gw->dp))
+			gw->stop = 1;
 		return;
 	}
 	if (sig == SIGHUP) {
 		gw_reload(gw);
+		return;
+	}
+	if (sig == SIGTERM && !gw->draining) {
+		start_drain(gw);
 		return;
 	}
 	fg_info("%s: stopping", strsignal(sig));
@@ -219,13 +251,10 @@ static int setup(struct gw *gw, const char *ports_file)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
 	if (ret)
 		return ret;
-	/* The data plane's end closing is the one event of its sockets. */
-	gw->dp_src.kind = SRC_DATAPLANE;
-	for (int i = 0; i < gw->n_dp; i++) {
-		ret = fg_evloop_add(gw->loop, gw->dp_socks[i], EPOLLRDHUP, &gw->dp_src);
-		if (ret)
-			return ret;
-	}
+	/* Its answers, its end, and its timer: dpctl.c's. */
+	ret = gw_dp_attach(gw->dp, gw->loop);
+	if (ret)
+		return ret;
 	return listen_all(gw, ports_file);
 }
 
@@ -267,17 +296,19 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		handle_jobs(gw, s == &gw->id_jobs_src ? gw->id_jobs : gw->fed_jobs);
 		break;
 	case SRC_DATAPLANE:
-		fg_error("the data plane closed its handoff socket; stopping");
-		gw->fatal = -EPIPE;
+		/* A data plane that dies is restarted there, never the gateway's end. */
+		gw_dp_event(gw->dp, s);
+		if (gw_dp_done(gw->dp))
+			gw->stop = 1;
 		break;
 	}
 }
 
-int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_socks, int n_dp,
+int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		   const char *ports_file)
 {
 	struct fg_evloop loop = {.epfd = -1, .sigfd = -1};
-	struct gw gw = {.loop = &loop, .timerfd = -1, .id = id, .dp_socks = dp_socks, .n_dp = n_dp};
+	struct gw gw = {.loop = &loop, .timerfd = -1, .id = id, .dp = dp};
 	struct epoll_event evs[64];
 	int ret;
 

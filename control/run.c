@@ -12,6 +12,7 @@
 #include "control/capture_cmd.h"
 #include "control/config.h"
 #include "control/control.h"
+#include "control/dpctl.h"
 #include "control/identity.h"
 #include "control/local_redirect.h"
 #include "control/run.h"
@@ -25,9 +26,9 @@
 static int parse_run_args(int argc, char **argv, const char **config, const char **ports)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "ports-file", required_argument, NULL, 'p' },
-		{ NULL, 0, NULL, 0 },
+	    {"config", required_argument, NULL, 'c'},
+	    {"ports-file", required_argument, NULL, 'p'},
+	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -57,7 +58,7 @@ usage:
  */
 static int load(const char *path, struct fg_config *cfg, struct fg_ident **id, int offline)
 {
-	struct fg_err err = { 0 };
+	struct fg_err err = {0};
 
 	if (fg_config_load(path, cfg, &err)) {
 		fprintf(stderr, "fedgate: %s\n", err.msg);
@@ -107,12 +108,12 @@ static int choose_backend(const struct fg_config *cfg, enum fg_dp_backend *backe
 
 int fg_run_main(int argc, char **argv)
 {
-	struct fg_config cfg = { 0 };
+	struct fg_config cfg = {0};
 	struct fg_ident *id = NULL;
-	struct fg_dp_opts dp = { 0 };
+	struct fg_dp_opts dp = {0};
+	struct gw_dp *plane = NULL;
 	const char *path, *ports;
-	int socks[FG_DP_WORKERS_MAX], ret, status;
-	pid_t pid;
+	int ret;
 
 	ret = parse_run_args(argc, argv, &path, &ports);
 	if (ret)
@@ -134,20 +135,18 @@ int fg_run_main(int argc, char **argv)
 	if (ret)
 		goto stop_capture;
 	signal(SIGPIPE, SIG_IGN);
-	ret = fg_dataplane_spawn(&dp, &pid, socks);
+	ret = gw_dp_new(&plane, &dp, (uint32_t)cfg.drain_timeout_s * 1000u);
 	if (ret) {
 		fg_error("cannot start the data plane: %s", strerror(-ret));
 		ret = 1;
 		goto stop_lr;
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
-		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)pid);
-	ret = fg_control_run(&cfg, id, socks, cfg.workers, ports) ? 1 : 0;
+		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)gw_dp_pid(plane));
+	ret = fg_control_run(&cfg, id, plane, ports) ? 1 : 0;
 	id = NULL; /* freed by fg_control_run */
-	for (int i = 0; i < cfg.workers; i++)
-		close(socks[i]);
-	kill(pid, SIGTERM);
-	waitpid(pid, &status, 0);
+	/* After a drain it has exited; after SIGINT it is stopped here, tunnels and all. */
+	gw_dp_free(plane);
 	fg_info("stopped");
 stop_lr:
 	gw_lr_stop();
@@ -161,7 +160,7 @@ free_tls:
 
 int fg_check_main(int argc, char **argv)
 {
-	struct fg_config cfg = { 0 };
+	struct fg_config cfg = {0};
 	struct fg_ident *id = NULL;
 	enum fg_dp_backend backend;
 	const char *path, *ports;

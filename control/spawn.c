@@ -19,7 +19,7 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 	char nbuf[16], lbuf[16];
 	pid_t parent;
 
-	static const char *const names[] = { "userspace", "kernel", "kernel-only" };
+	static const char *const names[] = {"userspace", "kernel", "kernel-only"};
 
 	if (workers < 1 || workers > FG_DP_WORKERS_MAX)
 		return -EINVAL;
@@ -42,6 +42,15 @@ int fg_dataplane_spawn(const struct fg_dp_opts *o, pid_t *pid, int *socks)
 		goto close_ends;
 	}
 	if (*pid == 0) {
+		sigset_t none;
+
+		/*
+		 * A restart forks from the control loop, which has its signals
+		 * blocked for its signalfd: the data plane must get them, its
+		 * death signal above all.
+		 */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
 		/*
 		 * Orphans carry tunnels nobody controls. The death signal is
 		 * armed here, before exec, and survives it; a parent that died

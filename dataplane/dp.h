@@ -22,6 +22,7 @@ enum dp_op {
 	DP_OP_POLL,	   /* readiness ahead of a linked splice, or a cancel: result not needed */
 	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
+	DP_OP_DRAIN,	   /* a drain's deadline, then its grace, passed (drain.c) */
 };
 #define DP_OP_MASK 15u
 
@@ -108,6 +109,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	bool reset_tls;		 /* aborted because the plaintext side broke: reset the TLS peer */
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
+	bool stopping;		 /* a drain's deadline passed: both directions end (drain.c) */
 	const struct dp_backend *backend;
 	bool splice; /* kernel mode: plaintext reaches kTLS through @pipe */
 	int pipe[2]; /* splice mode: [0] read end, [1] write end; else -1 */
@@ -138,6 +140,9 @@ struct __attribute__((aligned(16))) dp_worker {
 	} cmsg; /* the handoff's SCM_RIGHTS: two fds, and room to see any more */
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
+	size_t n_reported; /* n_tunnels as last told to the control process */
+	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */
+	struct __kernel_timespec drain_ts;
 };
 
 static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op op)
@@ -225,6 +230,21 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 
 /* Dispatches one completion of @op for tunnel @t. */
 void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res);
+
+/* ---- drain.c: a drain requested by the control process (SIGTERM) ---- */
+
+/* Takes no more tunnels; those running get @deadline_ms, then dp_drain_stop(). */
+void dp_drain_start(struct dp_worker *w, uint32_t deadline_ms);
+
+/* A DP_OP_DRAIN timeout completed: the deadline (close_notify), or the grace (abort). */
+void dp_drain_timeout(struct dp_worker *w);
+
+/*
+ * For a stopping tunnel, before its backend sees a completion: true when the
+ * completion was handled here (the TLS side's direction ends instead of
+ * reading on), false when the backend goes on as usual.
+ */
+bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int res);
 
 #define TLS_HS_NEW_SESSION_TICKET 4
 #define TLS_HS_KEY_UPDATE 24

@@ -29,6 +29,8 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		dp_tunnel_maybe_finish(t);
 		return;
 	}
+	if (t->stopping && dp_drain_step(t, op, res))
+		return;
 	switch (op) {
 	case DP_OP_PLAIN_RECV:
 		b->plain_recv(t, res);
@@ -56,6 +58,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		break;
 	case DP_OP_POLL: /* the linked operation reports, failure included */
 	case DP_OP_HANDOFF:
+	case DP_OP_DRAIN:
 		break;
 	}
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 
 #include "dataplane/dp.h"
@@ -21,9 +22,32 @@ static void queue_handoff(struct dp_worker *w)
 	dp_set_data(sqe, w, DP_OP_HANDOFF);
 }
 
+/* Tells the control process what became of handoff @id (0: only the tunnel count). */
+static void answer(struct dp_worker *w, uint32_t id, int err)
+{
+	struct fg_handoff_ack a = {
+	    .magic = FG_HANDOFF_ACK_MAGIC,
+	    .id = id,
+	    .err = err,
+	    .n_tunnels = (uint32_t)w->n_tunnels,
+	};
+	int ret = fg_handoff_send_small(w->handoff_fd, &a, sizeof(a));
+
+	/*
+	 * The control process bounds the handoffs in flight, so an ack always
+	 * has room; one that is lost anyway leaves it to time the handoff out.
+	 */
+	if (ret)
+		fg_error("worker %d: cannot answer handoff %u: %s", w->index, id, strerror(-ret));
+	else
+		w->n_reported = w->n_tunnels;
+}
+
 static void handle_handoff(struct dp_worker *w, int res)
 {
+	struct fg_handoff_drain d;
 	int fds[2], ret;
+	uint32_t id;
 
 	if (res <= 0) {
 		if (res < 0 && res != -EINTR && res != -EAGAIN)
@@ -35,15 +59,32 @@ static void handle_handoff(struct dp_worker *w, int res)
 		queue_handoff(w);
 		return;
 	}
+	if (!fg_handoff_drain_check(w->h, (size_t)res, &d)) {
+		dp_drain_start(w, d.deadline_ms);
+		queue_handoff(w);
+		return;
+	}
+	id = fg_handoff_id(w->h, (size_t)res);
 	ret = fg_handoff_parse(&w->msg, (size_t)res, w->h, fds);
-	if (ret) {
+	if (ret == -EMFILE) {
+		fg_error("worker %d: handoff %u (tunnel %.63s): its sockets did not arrive "
+			 "(MSG_CTRUNC: out of file descriptors?); refused",
+			 w->index, id, w->h->tunnel);
+	} else if (ret) {
 		fg_error("worker %d: malformed handoff message dropped", w->index);
+	} else if (w->drain_phase) {
+		/* The control process stops handing off before it drains: never reached. */
+		close(fds[0]);
+		close(fds[1]);
+		ret = -ESHUTDOWN;
 	} else {
 		ret = dp_tunnel_start(w, w->h, fds[0], fds[1]);
 		if (ret)
 			fg_error("worker %d: tunnel %s: cannot start: %s", w->index, w->h->tunnel,
 				 strerror(-ret));
 	}
+	if (id)
+		answer(w, id, ret);
 	OPENSSL_cleanse(w->h, (size_t)res);
 	queue_handoff(w);
 }
@@ -58,6 +99,9 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	case DP_OP_HANDOFF:
 		handle_handoff(w, cqe->res);
 		break;
+	case DP_OP_DRAIN:
+		dp_drain_timeout(w);
+		break;
 	case DP_OP_PLAIN_RECV:
 	case DP_OP_TLS_SEND:
 	case DP_OP_TLS_RECV:
@@ -70,8 +114,7 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	}
 }
 
-int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o,
-		  struct fg_legs_slot *legs)
+int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o, struct fg_legs_slot *legs)
 {
 	struct dp_worker *w;
 	int ret;
@@ -97,7 +140,8 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o,
 	}
 	w->handoff_open = true;
 	queue_handoff(w);
-	while (w->handoff_open) {
+	/* A drained worker is done once its last tunnel is. */
+	while (w->handoff_open && !(w->drain_phase && !w->n_tunnels)) {
 		struct io_uring_cqe *cqe;
 		unsigned int head, seen = 0;
 
@@ -112,6 +156,9 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o,
 			seen++;
 		}
 		io_uring_cq_advance(&w->ring, seen);
+		/* Tunnels that ended are counted for the control process (lost on a crash). */
+		if (w->n_tunnels != w->n_reported)
+			answer(w, 0, 0);
 	}
 	ret = ret < 0 && ret != -EINTR ? ret : 0;
 	/*

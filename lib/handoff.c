@@ -17,17 +17,17 @@ int fg_handoff_send(int sock, const struct fg_handoff *h, int plain_fd, int tls_
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = {
-		.iov_base = (void *)h,
-		.iov_len = offsetof(struct fg_handoff, preread) + h->preread_len,
+	    .iov_base = (void *)h,
+	    .iov_len = offsetof(struct fg_handoff, preread) + h->preread_len,
 	};
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = sizeof(u.buf),
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = u.buf,
+	    .msg_controllen = sizeof(u.buf),
 	};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-	int fds[2] = { plain_fd, tls_fd };
+	int fds[2] = {plain_fd, tls_fd};
 	ssize_t n;
 
 	memset(&u, 0, sizeof(u));
@@ -56,8 +56,7 @@ int fg_handoff_send_small(int sock, const void *msg, size_t len)
 	return (size_t)n == len ? 0 : -EMSGSIZE;
 }
 
-int fg_handoff_parse(const struct msghdr *msg, size_t len, const struct fg_handoff *h,
-		     int fds[2])
+int fg_handoff_parse(const struct msghdr *msg, size_t len, const struct fg_handoff *h, int fds[2])
 {
 	struct cmsghdr *c;
 	int got = 0, ret = 0;

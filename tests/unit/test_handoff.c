@@ -109,12 +109,12 @@ static int receive(int sock, struct fg_handoff *h, size_t cmsg_len, int fds[2])
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = h, .iov_len = sizeof(*h) };
+	struct iovec iov = {.iov_base = h, .iov_len = sizeof(*h)};
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
-		.msg_control = u.buf,
-		.msg_controllen = cmsg_len,
+	    .msg_iov = &iov,
+	    .msg_iovlen = 1,
+	    .msg_control = u.buf,
+	    .msg_controllen = cmsg_len,
 	};
 	ssize_t n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
 
@@ -131,8 +131,8 @@ static void send_raw(int sock, const struct fg_handoff *h, size_t len, const int
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = (void *)h, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = (void *)h, .iov_len = len};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *c;
 
 	memset(&u, 0, sizeof(u));
@@ -212,9 +212,9 @@ UNIT_TEST(send_and_parse)
 	REFUSED(sv[1], CMSG_ROOM);
 
 	/* one fd, three fds, none */
-	send_raw(sv[0], good(0), HEADER, (int[]){ p[1] }, 1);
+	send_raw(sv[0], good(0), HEADER, (int[]){p[1]}, 1);
 	REFUSED(sv[1], CMSG_ROOM);
-	send_raw(sv[0], good(0), HEADER, (int[]){ p[1], q[1], p[1] }, 3);
+	send_raw(sv[0], good(0), HEADER, (int[]){p[1], q[1], p[1]}, 3);
 	REFUSED(sv[1], CMSG_ROOM);
 	send_raw(sv[0], good(0), HEADER, NULL, 0);
 	REFUSED(sv[1], CMSG_ROOM);
@@ -297,8 +297,8 @@ UNIT_TEST(check_id)
 
 UNIT_TEST(ack_and_drain_check)
 {
-	struct fg_handoff_ack a = { FG_HANDOFF_ACK_MAGIC, 3, -EMFILE, 10 }, out;
-	struct fg_handoff_drain d = { FG_HANDOFF_DRAIN_MAGIC, 10000 }, dout;
+	struct fg_handoff_ack a = {FG_HANDOFF_ACK_MAGIC, 3, -EMFILE, 10}, out;
+	struct fg_handoff_drain d = {FG_HANDOFF_DRAIN_MAGIC, 10000}, dout;
 	int sv[2];
 	uint8_t buf[64];
 
@@ -340,5 +340,5 @@ UNIT_TEST(ack_and_drain_check)
 }
 
 UNIT_MAIN("handoff", UNIT_CASE(check_accepts), UNIT_CASE(check_refuses),
-	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot), UNIT_CASE(parse_emfile), UNIT_CASE(check_id),
-	  UNIT_CASE(ack_and_drain_check))
+	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot),
+	  UNIT_CASE(parse_emfile), UNIT_CASE(check_id), UNIT_CASE(ack_and_drain_check))

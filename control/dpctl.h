@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_CONTROL_DPCTL_H
+#define FEDGATE_CONTROL_DPCTL_H
+
+/*
+ * The data plane as the control process sees it (README "The data plane's
+ * life"): the process, restarted with back-off when it dies or wedges; its
+ * workers' sockets, never written with a wait; the handoffs sent and not yet
+ * answered, whose sockets the control process keeps until the answer; and
+ * the drain of a graceful stop.
+ */
+#include <stdint.h>
+#include <sys/types.h>
+#include "fedgate/dataplane-t.h"
+#include "fedgate/handoff-t.h"
+
+struct gw_dp;
+struct gw_src;
+struct fg_evloop;
+
+/*
+ * Starts the data plane (control/spawn.c) for @o; a drain gives its tunnels
+ * @drain_ms. 0 with *@dp, or -errno (nothing started).
+ */
+int gw_dp_new(struct gw_dp **dp, const struct fg_dp_opts *o, uint32_t drain_ms);
+
+/* Stops the data plane if it runs (SIGTERM, then waits), closes what is pending. NULL is fine. */
+void gw_dp_free(struct gw_dp *dp);
+
+/* The data plane's pid, or -1 while it is down. */
+pid_t gw_dp_pid(const struct gw_dp *dp);
+
+/* Registers its sockets and timer in @loop, as sources of kind SRC_DATAPLANE. 0 or -errno. */
+int gw_dp_attach(struct gw_dp *dp, struct fg_evloop *loop);
+
+/*
+ * Whether a handoff would be taken now: 0, or -ENOBUFS (too many waiting for
+ * the data plane) or -ESHUTDOWN (draining), for the caller to refuse with.
+ */
+int gw_dp_room(const struct gw_dp *dp);
+
+/*
+ * Queues @h (taken: wiped and freed here, whatever happens) with the two
+ * sockets (taken: the control process's copies, closed once the data plane
+ * answered). @accepted is logged when it says the tunnel runs; a refusal or
+ * a loss is logged instead and the client gets a reset. Returns 0; on -errno
+ * (no memory) nothing but @h was taken.
+ */
+int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_fd,
+		  const char *accepted);
+
+/* One of its sources (@s) is ready. */
+void gw_dp_event(struct gw_dp *dp, struct gw_src *s);
+
+/* SIGCHLD: reaps the data plane if it exited, and has it restarted. */
+void gw_dp_child(struct gw_dp *dp);
+
+/*
+ * SIGTERM: handoffs not yet sent are refused, and every worker is told to
+ * drain. gw_dp_done() says when it is over.
+ */
+void gw_dp_drain(struct gw_dp *dp);
+
+/* A drain was asked and the data plane has exited (or was killed at the hard deadline). */
+int gw_dp_done(const struct gw_dp *dp);
+
+#endif
