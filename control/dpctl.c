@@ -228,7 +228,8 @@ static int start(struct gw_dp *dp)
 static void describe_status(int status, char *buf, size_t len)
 {
 	if (WIFSIGNALED(status))
-		snprintf(buf, len, "was killed by %s", strsignal(WTERMSIG(status)));
+		snprintf(buf, len, "was killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
 	else
 		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
 }

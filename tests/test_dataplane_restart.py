@@ -1,0 +1,138 @@
+"""A data plane that dies is restarted; the gateway stays up (issue 14).
+
+kill -9 of the data plane mid-transfer: the transfer is cut (its tunnels are
+lost, and the log says how many), but the control process keeps its listeners,
+restarts the data plane at once (then with back-off), and new connections work
+within a second. The gateway still stops cleanly (exit 0) on SIGTERM.
+"""
+
+import os
+import re
+import signal
+import socket
+import ssl
+import time
+
+from conftest import Gateway, gateway_config, stop_process, wait_for
+from test_dataplane_orphan import alive, children
+
+CHUNK = b"x" * 65536
+
+
+def handler(conn):
+    """'stream\\n': up to 200 MiB, paced; anything else is echoed."""
+    first = conn.recv(100)
+    if first.startswith(b"stream"):
+        for _ in range(3200):
+            conn.sendall(CHUNK)
+            time.sleep(0.002)
+        return
+    while first:
+        conn.sendall(first)
+        first = conn.recv(65536)
+
+
+def tls(pki, port, timeout=10):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(pki["federated"])
+    ctx.load_cert_chain(pki["leaves"]["foo"]["crt"], pki["leaves"]["foo"]["key"])
+    raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    return ctx.wrap_socket(raw, server_hostname="bar.internal")
+
+
+def echo_works(pki, port, tag):
+    try:
+        with tls(pki, port, timeout=2) as s:
+            s.sendall(tag)
+            got = b""
+            while len(got) < len(tag):
+                data = s.recv(len(tag) - len(got))
+                if not data:
+                    return False
+                got += data
+            return got == tag
+    except (OSError, ssl.SSLError):
+        return False
+
+
+def data_plane(gw):
+    pids = wait_for(lambda: [p for p in children(gw.proc.pid) if alive(p)], 5,
+                    "the data plane child")
+    assert len(pids) == 1, f"one data plane expected, found {pids}"
+    return pids[0]
+
+
+def read_until_cut(s, limit):
+    """Bytes read until the stream ends (any way) or @limit; and how it ended."""
+    n = 0
+    try:
+        while n < limit:
+            data = s.recv(1 << 20)
+            if not data:
+                return n, "eof"
+            n += len(data)
+    except (OSError, ssl.SSLError) as e:
+        return n, type(e).__name__
+    return n, "complete"
+
+
+def test_killed_data_plane_is_restarted_and_the_gateway_stays_up(pki, tmp_path, upstream):
+    up = upstream(handler)
+    cfg = gateway_config(pki, "bar", [{
+        "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+        "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
+    gw = Gateway(tmp_path, "terminate", cfg).start()
+    rc = None
+    try:
+        port = gw.port("t")
+        first = data_plane(gw)
+        assert echo_works(pki, port, b"before\n"), gw.log()
+        # one transfer under way and two idle tunnels: three to lose
+        idle = [tls(pki, port) for _ in range(2)]
+        for s in idle:
+            s.sendall(b"idle\n")
+            assert s.recv(5) == b"idle\n"
+        big = tls(pki, port, timeout=20)
+        big.sendall(b"stream\n")
+        got = 0
+        while got < (4 << 20):
+            got += len(big.recv(1 << 20))
+        gw.wait_log(r"accepted foo\.internal", count=4)
+
+        killed_at = time.monotonic()
+        os.kill(first, signal.SIGKILL)
+        # new connections work within a second, on a new data plane
+        while not echo_works(pki, port, b"after\n"):
+            assert time.monotonic() - killed_at < 1.0, \
+                f"no working connection 1 s after the kill:\n{gw.log()}"
+            time.sleep(0.02)
+        elapsed = time.monotonic() - killed_at
+        assert gw.proc.poll() is None, f"the gateway stopped:\n{gw.log()}"
+        second = data_plane(gw)
+        assert second != first
+        log = gw.wait_log(r"the data plane \(pid %d\) was killed by signal 9 \(Killed\): 3 tunnel\(s\) lost"
+                          % first, timeout=5)
+        assert log
+        gw.wait_log(r"data plane restarted: pid %d" % second)
+
+        # the transfer was cut, not completed; the idle tunnels are gone too
+        n, how = read_until_cut(big, 200 << 20)
+        assert how != "complete" and n < (200 << 20) - got, (n, how)
+        for s in idle:
+            assert read_until_cut(s, 1 << 20)[1] != "complete"
+
+        # a second death in a row waits the back-off, and still comes back
+        os.kill(second, signal.SIGKILL)
+        gw.wait_log(r"the data plane \(pid %d\) was killed by signal 9 \(Killed\): 0 tunnel\(s\) lost; "
+                    r"restarting it in 100 ms" % second, timeout=5)
+        wait_for(lambda: echo_works(pki, port, b"again\n"), 5, "a connection after the back-off")
+        assert gw.proc.poll() is None
+        print(f"first connection after the kill worked after {elapsed * 1000:.0f} ms")
+        for s in idle + [big]:
+            s.close()
+    finally:
+        rc = stop_process(gw.proc)
+        gw.logf.close()
+    assert rc == 0, f"exit {rc}:\n{gw.log()}"
+    assert not re.search(r"stopping\b.*data plane", gw.log())
