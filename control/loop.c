@@ -281,7 +281,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 {
 	switch (s->kind) {
 	case SRC_LISTENER:
-		gw_conn_accept(gw, (struct gw_listener *)s);
+		/* closed by a SIGTERM earlier in this batch (start_drain) */
+		if (((struct gw_listener *)s)->fd >= 0)
+			gw_conn_accept(gw, (struct gw_listener *)s);
 		break;
 	case SRC_CONN:
 		gw_conn_ready(gw, (struct gw_conn *)s);

@@ -242,9 +242,10 @@ void dp_drain_timeout(struct dp_worker *w);
 /*
  * For a stopping tunnel, before its backend sees a completion: true when the
  * completion was handled here (the TLS side's direction ends instead of
- * reading on), false when the backend goes on as usual.
+ * reading on), false when the backend goes on with *@res (a plaintext read
+ * becomes the end of the stream).
  */
-bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int res);
+bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int *res);
 
 #define TLS_HS_NEW_SESSION_TICKET 4
 #define TLS_HS_KEY_UPDATE 24

@@ -2,11 +2,10 @@
 /*
  * A drain (the control process got SIGTERM): the worker takes no more
  * tunnels; those running may finish until the deadline. Then each stops
- * cleanly: its plaintext side is shut for reading, so the backend's own
- * end-of-stream path sends close_notify and a FIN to the TLS peer, and its
- * TLS side is shut for reading, so the plaintext side gets what was already
- * opened and then a FIN. Whatever has not ended a grace later is aborted. The
- * worker's loop ends once it has no tunnel left (worker.c).
+ * cleanly: its next plaintext read is taken for the end of the stream, so
+ * the backend's own path sends close_notify and a FIN to the TLS peer; the
+ * plaintext side gets what was already opened, and then a FIN. Whatever has not ended a grace later
+ * is aborted. The worker's loop ends once it has no tunnel left (worker.c).
  */
 #include <errno.h>
 #include <sys/socket.h>
@@ -67,19 +66,29 @@ void dp_drain_timeout(struct dp_worker *w)
 	}
 }
 
-bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int res)
+bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int *res)
 {
+	/*
+	 * A plaintext side shut for reading still returns what keeps arriving:
+	 * the read that completes is taken for its end, and the backend sends
+	 * close_notify (what it read is dropped: the deadline cuts the stream).
+	 */
+	if (op == DP_OP_PLAIN_RECV) {
+		if (*res > 0)
+			*res = 0;
+		return false;
+	}
 	if (t->down_done)
 		return false;
 	switch (op) {
 	case DP_OP_PLAIN_SEND:
 		/* Aborted, or the rest of down_out queued: nothing more here. */
-		if (!dp_down_sent(t, res))
+		if (!dp_down_sent(t, *res))
 			return true;
 		break;
 	case DP_OP_TLS_RECV:
 		/* What came is opened and delivered first; 0 is the shutdown. */
-		if (res != 0)
+		if (*res != 0)
 			return false;
 		break;
 	case DP_OP_DOWN_READY:

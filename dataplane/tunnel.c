@@ -29,7 +29,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 		dp_tunnel_maybe_finish(t);
 		return;
 	}
-	if (t->stopping && dp_drain_step(t, op, res))
+	if (t->stopping && dp_drain_step(t, op, &res))
 		return;
 	switch (op) {
 	case DP_OP_PLAIN_RECV:
