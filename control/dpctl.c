@@ -35,7 +35,7 @@
 
 #define QUEUE_MAX 256	    /* handoffs waiting for the data plane, all workers */
 #define INFLIGHT_MAX 64	    /* sent and not answered, per worker: its acks always fit */
-#define ANSWER_MS 5000	    /* a sent handoff unanswered this long: the data plane is wedged */
+#define ANSWER_MS 3000	    /* a sent handoff unanswered this long: the data plane is wedged */
 #define QUEUED_MS 5000	    /* an unsent one waiting this long is refused */
 #define BACKOFF_MIN_MS 100  /* the second restart in a row waits this long, then doubles */
 #define BACKOFF_MAX_MS 5000 /* ... up to this */

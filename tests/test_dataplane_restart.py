@@ -136,3 +136,64 @@ def test_killed_data_plane_is_restarted_and_the_gateway_stays_up(pki, tmp_path, 
         gw.logf.close()
     assert rc == 0, f"exit {rc}:\n{gw.log()}"
     assert not re.search(r"stopping\b.*data plane", gw.log())
+
+
+def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_path, upstream):
+    """SIGSTOP of the data plane: handshakes go on (the handoff never blocks the
+    control loop), a full queue refuses with a log line, and the unanswered data
+    plane is killed and restarted; every client works or is refused, and says so."""
+    up = upstream(handler)
+    cfg = gateway_config(pki, "bar", [{
+        "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+        "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
+    gw = Gateway(tmp_path, "terminate", cfg).start()
+    clients, results = [], {}
+    try:
+        port = gw.port("t")
+        wedged = data_plane(gw)
+        os.kill(wedged, signal.SIGSTOP)
+        started = time.monotonic()
+        for i in range(300):
+            # each handshake needs the control loop: a blocked handoff would stop them all
+            s = tls(pki, port, timeout=10)
+            s.sendall(b"ping-%03d\n" % i)
+            clients.append((i, s))
+        handshakes = time.monotonic() - started
+        gw.wait_log(r"the data plane has not answered handoff \d+ for 3000 ms: wedged",
+                    timeout=10)
+        gw.wait_log(r"data plane restarted: pid \d+", timeout=5)
+        for i, s in clients:
+            tag = b"ping-%03d\n" % i
+            s.settimeout(15)
+            try:
+                got = b""
+                while len(got) < len(tag):
+                    data = s.recv(len(tag) - len(got))
+                    if not data:
+                        break
+                    got += data
+                results[i] = "ok" if got == tag else "closed"
+            except (OSError, ssl.SSLError):
+                results[i] = "closed"
+        assert echo_works(pki, port, b"after\n"), gw.log()[-3000:]
+        assert gw.proc.poll() is None
+    finally:
+        for _, s in clients:
+            s.close()
+        try:
+            os.kill(wedged, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+        rc = stop_process(gw.proc)
+        gw.logf.close()
+    log = gw.log()
+    ok = sum(1 for r in results.values() if r == "ok")
+    refused = len(re.findall(r" warn: refused ", log))
+    full = len(re.findall(r"the data plane is not taking tunnels now \(its queue is full\)", log))
+    summary = f"{ok} ok, {len(results) - ok} closed, {refused} refusals logged ({full} queue full)"
+    assert handshakes < 60, f"handshakes took {handshakes:.1f} s: {summary}"
+    assert full > 0, f"the queue never filled: {summary}"
+    assert ok > 0, summary
+    assert len(re.findall(r"accepted foo\.internal", log)) == ok + 1, summary
+    assert refused == len(results) - ok, f"closed without a log line: {summary}\n{log[-3000:]}"
+    assert rc == 0, f"exit {rc}:\n{log[-3000:]}"
