@@ -37,10 +37,10 @@ static void answer(struct dp_worker *w, uint32_t id, int err)
 	 * The control process bounds the handoffs in flight, so an ack always
 	 * has room; one that is lost anyway leaves it to time the handoff out.
 	 */
-	if (ret)
-		fg_error("worker %d: cannot answer handoff %u: %s", w->index, id, strerror(-ret));
-	else
+	if (!ret)
 		w->n_reported = w->n_tunnels;
+	else if (id) /* a count that did not go is sent with the next batch */
+		fg_error("worker %d: cannot answer handoff %u: %s", w->index, id, strerror(-ret));
 }
 
 static void handle_handoff(struct dp_worker *w, int res)

@@ -6,13 +6,15 @@ deadline with close_notify (a clean TLS end, not a FIN or a reset), and the
 gateway exits 0 once the data plane is done.
 """
 
+import json
 import signal
+import subprocess
 import socket
 import ssl
 import threading
 import time
 
-from conftest import Gateway, gateway_config, stop_process, wait_for
+from conftest import FEDGATE, Gateway, gateway_config, stop_process, wait_for
 
 DRAIN_S = 3
 CHUNK = b"y" * 65536
@@ -132,3 +134,18 @@ def test_sigterm_with_a_zero_drain_stops_at_once_with_close_notify(pki, tmp_path
     assert long.how == "close_notify", (long.how, gw.log()[-2000:])
     assert long.ended - t0 < 1.5
     assert rc == 0 and exited < 3, (rc, exited, gw.log())
+
+
+def test_bad_drain_timeout_is_a_config_error(pki, tmp_path):
+    for bad, why in [(-1, "expected"), (3601, "expected"), ("10", "expected")]:
+        cfg = gateway_config(pki, "bar", [{
+            "name": "t", "mode": "terminate", "listen": "127.0.0.1:0",
+            "upstream": "127.0.0.1:9", "allow": [{"dns": "foo.internal"}]}])
+        cfg["dataplane"]["drain_timeout_s"] = bad
+        path = tmp_path / f"bad{bad}.json"
+        path.write_text(json.dumps(cfg))
+        r = subprocess.run([FEDGATE, "check", "-c", str(path)], capture_output=True, text=True,
+                           timeout=20)
+        assert r.returncode == 2, (bad, r.stdout, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "$.dataplane.drain_timeout_s" in lines[0], (bad, r.stderr)
