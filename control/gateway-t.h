@@ -102,7 +102,7 @@ struct gw {
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
-	int draining; /* SIGTERM: listeners closed, waiting for the data plane's drain */
+	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */
 };
 
 #endif

@@ -57,16 +57,18 @@ static void handle_jobs(struct gw *gw, struct fg_jobq *q)
 }
 
 /*
- * SIGTERM: a graceful stop. No new connection (the listeners close), the
- * handshakes in progress are dropped, and the data plane drains: the loop
- * ends once it has exited (gw_dp_done). A second SIGTERM, or SIGINT, stops
- * at once: the data plane is then stopped with its tunnels (run.c).
+ * SIGTERM: a graceful stop, begun once the batch of events is over (a later
+ * event of the batch may belong to a connection or listener freed here). No
+ * new connection (the listeners close), the handshakes in progress are
+ * dropped, and the data plane drains: the loop ends once it has exited
+ * (gw_dp_done). A second SIGTERM, or SIGINT, stops at once: the data plane
+ * is then stopped with its tunnels (run.c).
  */
 static void start_drain(struct gw *gw)
 {
 	size_t n = gw->n_conns;
 
-	gw->draining = 1;
+	gw->draining = 2;
 	for (size_t i = 0; i < gw->n_listeners; i++) {
 		if (gw->listeners[i].fd < 0)
 			continue;
@@ -99,7 +101,7 @@ static void handle_signal(struct gw *gw)
 		return;
 	}
 	if (sig == SIGTERM && !gw->draining) {
-		start_drain(gw);
+		gw->draining = 1; /* start_drain() after this batch */
 		return;
 	}
 	fg_info("%s: stopping", strsignal(sig));
@@ -281,9 +283,7 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 {
 	switch (s->kind) {
 	case SRC_LISTENER:
-		/* closed by a SIGTERM earlier in this batch (start_drain) */
-		if (((struct gw_listener *)s)->fd >= 0)
-			gw_conn_accept(gw, (struct gw_listener *)s);
+		gw_conn_accept(gw, (struct gw_listener *)s);
 		break;
 	case SRC_CONN:
 		gw_conn_ready(gw, (struct gw_conn *)s);
@@ -335,6 +335,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		 */
 		for (int i = 0; i < n && !gw.fatal; i++)
 			dispatch(&gw, evs[i].data.ptr);
+		if (gw.draining == 1)
+			start_drain(&gw);
 		gw_conn_expire(&gw);
 	}
 	ret = gw.fatal;
