@@ -189,8 +189,9 @@ static void flush(struct gw_dp *dp)
 			p->h = NULL;
 			break;
 		}
-		if (ret == -EAGAIN)
-			break; /* no worker has room: the rest wait too, in order */
+		/* No worker has room, or the data plane is going: the rest wait, in order. */
+		if (ret == -EAGAIN || ret == -EPIPE || ret == -ECONNRESET)
+			break;
 		if (ret) {
 			char why[128];
 
@@ -224,6 +225,8 @@ static int start(struct gw_dp *dp)
 	}
 	return 0;
 }
+
+static void restart(struct gw_dp *dp);
 
 static void describe_status(int status, char *buf, size_t len)
 {
@@ -287,6 +290,8 @@ static void down(struct gw_dp *dp, int status, const char *why)
 	dp->pid = -1;
 	dp->restart_at = now + delay;
 	set_tick(dp);
+	if (!delay)
+		restart(dp);
 }
 
 static void restart(struct gw_dp *dp)

@@ -190,9 +190,12 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
     ok = sum(1 for r in results.values() if r == "ok")
     refused = len(re.findall(r" warn: refused ", log))
     full = len(re.findall(r"the data plane is not taking tunnels now \(its queue is full\)", log))
-    summary = f"{ok} ok, {len(results) - ok} closed, {refused} refusals logged ({full} queue full)"
+    summary = (f"{ok} ok, {len(results) - ok} closed, {refused} refusals logged ({full} queue "
+               f"full), handshakes took {handshakes:.1f} s")
     assert handshakes < 60, f"handshakes took {handshakes:.1f} s: {summary}"
-    assert full > 0, f"the queue never filled: {summary}"
+    # 300 handshakes inside the 3 s before the wedge is found: 256 wait, the rest are refused.
+    # (On a slower machine the wedged data plane is replaced before the queue fills.)
+    assert full > 0 or handshakes > 3.0, f"the queue never filled: {summary}"
     assert ok > 0, summary
     assert len(re.findall(r"accepted foo\.internal", log)) == ok + 1, summary
     assert refused == len(results) - ok, f"closed without a log line: {summary}\n{log[-3000:]}"
