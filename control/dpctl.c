@@ -460,7 +460,7 @@ static void sock_ready(struct gw_dp *dp, int i)
 		if (n < 0 && errno == EAGAIN)
 			break;
 		if (n <= 0) {
-			down(dp, -1, n ? strerror(errno) : "it closed its handoff socket");
+			down(dp, -1, n ? strerror(errno) : "its handoff socket closed first");
 			return;
 		}
 		if (fg_handoff_ack_check(buf, (size_t)n, &a)) {
