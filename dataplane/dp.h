@@ -22,6 +22,7 @@ enum dp_op {
 	DP_OP_POLL,	   /* readiness ahead of a linked splice, or a cancel: result not needed */
 	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
+	DP_OP_TICK,	   /* the worker's once-a-second timeout (idle.c) */
 };
 #define DP_OP_MASK 15u
 
@@ -117,6 +118,8 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	struct fg_legs_slot *legs; /* the plain side's local redirect slot, or NULL */
+	uint32_t idle_s;	   /* closed after this many seconds without a byte; 0: never */
+	uint64_t active_tick;	   /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];
 };
 
@@ -138,6 +141,10 @@ struct __attribute__((aligned(16))) dp_worker {
 	} cmsg; /* the handoff's SCM_RIGHTS: two fds, and room to see any more */
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
+	/* idle.c: seconds counted by a timeout, armed while a tunnel has an idle limit */
+	uint64_t ticks;
+	bool tick_armed;
+	struct __kernel_timespec tick_ts;
 };
 
 static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op op)
@@ -217,6 +224,19 @@ const char *dp_record_error(int err);
 
 /* Why a tunnel closes for a backend's -errno on a received record: "peer alert" etc. */
 const char *dp_down_error(int err);
+
+/*
+ * ---- idle.c: the idle reaper ----
+ * A tunnel with an idle limit notes the worker's tick whenever a completion
+ * moves bytes (no clock read, no syscall); once a second the worker's tick
+ * closes those that moved none for longer than their limit.
+ */
+
+/* A tunnel with an idle limit started: the tick runs (it stops itself once none is left). */
+void dp_idle_arm(struct dp_worker *w);
+
+/* The tick's completion (@res: -ETIME, or -errno): reaps idle tunnels, re-arms. */
+void dp_idle_tick(struct dp_worker *w, int res);
 
 /* ---- tunnel.c: a tunnel's start, and each completion to its backend ---- */
 
