@@ -188,3 +188,32 @@ def test_bad_idle_timeout_is_refused_naming_the_key(pki, tmp_path, value, words)
     p = tmp_path / "c.json"
     p.write_text(json.dumps(cfg))
     assert_config_refused(p, "$.tunnels[0].idle_timeout_s", words)
+
+
+def test_a_reader_that_stalls_counts_as_idle_and_its_tunnel_is_closed(pki, gateways, upstream):
+    """The service sends while the app never reads: once every buffer on the way is full
+    nothing moves, and the terminate side (idle_timeout_s 1) closes the tunnel. Its record
+    toward the peer is stuck in flight, so it says FIN only; the app sees the stream end
+    (a reset: the peer's gateway got a record cut short)."""
+    blob = b"z" * (64 << 20)
+
+    def flood(conn):
+        conn.sendall(blob)
+
+    a, b, up = idle_pair(pki, gateways, upstream, term_idle=1, handler=flood)
+    s = connect(a.port("to-gcp"))
+    s.sendall(b"go")
+    b.wait_log(r"tunnel from-aws: foo\.internal closed: idle for 1 s \(a record was in flight: "
+               r"FIN only\)", timeout=20)
+    got = 0
+    s.settimeout(10)
+    try:
+        while True:
+            data = s.recv(1 << 20)
+            if not data:
+                break
+            got += len(data)
+    except ConnectionResetError:
+        pass
+    assert 0 < got < len(blob), got
+    s.close()
