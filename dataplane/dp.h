@@ -235,7 +235,7 @@ const char *dp_down_error(int err);
 /* A tunnel with an idle limit started: the tick runs (it stops itself once none is left). */
 void dp_idle_arm(struct dp_worker *w);
 
-/* The tick's completion (@res: -ETIME, or -errno): reaps idle tunnels, re-arms. */
+/* The tick's completion (@res -ETIME): reaps idle tunnels, re-arms; another @res stops it. */
 void dp_idle_tick(struct dp_worker *w, int res);
 
 /* ---- tunnel.c: a tunnel's start, and each completion to its backend ---- */

@@ -130,10 +130,18 @@ void dp_idle_tick(struct dp_worker *w, int res)
 {
 	bool timed = false;
 
+	/*
+	 * -ETIME is the timeout expiring. Any other result (a ring that refuses
+	 * timeouts) would come back at once on every retry: the tick stays
+	 * "armed" for good, so that nothing re-arms it, and the limits go unenforced.
+	 */
+	if (res != -ETIME) {
+		fg_error("worker %d: idle timer: %s; idle_timeout_s is not enforced", w->index,
+			 strerror(-res));
+		return;
+	}
 	w->tick_armed = false;
-	/* -ETIME is the timeout expiring; anything else still ends a tick, if early. */
-	if (res == -ETIME)
-		w->ticks++;
+	w->ticks++;
 	for (struct dp_tunnel *t = w->tunnels, *next; t; t = next) {
 		next = t->next; /* reap() may free @t */
 		if (!t->idle_s || t->closing)
