@@ -6,7 +6,10 @@ A tunnel that keeps moving bytes, however few, is never closed; without the sett
 """
 
 import json
+import re
+import shutil
 import socket
+import subprocess
 import threading
 import time
 
@@ -216,4 +219,37 @@ def test_a_reader_that_stalls_counts_as_idle_and_its_tunnel_is_closed(pki, gatew
     except ConnectionResetError:
         pass
     assert 0 < got < len(blob), got
+    s.close()
+
+
+def keepalive_timers(sport=None, dport=None):
+    """Seconds left on each keepalive timer of the established sockets with that local or
+    remote port (ss -o: "timer:(keepalive,59sec,0)"), and ss's output."""
+    flt = f"sport = :{sport}" if sport else f"dport = :{dport}"
+    r = subprocess.run(["ss", "-tnoH", "state", "established", flt], capture_output=True,
+                       text=True, timeout=10)
+    assert r.returncode == 0, r
+    unit = {"ms": 0.001, "sec": 1, "min": 60}
+    left = [float(v) * unit[u] for v, u in
+            re.findall(r"timer:\(keepalive,(?:\d+min)?([\d.]+)(ms|sec|min)", r.stdout)]
+    return left, r.stdout
+
+
+def test_every_tunnel_socket_has_tcp_keepalive(pki, gateways, upstream):
+    """Both sockets of a tunnel on both gateways: the TLS ones between the gateways and the
+    plaintext ones (app -> originate, terminate -> service) run a keepalive timer, so a peer
+    host that vanished is found though idle_timeout_s is off."""
+    if not shutil.which("ss"):
+        pytest.skip("needs ss (iproute2) to read the sockets' timers")
+    a, b, up = idle_pair(pki, gateways, upstream)
+    s = connect(a.port("to-gcp"))
+    hello(s)
+    for what, kw, n in (("app -> originate", dict(sport=a.port("to-gcp")), 1),
+                        ("originate <-> terminate", dict(sport=b.port("from-aws")), 1),
+                        ("originate <-> terminate", dict(dport=b.port("from-aws")), 1),
+                        ("terminate -> service", dict(dport=up.port), 1)):
+        left, out = keepalive_timers(**kw)
+        assert len(left) == n, f"{what}: no keepalive timer\n{out}"
+        # fedgate's first probe after 60 s of silence, not the kernel's default 2 hours
+        assert all(x <= 60 for x in left), f"{what}: {left}\n{out}"
     s.close()
