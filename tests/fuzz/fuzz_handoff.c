@@ -26,8 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h = (const struct fg_handoff *)buf;
 	if (!fg_handoff_check(h, size)) {
 		if (size > sizeof(*h) || h->preread_len > FG_HANDOFF_PREREAD_MAX ||
-		    size != HEADER_LEN + h->preread_len || fg_cipher_params(h->keys.cipher, NULL, NULL) ||
-		    h->idle_s > FG_HANDOFF_IDLE_MAX_S)
+		    size != HEADER_LEN + h->preread_len || fg_cipher_params(h->keys.cipher, NULL, NULL))
+			abort();
+		if (h->idle_s > FG_HANDOFF_IDLE_MAX_S)
 			abort();
 		/* what dp_tunnel_start() does with it */
 		snprintf(name, sizeof(name), "%s", h->tunnel);
