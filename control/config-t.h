@@ -39,6 +39,7 @@ struct fg_tunnel_conf {
 	int proxy_v2;	       /* terminate: send a PROXY v2 header upstream */
 	enum fg_capture capture; /* originate: transparent, dials by $.routes (no target) */
 	int transparent;	 /* terminate: dials the destination the peer names (no target) */
+	int idle_timeout_s;	 /* the data plane closes a tunnel idle this long; 0: never */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };

@@ -10,6 +10,7 @@
 
 #include "control/config.h"
 #include "control/config_walk.h"
+#include "fedgate/handoff-t.h"
 #include "fedgate/net.h"
 
 #define FP_PREFIX_LEN (sizeof(FG_ROOT_SHA256_PREFIX) - 1)
@@ -252,7 +253,7 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 {
 	static const char *const keys[] = {"name",     "mode",	      "listen", "peer",
 					   "upstream", "server_name", "allow",	"proxy_protocol",
-					   "capture",  "transparent", NULL};
+					   "capture",  "transparent", "idle_timeout_s", NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -274,6 +275,9 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 		goto out;
 	}
 	ret = parse_addr(w, obj, path, "listen", 1, &t->listen);
+	if (!ret)
+		ret = fg_conf_get_int(w, obj, path, "idle_timeout_s", 0, (int)FG_HANDOFF_IDLE_MAX_S,
+				      &t->idle_timeout_s);
 	if (ret)
 		goto out;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "capture")) {

@@ -529,6 +529,7 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 	}
 	h->sent_len = (uint32_t)c->app_len;
 	h->legs_slot = c->legs_slot;
+	h->idle_s = (uint32_t)c->t->idle_timeout_s;
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);

@@ -23,6 +23,7 @@ enum dp_op {
 	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
 	DP_OP_DRAIN,	   /* a drain's deadline, then its grace, passed (drain.c) */
+	DP_OP_TICK,	   /* the worker's once-a-second timeout (idle.c) */
 };
 #define DP_OP_MASK 15u
 
@@ -119,6 +120,8 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	struct fg_legs_slot *legs; /* the plain side's local redirect slot, or NULL */
+	uint32_t idle_s;	   /* closed after this many seconds without a byte; 0: never */
+	uint64_t active_tick;	   /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];
 };
 
@@ -143,6 +146,10 @@ struct __attribute__((aligned(16))) dp_worker {
 	size_t n_reported; /* n_tunnels as last told to the control process */
 	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */
 	struct __kernel_timespec drain_ts;
+	/* idle.c: seconds counted by a timeout, armed while a tunnel has an idle limit */
+	uint64_t ticks;
+	bool tick_armed;
+	struct __kernel_timespec tick_ts;
 };
 
 static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op op)
@@ -153,7 +160,8 @@ static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op
 /*
  * ---- tunnel_ops.c: the steps both backends share ----
  * It calls no backend and no worker code: the calls between the data plane's
- * files go one way (worker -> tunnel -> backends -> tunnel_ops -> pool, alert).
+ * files go one way (worker -> tunnel -> backends -> tunnel_ops -> pool, alert;
+ * worker and tunnel -> idle -> tunnel_ops).
  */
 
 /* Returns an SQE, submitting what is queued to make room. Never NULL once the ring works. */
@@ -222,6 +230,19 @@ const char *dp_record_error(int err);
 
 /* Why a tunnel closes for a backend's -errno on a received record: "peer alert" etc. */
 const char *dp_down_error(int err);
+
+/*
+ * ---- idle.c: the idle reaper ----
+ * A tunnel with an idle limit notes the worker's tick whenever a completion
+ * moves bytes (no clock read, no syscall); once a second the worker's tick
+ * closes those that moved none for longer than their limit.
+ */
+
+/* A tunnel with an idle limit started: the tick runs (it stops itself once none is left). */
+void dp_idle_arm(struct dp_worker *w);
+
+/* The tick's completion (@res -ETIME): reaps idle tunnels, re-arms; another @res stops it. */
+void dp_idle_tick(struct dp_worker *w, int res);
 
 /* ---- tunnel.c: a tunnel's start, and each completion to its backend ---- */
 

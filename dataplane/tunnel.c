@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include "dataplane/dp.h"
 #include "fedgate/ktls.h"
@@ -22,6 +25,9 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	const struct dp_backend *b = t->backend;
 
 	t->inflight--;
+	/* Bytes moved (or a readiness that precedes them): the idle reaper's clock restarts. */
+	if (res > 0)
+		t->active_tick = t->w->ticks;
 	/* Whatever the reader took leaves the redirect's backlog (fedgate/legs-t.h). */
 	if (op == DP_OP_PLAIN_RECV && res > 0 && t->legs)
 		fg_legs_consumed(t->legs, (uint64_t)res);
@@ -59,6 +65,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	case DP_OP_POLL: /* the linked operation reports, failure included */
 	case DP_OP_HANDOFF:
 	case DP_OP_DRAIN:
+	case DP_OP_TICK:
 		break;
 	}
 }
@@ -71,6 +78,30 @@ static int make_blocking(int fd)
 	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK))
 		return -errno;
 	return 0;
+}
+
+/*
+ * TCP keepalive on both sockets: a peer host that vanished (no FIN, no reset)
+ * is found within KEEPIDLE + KEEPINTVL * KEEPCNT = 6 minutes and its tunnel
+ * aborts, while a live idle tunnel stays up however long (idle_timeout_s is
+ * off by default) and a path that breaks for less than 5 minutes heals. The
+ * probes, one a minute, keep the flow in the NAT and load balancer tables on
+ * the way (Azure forgets an idle flow after 4 minutes, AWS NLB after 350 s).
+ * A socket that refuses an option keeps the kernel's defaults.
+ */
+#define KEEPIDLE_S 60
+#define KEEPINTVL_S 30
+#define KEEPCNT 10
+
+static void keepalive(int fd)
+{
+	static const int on = 1, idle = KEEPIDLE_S, intvl = KEEPINTVL_S, cnt = KEEPCNT;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)))
+		return;
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 /*
@@ -157,8 +188,12 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	snprintf(t->name, sizeof(t->name), "%s", h->tunnel);
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
 	t->bytes_up = h->sent_len;
+	t->idle_s = h->idle_s;
+	t->active_tick = w->ticks;
 	if (h->legs_slot >= 0 && w->legs)
 		t->legs = &w->legs[h->legs_slot];
+	keepalive(plain_fd);
+	keepalive(tls_fd);
 	ret = make_blocking(plain_fd);
 	if (!ret)
 		ret = make_blocking(tls_fd);
@@ -188,6 +223,8 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 		w->tunnels->prev = t;
 	w->tunnels = t;
 	w->n_tunnels++;
+	if (t->idle_s)
+		dp_idle_arm(w);
 	t->backend->start(t);
 	return 0;
 

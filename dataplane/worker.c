@@ -111,6 +111,9 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	case DP_OP_DOWN_READY:
 		dp_tunnel_complete(owner, op, cqe->res);
 		break;
+	case DP_OP_TICK:
+		dp_idle_tick(owner, cqe->res);
+		break;
 	}
 }
 

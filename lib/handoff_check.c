@@ -25,6 +25,8 @@ int fg_handoff_check(const struct fg_handoff *h, size_t len)
 		return -EPROTO;
 	if (h->legs_slot < -1 || h->legs_slot >= FG_LEGS_SLOTS)
 		return -EPROTO;
+	if (h->idle_s > FG_HANDOFF_IDLE_MAX_S)
+		return -EPROTO;
 	/* Names are copied as C strings: each must end inside its array. */
 	if (!memchr(h->tunnel, '\0', sizeof(h->tunnel)) || !memchr(h->peer, '\0', sizeof(h->peer)))
 		return -EPROTO;

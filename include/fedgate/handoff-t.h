@@ -7,6 +7,8 @@
 
 #define FG_HANDOFF_MAGIC 0x31686766u /* "fgh1" */
 #define FG_HANDOFF_PREREAD_MAX 16384
+/* The longest idle timeout a tunnel may have ($.tunnels[].idle_timeout_s): 30 days. */
+#define FG_HANDOFF_IDLE_MAX_S 2592000u
 
 /*
  * One established tunnel, from the control process to a data plane worker,
@@ -22,6 +24,7 @@ struct fg_handoff {
 	struct fg_session_keys keys;
 	char tunnel[64];
 	char peer[256];
+	uint32_t idle_s; /* close the tunnel after this many seconds without a byte; 0: never */
 	uint8_t preread[FG_HANDOFF_PREREAD_MAX];
 };
 

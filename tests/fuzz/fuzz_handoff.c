@@ -32,6 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    size != HEADER_LEN + h->preread_len ||
 		    fg_cipher_params(h->keys.cipher, NULL, NULL))
 			abort();
+		if (h->idle_s > FG_HANDOFF_IDLE_MAX_S)
+			abort();
 		/* what dp_tunnel_start() does with it */
 		snprintf(name, sizeof(name), "%s", h->tunnel);
 		snprintf(peer, sizeof(peer), "%s", h->peer);

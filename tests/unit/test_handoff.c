@@ -51,6 +51,11 @@ UNIT_TEST(check_accepts)
 	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
 	h->keys.cipher = FG_CHACHA20_POLY1305;
 	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+	/* an idle limit: off, or up to the longest the config allows */
+	h->idle_s = 1;
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
+	h->idle_s = FG_HANDOFF_IDLE_MAX_S;
+	CHECK_EQ(fg_handoff_check(h, HEADER + FG_HANDOFF_PREREAD_MAX), 0);
 }
 
 UNIT_TEST(check_refuses)
@@ -82,6 +87,11 @@ UNIT_TEST(check_refuses)
 	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
 	h = good(0);
 	memset(h->peer, 'b', sizeof(h->peer));
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h = good(0);
+	h->idle_s = FG_HANDOFF_IDLE_MAX_S + 1;
+	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
+	h->idle_s = UINT32_MAX;
 	CHECK_EQ(fg_handoff_check(h, HEADER), -EPROTO);
 }
 
