@@ -19,8 +19,18 @@
 struct fg_evloop;
 struct fg_ident;
 struct fg_jobq;
+struct fg_resolver;
 
-enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
+/* SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c). */
+enum gw_src_kind {
+	SRC_LISTENER,
+	SRC_CONN,
+	SRC_SIGNAL,
+	SRC_DATAPLANE,
+	SRC_TIMER,
+	SRC_JOBS,
+	SRC_RESOLVE
+};
 
 /* Every epoll registration points at one of these, first member of its owner. */
 struct gw_src {
@@ -102,6 +112,9 @@ struct gw {
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
+	/* The config's names, re-resolved off the loop; its rounds come back on @resolve_src. */
+	struct fg_resolver *resolver;
+	struct gw_src resolve_src;
 };
 
 #endif
