@@ -2,6 +2,7 @@
 /* The config's peer and upstream names, re-resolved by one helper thread: see resolve.h. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,11 +27,11 @@ struct rs_entry {
 	size_t index;
 	char *text;  /* "host:port", as configured */
 	char *label; /* "tunnel NAME: peer" or "route[i]: peer", for logs */
-	/* the thread's result of the round */
-	int ret;
-	char why[128];
+	/* in: the address in use when the round began; out: the round's result */
 	struct sockaddr_storage sa;
 	socklen_t len;
+	int ret; /* 0, or -EINVAL with @why */
+	char why[128];
 	/* the loop's: a failure was logged and no success came since */
 	int failing;
 };
@@ -73,13 +74,71 @@ static void destroy(struct fg_resolver *r)
 	free(r);
 }
 
+/*
+ * @e->text's host and port (as fg_addr_parse() split them at load: the text
+ * is valid) into @host and *@port; 0 or -EINVAL.
+ */
+static int split(const char *text, char *host, size_t size, const char **port)
+{
+	const char *h = text, *end;
+
+	if (text[0] == '[') {
+		h = text + 1;
+		end = strchr(text, ']');
+		*port = end ? end + 2 : NULL;
+	} else {
+		end = strrchr(text, ':');
+		*port = end ? end + 1 : NULL;
+	}
+	if (!end || !*port || (size_t)(end - h) >= size)
+		return -EINVAL;
+	memcpy(host, h, (size_t)(end - h));
+	host[end - h] = '\0';
+	return 0;
+}
+
+/*
+ * One lookup, as at load (getaddrinfo, first answer), but sticky: while the
+ * address in use (@e->sa on entry) is still among the answers it stays, so a
+ * name served round-robin does not move new dials at every round.
+ */
+static void lookup(struct rs_entry *e)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+	struct addrinfo *res = NULL, *ai;
+	const char *port;
+	char host[256];
+	int ret;
+
+	if (split(e->text, host, sizeof(host), &port)) {
+		e->ret = -EINVAL;
+		snprintf(e->why, sizeof(e->why), "not \"host:port\"");
+		return;
+	}
+	ret = getaddrinfo(host, port, &hints, &res);
+	if (ret || !res) {
+		e->ret = -EINVAL;
+		snprintf(e->why, sizeof(e->why), "%s",
+			 ret == EAI_NONAME ? "host name does not resolve" : gai_strerror(ret));
+		freeaddrinfo(res);
+		return;
+	}
+	e->ret = 0;
+	for (ai = res; ai; ai = ai->ai_next)
+		if (ai->ai_addrlen == e->len && !memcmp(ai->ai_addr, &e->sa, e->len))
+			break;
+	if (!ai) {
+		ai = res;
+		memcpy(&e->sa, ai->ai_addr, ai->ai_addrlen);
+		e->len = ai->ai_addrlen;
+	}
+	freeaddrinfo(res);
+}
+
 /* Every entry of @r->v, one lookup each; a stop request ends the round early. */
 static void run_round(struct fg_resolver *r)
 {
 	for (size_t i = 0; i < r->n; i++) {
-		struct rs_entry *e = &r->v[i];
-		struct fg_addr a = {0};
-		const char *why = NULL;
 		int stop;
 
 		pthread_mutex_lock(&r->lock);
@@ -87,14 +146,7 @@ static void run_round(struct fg_resolver *r)
 		pthread_mutex_unlock(&r->lock);
 		if (stop)
 			return;
-		e->ret = fg_addr_parse(e->text, 0, &a, &why);
-		if (!e->ret) {
-			e->sa = a.sa;
-			e->len = a.len;
-		} else {
-			snprintf(e->why, sizeof(e->why), "%s", why ? why : strerror(-e->ret));
-		}
-		fg_addr_exit(&a);
+		lookup(&r->v[i]);
 	}
 }
 
@@ -223,6 +275,8 @@ static int add_entry(struct fg_resolver *r, const struct rs_entry *old, size_t n
 	memset(e, 0, sizeof(*e));
 	e->route = route;
 	e->index = i;
+	e->sa = a->sa;
+	e->len = a->len;
 	e->text = strdup(a->text);
 	e->label = strdup(label);
 	if (!e->text || !e->label) {

@@ -69,11 +69,20 @@ class HostsGateway(Gateway):
         return self
 
 
-def rewrite_in_place(path, text):
-    """Same inode (the bind mount pins it), one write of the file's own size: no torn reads."""
-    data = text.encode()
+HOSTS_SIZE = 256
+
+
+def hosts_text(*lines):
+    """An /etc/hosts of exactly HOSTS_SIZE bytes (a comment pads it)."""
+    text = "127.0.0.1 localhost\n" + "".join(line + "\n" for line in lines)
+    return text + "#" * (HOSTS_SIZE - len(text) - 1) + "\n"
+
+
+def rewrite_in_place(path, *lines):
+    """Same inode (the bind mount pins it), one write of the same size: no torn reads."""
+    data = hosts_text(*lines).encode()
     with open(path, "r+b") as f:
-        assert len(data) == len(f.read()), "a rewrite keeps the file's size"
+        assert len(data) == len(f.read()) == HOSTS_SIZE
         os.pwrite(f.fileno(), data, 0)
 
 
@@ -116,7 +125,7 @@ class Tagged:
     @staticmethod
     def serve(tag, conn):
         try:
-            conn.settimeout(30)
+            conn.settimeout(60)
             conn.sendall(tag + b"\n")
             while data := conn.recv(65536):
                 conn.sendall(data)
@@ -154,7 +163,7 @@ def named_pair(pki, tmp_path):
     if why:
         pytest.skip(why)
     hosts = tmp_path / "hosts"
-    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.2 {NAME}\n")
+    hosts.write_text(hosts_text(f"127.0.0.2 {NAME}"))
     nsswitch = tmp_path / "nsswitch.conf"
     nsswitch.write_text("hosts: files\n")
     up = Tagged()
@@ -191,7 +200,7 @@ def test_upstream_name_moving_to_another_address_takes_new_connections_there(nam
     kept.settimeout(10)
     assert read_line(kept) == b"two"
 
-    rewrite_in_place(hosts, f"127.0.0.1 localhost\n127.0.0.3 {NAME}\n")
+    rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
     b.wait_log(rf"tunnel from-aws: upstream {re.escape(NAME)}:{up.port} now resolves to "
                rf"127\.0\.0\.3:{up.port} \(was 127\.0\.0\.2:{up.port}\)", timeout=10)
     assert wait_for(lambda: which(port) == b"three", 5, "a new connection to reach .3")
@@ -210,7 +219,7 @@ def test_name_that_stops_resolving_keeps_the_last_good_address_and_logs_once(nam
     port = a.port("to-gcp")
     assert which(port) == b"two"
 
-    rewrite_in_place(hosts, f"127.0.0.1 localhost\n127.0.0.2 {GONE}\n")
+    rewrite_in_place(hosts, f"127.0.0.2 {GONE}")
     b.wait_log(rf"tunnel from-aws: upstream {re.escape(NAME)}:{up.port} no longer resolves "
                rf"\(.*\); keeping 127\.0\.0\.2:{up.port}", timeout=10)
     assert which(port) == b"two", "the last good address stays in use"
@@ -219,11 +228,28 @@ def test_name_that_stops_resolving_keeps_the_last_good_address_and_logs_once(nam
     assert len(re.findall(r"no longer resolves", b.log())) == 1, b.log()
     assert which(port) == b"two"
 
-    rewrite_in_place(hosts, f"127.0.0.1 localhost\n127.0.0.3 {NAME}\n")
+    rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
     b.wait_log(rf"upstream {re.escape(NAME)}:{up.port} now resolves to 127\.0\.0\.3:{up.port} "
                rf"\(was 127\.0\.0\.2:{up.port}\)", timeout=10)
     assert wait_for(lambda: which(port) == b"three", 5, "a new connection to reach .3")
     assert len(re.findall(r"no longer resolves", b.log())) == 1, b.log()
+
+
+def test_address_in_use_stays_while_the_name_still_answers_with_it(named_pair):
+    """Several answers: the address in use stays while among them (no flapping on round-robin)."""
+    a, b, up, hosts = named_pair
+    port = a.port("to-gcp")
+    assert which(port) == b"two"
+    # .3 comes first now, but .2 is still an answer.
+    rewrite_in_place(hosts, f"127.0.0.3 {NAME}", f"127.0.0.2 {NAME}")
+    time.sleep(3.5)
+    assert "resolves" not in b.log()
+    assert which(port) == b"two"
+    # .2 is gone: the first answer takes over.
+    rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
+    b.wait_log(rf"now resolves to 127\.0\.0\.3:{up.port} \(was 127\.0\.0\.2:{up.port}\)",
+               timeout=10)
+    assert wait_for(lambda: which(port) == b"three", 5, "a new connection to reach .3")
 
 
 def test_refresh_zero_never_re_resolves(pki, tmp_path):
@@ -232,7 +258,7 @@ def test_refresh_zero_never_re_resolves(pki, tmp_path):
     if why:
         pytest.skip(why)
     hosts = tmp_path / "hosts"
-    hosts.write_text(f"127.0.0.1 localhost\n127.0.0.2 {NAME}\n")
+    hosts.write_text(hosts_text(f"127.0.0.2 {NAME}"))
     nsswitch = tmp_path / "nsswitch.conf"
     nsswitch.write_text("hosts: files\n")
     up = Tagged()
@@ -244,7 +270,7 @@ def test_refresh_zero_never_re_resolves(pki, tmp_path):
     gw = HostsGateway(tmp_path, "originate", cfg, hosts, nsswitch)
     try:
         gw.start()
-        rewrite_in_place(hosts, f"127.0.0.1 localhost\n127.0.0.3 {NAME}\n")
+        rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
         time.sleep(2.5)
         # An originate tunnel dials its peer on accept: the TLS handshake then fails
         # (the tagged listener is no gateway), but the dial shows where it went.
