@@ -252,8 +252,18 @@ def test_address_in_use_stays_while_the_name_still_answers_with_it(named_pair):
     assert wait_for(lambda: which(port) == b"three", 5, "a new connection to reach .3")
 
 
-def test_refresh_zero_never_re_resolves(pki, tmp_path):
-    """$.dns.refresh_s 0: the address of the load stays, whatever the name does later."""
+def dial_through(gw, tunnel):
+    """One connection to an originate tunnel: it dials its peer on accept (the tagged
+    listener is no gateway, so the handshake then fails: only the dial matters)."""
+    with socket.create_connection(("127.0.0.1", gw.port(tunnel)), timeout=10) as s:
+        s.settimeout(10)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+
+
+def originate_to_name(pki, tmp_path, refresh_s):
     why = namespaces_usable()
     if why:
         pytest.skip(why)
@@ -266,21 +276,37 @@ def test_refresh_zero_never_re_resolves(pki, tmp_path):
         {"name": "to-up", "mode": "originate", "listen": "127.0.0.1:0",
          "peer": f"{NAME}:{up.port}", "server_name": "bar.internal",
          "allow": [{"dns": "bar.internal"}]}])
-    cfg["dns"] = {"refresh_s": 0}
-    gw = HostsGateway(tmp_path, "originate", cfg, hosts, nsswitch)
+    cfg["dns"] = {"refresh_s": refresh_s}
+    return HostsGateway(tmp_path, "originate", cfg, hosts, nsswitch), up, hosts
+
+
+def test_originate_peer_name_is_re_resolved_too(pki, tmp_path):
+    gw, up, hosts = originate_to_name(pki, tmp_path, 1)
+    try:
+        gw.start()
+        dial_through(gw, "to-up")
+        wait_for(lambda: up.accepted[b"two"] == 1, 10, "the dial to .2")
+        rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
+        gw.wait_log(rf"tunnel to-up: peer {re.escape(NAME)}:{up.port} now resolves to "
+                    rf"127\.0\.0\.3:{up.port} \(was 127\.0\.0\.2:{up.port}\)", timeout=10)
+        dial_through(gw, "to-up")
+        wait_for(lambda: up.accepted[b"three"] == 1, 10, "the dial to .3")
+        assert up.accepted[b"two"] == 1
+    finally:
+        rc = gw.stop()
+        up.close()
+    assert rc == 0, gw.log()
+
+
+def test_refresh_zero_never_re_resolves(pki, tmp_path):
+    """$.dns.refresh_s 0: the address of the load stays, whatever the name does later."""
+    gw, up, hosts = originate_to_name(pki, tmp_path, 0)
     try:
         gw.start()
         rewrite_in_place(hosts, f"127.0.0.3 {NAME}")
         time.sleep(2.5)
-        # An originate tunnel dials its peer on accept: the TLS handshake then fails
-        # (the tagged listener is no gateway), but the dial shows where it went.
-        for _ in range(2):
-            with socket.create_connection(("127.0.0.1", gw.port("to-up")), timeout=10) as s:
-                s.settimeout(10)
-                try:
-                    s.recv(1)
-                except OSError:
-                    pass
+        dial_through(gw, "to-up")
+        dial_through(gw, "to-up")
         wait_for(lambda: sum(up.accepted.values()) >= 2, 10, "the two dials")
         assert up.accepted == {b"two": 2, b"three": 0}, gw.log()
         assert "resolves" not in gw.log()
