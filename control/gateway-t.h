@@ -17,9 +17,9 @@
 #include "fedgate/heap-t.h"
 
 struct fg_evloop;
+struct fg_resolver;
 struct fg_ident;
 struct fg_jobq;
-struct fg_resolver;
 
 /* SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c). */
 enum gw_src_kind {
@@ -110,11 +110,11 @@ struct gw {
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
-	int fatal; /* a negative errno stops the loop */
-	int stop;
 	/* The config's names, re-resolved off the loop; its rounds come back on @resolve_src. */
 	struct fg_resolver *resolver;
 	struct gw_src resolve_src;
+	int fatal; /* a negative errno stops the loop */
+	int stop;
 };
 
 #endif

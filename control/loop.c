@@ -210,6 +210,11 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = add_source(gw, gw->timerfd, &gw->timer_src, SRC_TIMER);
 	if (ret)
 		return ret;
+	ret = fg_resolver_new(&gw->resolver);
+	if (!ret)
+		ret = add_source(gw, fg_resolver_fd(gw->resolver), &gw->resolve_src, SRC_RESOLVE);
+	if (ret)
+		return ret;
 	ret = fg_jobq_new(&gw->id_jobs);
 	if (!ret)
 		ret = fg_jobq_new(&gw->fed_jobs);
@@ -219,11 +224,6 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = add_source(gw, fg_jobq_fd(gw->id_jobs), &gw->id_jobs_src, SRC_JOBS);
 	if (!ret)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
-	if (ret)
-		return ret;
-	ret = fg_resolver_new(&gw->resolver);
-	if (!ret)
-		ret = add_source(gw, fg_resolver_fd(gw->resolver), &gw->resolve_src, SRC_RESOLVE);
 	if (ret)
 		return ret;
 	/* The data plane's end closing is the one event of its sockets. */
