@@ -113,6 +113,9 @@ struct fg_root_rule {
 	size_t n_dns, n_uri, n_leaf_cn;
 };
 
+/* $.dns.refresh_s when absent: names are re-resolved every 30 s (control/resolve.c). */
+#define FG_DNS_REFRESH_DEFAULT_S 30
+
 struct fg_config {
 	char *path; /* the file, for messages */
 	char *dir;  /* relative paths in the file are relative to this */
@@ -140,6 +143,7 @@ struct fg_config {
 	struct fg_route *routes;
 	size_t n_routes;
 	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
+	int dns_refresh_s; /* $.dns.refresh_s: how often names are re-resolved; 0: never */
 };
 
 /*

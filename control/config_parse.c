@@ -210,7 +210,7 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err)
 {
 	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
-					    "roots",	"routes",  "capture",	NULL };
+					    "roots",	"routes",  "capture",	"dns", NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -254,6 +254,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 					    cJSON_GetObjectItemCaseSensitive(root, "capture"));
 	if (!ret)
 		ret = fg_conf_parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
+	if (!ret)
+		ret = fg_conf_parse_dns(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "dns"));
 free_json:
 	cJSON_Delete(root);
 free_text:

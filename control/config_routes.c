@@ -2,7 +2,8 @@
 /*
  * The config's $.routes[] (where a captured connection goes: prefixes and
  * ports to a peer gateway and the rules its certificate must meet) and
- * $.capture (the two marks and the routing table `fedgate capture up` installs).
+ * $.capture (the two marks and the routing table `fedgate capture up` installs),
+ * and $.dns (how often the peers' and upstreams' names are re-resolved).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -157,5 +158,23 @@ int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const c
 	cfg->capture.route_table = (uint32_t)table;
 	if (!ret)
 		ret = parse_cgroup(w, cfg, obj);
+	return ret;
+}
+
+/* One day at most: a longer interval is as good as never, and 0 says that. */
+#define DNS_REFRESH_MAX_S 86400
+
+int fg_conf_parse_dns(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
+{
+	static const char *const keys[] = {"refresh_s", NULL};
+	int ret;
+
+	cfg->dns_refresh_s = FG_DNS_REFRESH_DEFAULT_S;
+	if (!obj)
+		return 0;
+	ret = fg_conf_check_keys(w, obj, "$.dns", keys);
+	if (!ret)
+		ret = fg_conf_get_int(w, obj, "$.dns", "refresh_s", 0, DNS_REFRESH_MAX_S,
+				      &cfg->dns_refresh_s);
 	return ret;
 }

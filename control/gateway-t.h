@@ -17,11 +17,21 @@
 #include "fedgate/heap-t.h"
 
 struct fg_evloop;
+struct fg_resolver;
 struct fg_ident;
 struct fg_jobq;
 struct gw_dp;
 
-enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
+/* SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c). */
+enum gw_src_kind {
+	SRC_LISTENER,
+	SRC_CONN,
+	SRC_SIGNAL,
+	SRC_DATAPLANE,
+	SRC_TIMER,
+	SRC_JOBS,
+	SRC_RESOLVE
+};
 
 /* Every epoll registration points at one of these, first member of its owner. */
 struct gw_src {
@@ -100,6 +110,9 @@ struct gw {
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
+	/* The config's names, re-resolved off the loop; its rounds come back on @resolve_src. */
+	struct fg_resolver *resolver;
+	struct gw_src resolve_src;
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */

@@ -22,6 +22,7 @@
 #include "control/identity.h"
 #include "control/jobs.h"
 #include "control/local_redirect.h"
+#include "control/resolve.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
 #include "fedgate/heap.h"
@@ -36,6 +37,7 @@ static void handle_timer(struct gw *gw)
 	if (read(gw->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		fg_debug("timerfd: %s", strerror(errno));
 	fg_ident_tick(gw->id);
+	fg_resolver_tick(gw->resolver, gw->cur->cfg);
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
@@ -242,6 +244,11 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = add_source(gw, gw->timerfd, &gw->timer_src, SRC_TIMER);
 	if (ret)
 		return ret;
+	ret = fg_resolver_new(&gw->resolver);
+	if (!ret)
+		ret = add_source(gw, fg_resolver_fd(gw->resolver), &gw->resolve_src, SRC_RESOLVE);
+	if (ret)
+		return ret;
 	ret = fg_jobq_new(&gw->id_jobs);
 	if (!ret)
 		ret = fg_jobq_new(&gw->fed_jobs);
@@ -271,6 +278,7 @@ static void teardown(struct gw *gw)
 	/* A CA request in flight gets a short grace; the process does not wait on the CA. */
 	fg_jobq_free(gw->id_jobs);
 	fg_jobq_free(gw->fed_jobs);
+	fg_resolver_free(gw->resolver);
 	fg_ident_free(gw->id);
 	gw_gen_exit(gw);
 	if (gw->timerfd >= 0)
@@ -296,6 +304,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		break;
 	case SRC_JOBS:
 		handle_jobs(gw, s == &gw->id_jobs_src ? gw->id_jobs : gw->fed_jobs);
+		break;
+	case SRC_RESOLVE:
+		fg_resolver_apply(gw->resolver, gw->cur->cfg);
 		break;
 	case SRC_DATAPLANE:
 		/* A data plane that dies is restarted there, never the gateway's end. */

@@ -9,6 +9,14 @@
 
 #include "fedgate/addr.h"
 
+/* An IPv4 or IPv6 address in text: nothing to re-resolve. */
+static int is_literal(const char *host)
+{
+	struct in6_addr a6;
+
+	return inet_pton(AF_INET, host, &a6) == 1 || inet_pton(AF_INET6, host, &a6) == 1;
+}
+
 int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const char **why)
 {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV };
@@ -61,6 +69,7 @@ int fg_addr_parse(const char *text, int passive, struct fg_addr *addr, const cha
 	memcpy(&addr->sa, res->ai_addr, res->ai_addrlen);
 	addr->len = res->ai_addrlen;
 	freeaddrinfo(res);
+	addr->name = !is_literal(host);
 	addr->text = strdup(text);
 	if (!addr->text)
 		return -ENOMEM;

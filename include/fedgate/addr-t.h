@@ -9,6 +9,12 @@ struct fg_addr {
 	struct sockaddr_storage sa;
 	socklen_t len;
 	char *text;
+	/*
+	 * The host was a name, not an IP literal: the control loop re-resolves
+	 * @text every $.dns.refresh_s (control/resolve.c) and writes @sa and
+	 * @len in place, on its own thread, between dials.
+	 */
+	int name;
 };
 
 #endif
