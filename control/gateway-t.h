@@ -19,8 +19,18 @@
 struct fg_evloop;
 struct fg_ident;
 struct fg_jobq;
+struct gw_linger;
 
-enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
+/* SRC_LINGER: a refused socket after its alert (linger.h). */
+enum gw_src_kind {
+	SRC_LISTENER,
+	SRC_CONN,
+	SRC_SIGNAL,
+	SRC_DATAPLANE,
+	SRC_TIMER,
+	SRC_JOBS,
+	SRC_LINGER
+};
 
 /* Every epoll registration points at one of these, first member of its owner. */
 struct gw_src {
@@ -99,6 +109,8 @@ struct gw {
 	int n_dp, next_dp;
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
+	/* refused sockets, read from until they close (linger.h) */
+	struct gw_linger *linger;
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	int fatal; /* a negative errno stops the loop */
 	int stop;

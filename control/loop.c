@@ -20,6 +20,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
+#include "control/linger.h"
 #include "control/local_redirect.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
@@ -219,6 +220,9 @@ static int setup(struct gw *gw, const char *ports_file)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
 	if (ret)
 		return ret;
+	ret = gw_linger_new(&gw->linger, gw->loop);
+	if (ret)
+		return ret;
 	/* The data plane's end closing is the one event of its sockets. */
 	gw->dp_src.kind = SRC_DATAPLANE;
 	for (int i = 0; i < gw->n_dp; i++) {
@@ -232,6 +236,7 @@ static int setup(struct gw *gw, const char *ports_file)
 static void teardown(struct gw *gw)
 {
 	gw_conn_free_all(gw);
+	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
 	fg_heap_exit(&gw->deadlines);
 	for (size_t i = 0; i < gw->n_listeners; i++)
 		if (gw->listeners[i].fd >= 0)
@@ -245,6 +250,12 @@ static void teardown(struct gw *gw)
 	if (gw->timerfd >= 0)
 		close(gw->timerfd);
 	fg_evloop_exit(gw->loop);
+}
+
+/* The sooner of two epoll timeouts, where -1 is none. */
+static int soonest(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 /* One event: the switch over what it came from. */
@@ -270,6 +281,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		fg_error("the data plane closed its handoff socket; stopping");
 		gw->fatal = -EPIPE;
 		break;
+	case SRC_LINGER:
+		gw_linger_ready(gw->linger, s);
+		break;
 	}
 }
 
@@ -290,7 +304,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {
-		int n = fg_evloop_wait(&loop, evs, 64, gw_conn_timeout(&gw));
+		int n = fg_evloop_wait(&loop, evs, 64,
+				       soonest(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)));
 
 		if (n < 0) {
 			gw.fatal = n;
@@ -303,6 +318,7 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 		for (int i = 0; i < n && !gw.fatal; i++)
 			dispatch(&gw, evs[i].data.ptr);
 		gw_conn_expire(&gw);
+		gw_linger_expire(gw.linger);
 	}
 	ret = gw.fatal;
 out:
