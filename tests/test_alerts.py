@@ -7,7 +7,9 @@ fedgate shuts its sending side and reads what still comes for a moment before it
 instead of closing with unread bytes (a TCP reset that throws the alert away).
 """
 
+import datetime
 import os
+import re
 import select
 import socket
 import ssl
@@ -15,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import gateway_config, kernel_side
+from conftest import gateway_config, kernel_side, wait_for
 from tls13_peer import CT_ALERT, CT_DATA, CT_HANDSHAKE, RawTLSClient
 
 BAD_RECORD_MAC, RECORD_OVERFLOW, DECODE_ERROR, UNEXPECTED_MESSAGE = 20, 22, 50, 10
@@ -318,3 +320,38 @@ def test_a_refused_client_that_never_closes_is_let_go(pki, guarded):
         s.close()
     assert left <= 0, f"{left} refused sockets still open in the control process after 8 s"
     assert time.monotonic() - t0 < 4
+
+
+def test_at_most_256_refused_sockets_linger_at_once(pki, guarded):
+    """A burst of refusals whose peers keep their sockets open: 256 linger, the rest are
+    closed at once (logged once), and all are gone within a second or two."""
+    gw, up = guarded
+    base = control_fds(gw)
+    socks = []
+    try:
+        # Connected first (each waits for its ClientHello), then all refused in one burst.
+        for _ in range(300):
+            socks.append(socket.create_connection(("127.0.0.1", gw.port("guarded")),
+                                                  timeout=10))
+        wait_for(lambda: control_fds(gw) >= base + 300, 10, "300 pending connections")
+        for s in socks:
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")  # not TLS: refused at once
+        refused = re.compile(r"^(\S+) fedgate\[control\] warn: refused 127\.0\.0\.1:\d+ on "
+                             r"tunnel guarded: TLS handshake failed", re.M)
+        wait_for(lambda: len(refused.findall(gw.log())) >= 300, 20, "300 refusals")
+        full = "256 refused connections are lingering: more close at once"
+        if full not in gw.log():
+            stamps = [datetime.datetime.fromisoformat(t.rstrip("Z"))
+                      for t in refused.findall(gw.log())]
+            span = (max(stamps) - min(stamps)).total_seconds()
+            # Only a burst within one linger (500 ms) is sure to reach the cap.
+            if span > 0.45:
+                pytest.skip(f"the 300 refusals took {span:.2f} s on this loaded machine, "
+                            "longer than a linger: the cap cannot be reached")
+            raise AssertionError(f"300 refusals within {span:.2f} s, and no '{full}'")
+        peak = control_fds(gw) - base
+        assert peak <= 256, f"{peak} sockets held by the control process"
+        wait_for(lambda: control_fds(gw) <= base, 5, "the lingering sockets to close")
+    finally:
+        for s in socks:
+            s.close()
