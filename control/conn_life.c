@@ -20,6 +20,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/keys.h"
+#include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/sock.h"
 #include "control/tls.h"
@@ -132,10 +133,11 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 		close(c->plain_fd);
 	else
 		fg_sock_close_reset(c->plain_fd);
+	/* Not closed at once: the peer may be writing, and a reset would lose our alert. */
 	if (c->reset_tls)
 		fg_sock_close_reset(c->tls_fd);
-	else if (c->tls_fd >= 0)
-		close(c->tls_fd);
+	else
+		gw_linger_add(gw->linger, c->tls_fd);
 	if (c->peer)
 		OPENSSL_cleanse(c->peer, sizeof(*c->peer));
 	free(c->peer);

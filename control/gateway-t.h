@@ -21,8 +21,12 @@ struct fg_resolver;
 struct fg_ident;
 struct fg_jobq;
 struct gw_dp;
+struct gw_linger;
 
-/* SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c). */
+/*
+ * SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c);
+ * SRC_LINGER: a refused socket after its alert (linger.h).
+ */
 enum gw_src_kind {
 	SRC_LISTENER,
 	SRC_CONN,
@@ -30,7 +34,8 @@ enum gw_src_kind {
 	SRC_DATAPLANE,
 	SRC_TIMER,
 	SRC_JOBS,
-	SRC_RESOLVE
+	SRC_RESOLVE,
+	SRC_LINGER
 };
 
 /* Every epoll registration points at one of these, first member of its owner. */
@@ -109,6 +114,8 @@ struct gw {
 	struct gw_dp *dp; /* the data plane, its queue of handoffs (control/dpctl.h) */
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
+	/* refused sockets, read from until they close (linger.h) */
+	struct gw_linger *linger;
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
 	/* The config's names, re-resolved off the loop; its rounds come back on @resolve_src. */
 	struct fg_resolver *resolver;

@@ -21,6 +21,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
+#include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/resolve.h"
 #include "fedgate/addr.h"
@@ -260,6 +261,9 @@ static int setup(struct gw *gw, const char *ports_file)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
 	if (ret)
 		return ret;
+	ret = gw_linger_new(&gw->linger, gw->loop);
+	if (ret)
+		return ret;
 	/* Its answers, its end, and its timer: dpctl.c's. */
 	ret = gw_dp_attach(gw->dp, gw->loop);
 	if (ret)
@@ -270,6 +274,7 @@ static int setup(struct gw *gw, const char *ports_file)
 static void teardown(struct gw *gw)
 {
 	gw_conn_free_all(gw);
+	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
 	fg_heap_exit(&gw->deadlines);
 	for (size_t i = 0; i < gw->n_listeners; i++)
 		if (gw->listeners[i].fd >= 0)
@@ -284,6 +289,12 @@ static void teardown(struct gw *gw)
 	if (gw->timerfd >= 0)
 		close(gw->timerfd);
 	fg_evloop_exit(gw->loop);
+}
+
+/* The sooner of two epoll timeouts, where -1 is none. */
+static int soonest(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
 }
 
 /* One event: the switch over what it came from. */
@@ -314,6 +325,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		if (gw_dp_done(gw->dp))
 			gw->stop = 1;
 		break;
+	case SRC_LINGER:
+		gw_linger_ready(gw->linger, s);
+		break;
 	}
 }
 
@@ -334,7 +348,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {
-		int n = fg_evloop_wait(&loop, evs, 64, gw_conn_timeout(&gw));
+		int n = fg_evloop_wait(&loop, evs, 64,
+				       soonest(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)));
 
 		if (n < 0) {
 			gw.fatal = n;
@@ -349,6 +364,7 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		if (gw.draining == 1)
 			start_drain(&gw);
 		gw_conn_expire(&gw);
+		gw_linger_expire(gw.linger);
 	}
 	ret = gw.fatal;
 out:

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT
-/* TLS alerts and refused records, named for the log: the same words for both backends. */
+/*
+ * TLS alerts and refused records, named for the log, and the alert a peer gets
+ * for what it did wrong: the same words and the same alerts for both backends.
+ */
 #include <errno.h>
 #include <string.h>
 
 #include "dataplane/dp.h"
 #include "fedgate/log.h"
+#include "fedgate/record-t.h"
 
-static const char *alert_name(uint8_t desc)
+const char *dp_alert_name(uint8_t desc)
 {
 	switch (desc) {
 	case 0:
@@ -49,7 +53,7 @@ int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len)
 {
 	if (len != 2) {
 		fg_warn("tunnel %s: malformed alert record", t->name);
-		return -EPROTO;
+		return dp_peer_error(t, TLS_ALERT_DECODE_ERROR);
 	}
 	if (p[1] == TLS_ALERT_CLOSE_NOTIFY)
 		return 0;
@@ -58,8 +62,46 @@ int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len)
 		return 1;
 	}
 	fg_warn("tunnel %s: peer sent %s alert %s (%u)", t->name, p[0] == 2 ? "fatal" : "warning",
-		alert_name(p[1]), p[1]);
+		dp_alert_name(p[1]), p[1]);
 	return -ECONNABORTED;
+}
+
+int dp_peer_error(struct dp_tunnel *t, uint8_t desc)
+{
+	t->alert_due = true;
+	t->alert_desc = desc;
+	return -EPROTO;
+}
+
+int dp_record_alert(int err, const uint8_t *hdr)
+{
+	switch (err) {
+	case -EBADMSG: /* kTLS: also a ciphertext shorter than its tag, or nothing but padding */
+		return TLS_ALERT_BAD_RECORD_MAC;
+	case -EMSGSIZE:
+		return TLS_ALERT_RECORD_OVERFLOW;
+	case -EINVAL: /* kTLS: a header whose version is not 0x0303 */
+		return TLS_ALERT_DECODE_ERROR;
+	case -EPROTO:
+		/*
+		 * The userspace layer's: an outer type other than application_data
+		 * is an unexpected record (5), so is a record with nothing but
+		 * padding (5.4); a wrong version or a length shorter than the tag
+		 * cannot be decoded.
+		 */
+		if (!hdr || hdr[0] != FG_CT_APPLICATION_DATA)
+			return TLS_ALERT_UNEXPECTED_MESSAGE;
+		if (hdr[1] != 0x03 || hdr[2] != 0x03 ||
+		    ((size_t)hdr[3] << 8 | hdr[4]) < FG_TLS_TAG + 1)
+			return TLS_ALERT_DECODE_ERROR;
+		return TLS_ALERT_UNEXPECTED_MESSAGE;
+	case -EIO: /* the cipher failed us, not the peer */
+	case -ENOMEM:
+	case -EOVERFLOW:
+	case -ENOBUFS:
+		return TLS_ALERT_INTERNAL_ERROR;
+	}
+	return -1; /* the socket's error (a reset, a timeout): nobody to tell */
 }
 
 const char *dp_record_error(int err)
@@ -71,6 +113,8 @@ const char *dp_record_error(int err)
 		return "record too long (record_overflow)";
 	case -EPROTO:
 		return "malformed record";
+	case -EINVAL:
+		return "malformed record header (decode_error)";
 	}
 	return strerror(-err);
 }

@@ -19,7 +19,8 @@ enum dp_op {
 	DP_OP_TLS_SEND,	   /* sealed records out */
 	DP_OP_TLS_RECV,	   /* records in, to be opened */
 	DP_OP_PLAIN_SEND,  /* opened plaintext out */
-	DP_OP_POLL,	   /* readiness ahead of a linked splice, or a cancel: result not needed */
+	DP_OP_POLL,	   /* readiness ahead of a linked splice, or a cancel: result not needed; */
+			   /* or a lingering tunnel's deadline (linger.c): -ETIME when it fires */
 	DP_OP_UP_READY,	   /* an idle plaintext side became readable */
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
 	DP_OP_DRAIN,	   /* a drain's deadline, then its grace, passed (drain.c) */
@@ -111,6 +112,14 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	bool key_update_pending; /* the peer asked for our KeyUpdate */
 	bool kernel;		 /* kTLS on tls_fd: the kernel seals and opens records */
 	bool stopping;		 /* a drain's deadline passed: both directions end (drain.c) */
+	/* The peer broke the protocol: the alert it gets before the close (linger.c). */
+	bool alert_due;
+	uint8_t alert_desc;
+	uint8_t linger;	   /* enum dp_linger_state; 0 while the tunnel does not linger */
+	bool linger_timer; /* its deadline is queued and has neither fired nor been removed */
+	uint8_t alert_len, alert_off;
+	uint8_t alert_rec[FG_TLS_HDR + 3 + FG_TLS_TAG]; /* sealed; with kTLS its 2 bytes */
+	struct __kernel_timespec linger_ts;
 	const struct dp_backend *backend;
 	bool splice; /* kernel mode: plaintext reaches kTLS through @pipe */
 	int pipe[2]; /* splice mode: [0] read end, [1] write end; else -1 */
@@ -176,8 +185,12 @@ void dp_tunnel_abort(struct dp_tunnel *t, const char *why);
 void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err);
 /* The plaintext side failed (@err): as dp_tunnel_abort_errno, and the TLS peer gets a reset too. */
 void dp_tunnel_abort_plain(struct dp_tunnel *t, const char *what, int err);
-/* A record the peer sent was refused (@err: the record layer's or kTLS's -errno). */
-void dp_tunnel_abort_record(struct dp_tunnel *t, int err);
+/*
+ * A record the peer sent was refused (@err: the record layer's or kTLS's -errno;
+ * @hdr: the record's FG_TLS_HDR bytes, or NULL with kTLS). The peer gets the
+ * alert dp_record_alert() names, if any.
+ */
+void dp_tunnel_abort_record(struct dp_tunnel *t, int err, const uint8_t *hdr);
 
 /* Frees @t once nothing is in flight and it is aborted or both directions are done. */
 void dp_tunnel_maybe_finish(struct dp_tunnel *t);
@@ -225,6 +238,21 @@ void dp_down_finish(struct dp_tunnel *t);
 /* A received alert: 1 to go on, 0 for close_notify, -errno to abort (logged). */
 int dp_down_alert(struct dp_tunnel *t, const uint8_t *p, size_t len);
 
+/*
+ * The peer broke the protocol: @t gets @desc as its fatal alert when it is
+ * aborted next. Returns -EPROTO, for the caller to return.
+ */
+int dp_peer_error(struct dp_tunnel *t, uint8_t desc);
+
+/*
+ * The alert for a record refused with @err (RFC 8446 5.2, 5.4, 6.2), @hdr as
+ * for dp_tunnel_abort_record(); -1 for an error of the socket, not the record.
+ */
+int dp_record_alert(int err, const uint8_t *hdr);
+
+/* "bad_record_mac" etc.; "unknown alert" for what fedgate does not name. */
+const char *dp_alert_name(uint8_t desc);
+
 /* "record authentication failed (bad_record_mac)" etc. for a record-layer errno. */
 const char *dp_record_error(int err);
 
@@ -271,7 +299,34 @@ bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int *res);
 #define TLS_HS_NEW_SESSION_TICKET 4
 #define TLS_HS_KEY_UPDATE 24
 #define TLS_ALERT_CLOSE_NOTIFY 0
+#define TLS_ALERT_UNEXPECTED_MESSAGE 10
+#define TLS_ALERT_BAD_RECORD_MAC 20
+#define TLS_ALERT_RECORD_OVERFLOW 22
+#define TLS_ALERT_ILLEGAL_PARAMETER 47
+#define TLS_ALERT_DECODE_ERROR 50
+#define TLS_ALERT_INTERNAL_ERROR 80
 #define TLS_ALERT_USER_CANCELED 90
+
+/*
+ * ---- linger.c: a tunnel whose peer broke the protocol, between abort and free ----
+ * Called from tunnel_ops.c and tunnel.c only, once the tunnel is closing.
+ */
+
+/* How long the alert, our FIN and the reading of what the peer still sends may take. */
+#define DP_LINGER_MS 500
+
+/*
+ * Starts the linger of @t, aborted with alert_due: its deadline queued, the
+ * userspace layer's alert sealed. 0, or -errno when it cannot (our close_notify
+ * or FIN went out already, or sealing failed): then the TLS side closes as before.
+ */
+int dp_linger_start(struct dp_tunnel *t);
+
+/* One completion of @op (@res) on a lingering @t: what it means for the linger. */
+void dp_linger_complete(struct dp_tunnel *t, enum dp_op op, int res);
+
+/* Queues the linger's next step once its operations allow; true when @t may be freed. */
+bool dp_linger_step(struct dp_tunnel *t);
 
 /* The backends, reached only from tunnel.c and only through these tables. */
 

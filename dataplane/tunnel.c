@@ -32,6 +32,8 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	if (op == DP_OP_PLAIN_RECV && res > 0 && t->legs)
 		fg_legs_consumed(t->legs, (uint64_t)res);
 	if (t->closing) {
+		if (t->linger)
+			dp_linger_complete(t, op, res);
 		dp_tunnel_maybe_finish(t);
 		return;
 	}

@@ -141,10 +141,10 @@ static int down_control(struct dp_tunnel *t, int type, const uint8_t *p, size_t 
 		}
 		fg_warn("tunnel %s: unexpected post-handshake message type %u", t->name,
 			len ? p[0] : 0);
-		return -EPROTO;
+		return dp_peer_error(t, TLS_ALERT_UNEXPECTED_MESSAGE);
 	}
 	fg_warn("tunnel %s: unexpected record type %d", t->name, type);
-	return -EPROTO;
+	return dp_peer_error(t, TLS_ALERT_UNEXPECTED_MESSAGE);
 }
 
 static void handle_tls_recv(struct dp_tunnel *t, int res)
@@ -154,7 +154,7 @@ static void handle_tls_recv(struct dp_tunnel *t, int res)
 	if (dp_idle(t, DP_OP_DOWN_READY, res))
 		return;
 	if (res < 0) {
-		dp_tunnel_abort_record(t, res);
+		dp_tunnel_abort_record(t, res, NULL);
 		return;
 	}
 	if (res == 0) { /* down_in_len is 0: the kernel holds partial records */

@@ -71,6 +71,11 @@ static void tunnel_free(struct dp_tunnel *t)
 
 void dp_tunnel_maybe_finish(struct dp_tunnel *t)
 {
+	if (t->linger) {
+		if (dp_linger_step(t))
+			tunnel_free(t);
+		return;
+	}
 	if (t->inflight)
 		return;
 	if (t->closing) {
@@ -113,7 +118,8 @@ static void reset_socket(struct dp_tunnel *t, int fd)
  * An aborted stream must not look complete to the application: the plaintext
  * side always gets a reset. The TLS peer gets one when the plaintext side
  * broke (so its application sees the reset too, as over a VPN); when the TLS
- * peer itself broke the protocol, its connection is closed (FIN) as before.
+ * peer itself broke the protocol, it gets its alert and a FIN, then the
+ * linger (linger.c); otherwise its connection is closed (FIN) as before.
  */
 void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
 {
@@ -122,7 +128,7 @@ void dp_tunnel_abort(struct dp_tunnel *t, const char *why)
 		reset_socket(t, t->plain_fd);
 		if (t->reset_tls)
 			reset_socket(t, t->tls_fd);
-		else
+		else if (!t->alert_due || dp_linger_start(t))
 			shutdown(t->tls_fd, SHUT_RDWR);
 	}
 	t->closing = true;
@@ -143,10 +149,13 @@ void dp_tunnel_abort_errno(struct dp_tunnel *t, const char *what, int err)
 	dp_tunnel_abort(t, why);
 }
 
-void dp_tunnel_abort_record(struct dp_tunnel *t, int err)
+void dp_tunnel_abort_record(struct dp_tunnel *t, int err, const uint8_t *hdr)
 {
+	int alert = dp_record_alert(err, hdr);
 	char why[128];
 
+	if (alert >= 0)
+		dp_peer_error(t, (uint8_t)alert);
 	snprintf(why, sizeof(why), "from peer: %s", dp_record_error(err));
 	dp_tunnel_abort(t, why);
 }

@@ -95,7 +95,10 @@ static void handle_tls_send(struct dp_tunnel *t, int res)
 
 /* ---- records -> plaintext ---- */
 
-/* Post-handshake messages: tickets are dropped, KeyUpdate is followed. Returns 0 or -errno. */
+/*
+ * Post-handshake messages: tickets are dropped, KeyUpdate is followed. Returns
+ * 0 or -errno; for the peer's mistakes, with its alert named (dp_peer_error).
+ */
 static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
 {
 	while (len > 0) {
@@ -103,7 +106,7 @@ static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
 
 		if (len < 4 || (mlen = (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3]) > len - 4) {
 			fg_warn("tunnel %s: handshake message split across records", t->name);
-			return -EPROTO;
+			return dp_peer_error(t, TLS_ALERT_DECODE_ERROR);
 		}
 		switch (p[0]) {
 		case TLS_HS_NEW_SESSION_TICKET:
@@ -113,10 +116,12 @@ static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
 			/* A KeyUpdate ends its record (RFC 8446 5.1): the next record uses the new key. */
 			if (mlen != 1 || p[4] > 1 || len != 5) {
 				fg_warn("tunnel %s: malformed KeyUpdate", t->name);
-				return -EPROTO;
+				if (mlen == 1 && len == 5) /* request_update not 0 or 1: 4.6.3 */
+					return dp_peer_error(t, TLS_ALERT_ILLEGAL_PARAMETER);
+				return dp_peer_error(t, TLS_ALERT_DECODE_ERROR);
 			}
 			if (fg_record_key_update(&t->rx))
-				return -EIO;
+				return dp_peer_error(t, TLS_ALERT_INTERNAL_ERROR);
 			if (p[4] == 1)
 				t->key_update_pending = true;
 			fg_info("tunnel %s: peer KeyUpdate, RX rekeyed%s", t->name,
@@ -125,7 +130,7 @@ static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
 		default:
 			fg_warn("tunnel %s: unexpected post-handshake message type %u", t->name,
 				p[0]);
-			return -EPROTO;
+			return dp_peer_error(t, TLS_ALERT_UNEXPECTED_MESSAGE);
 		}
 		p += 4 + mlen;
 		len -= 4 + mlen;
@@ -166,7 +171,7 @@ static void down_process(struct dp_tunnel *t)
 		if (n == 0)
 			break;
 		if (n < 0) {
-			dp_tunnel_abort_record(t, (int)n);
+			dp_tunnel_abort_record(t, (int)n, t->down_in + off);
 			return;
 		}
 		off += (size_t)n;
@@ -185,7 +190,7 @@ static void down_process(struct dp_tunnel *t)
 			break;
 		default:
 			fg_warn("tunnel %s: unexpected record type %u", t->name, type);
-			ret = -EPROTO;
+			ret = dp_peer_error(t, TLS_ALERT_UNEXPECTED_MESSAGE);
 		}
 		if (ret < 0) {
 			dp_tunnel_abort(t, dp_down_error(ret));
