@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "control/admit.h"
 #include "control/allow.h"
 #include "control/conn.h"
 #include "control/dest.h"
@@ -56,6 +57,8 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
 int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
 {
+	/* Every phase that keeps @c waits here: where admission learns that it was authorized. */
+	gw_admit_sync(gw, c);
 	if (c->watch_fd == fd)
 		return fg_evloop_mod(gw->loop, fd, events, &c->src);
 	if (c->watch_fd >= 0)
@@ -122,6 +125,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 {
 	int is_term = c->t->mode == FG_MODE_TERMINATE;
 
+	gw_admit_leave(gw, c);
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	fg_heap_remove(&gw->deadlines, &c->deadline);

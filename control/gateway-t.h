@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include "control/admit-t.h"
 #include "control/config-t.h"
 #include "control/peer-t.h"
 #include "control/tls-t.h"
@@ -18,6 +19,7 @@
 
 struct fg_evloop;
 struct fg_ident;
+struct gw_admit;
 struct fg_jobq;
 
 enum gw_src_kind { SRC_LISTENER, SRC_CONN, SRC_SIGNAL, SRC_DATAPLANE, SRC_TIMER, SRC_JOBS };
@@ -31,6 +33,8 @@ struct gw_listener {
 	struct gw_src src;
 	int fd;
 	const struct fg_tunnel_conf *t; /* in the current generation's config */
+	int ready;		/* readable in this batch: accepted once it is done (loop.c) */
+	int64_t paused_until;	/* no accepts until then (admit.c), ms on fg_mono_ms(); 0: none */
 };
 
 /*
@@ -84,6 +88,7 @@ struct gw_conn {
 	int reset_tls;	/* B, transparent: refused once it dialed, so the app sees a reset */
 	int legs_slot;	      /* the plain side's local redirect slot, -1: none */
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
+	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
 };
 
 struct gw {
@@ -100,6 +105,7 @@ struct gw {
 	struct gw_conn *conns;
 	struct fg_heap deadlines; /* every connection's, soonest first */
 	size_t n_conns, trim_at; /* connections now; how many there were at the last malloc_trim */
+	struct gw_admit *admit; /* admit.c: limits on unauthenticated connections, the fd reserve */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 };

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/admit.h"
 #include "control/control.h"
 #include "control/gateway.h"
 #include "control/identity.h"
@@ -35,6 +36,7 @@ static void handle_timer(struct gw *gw)
 	if (read(gw->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		fg_debug("timerfd: %s", strerror(errno));
 	fg_ident_tick(gw->id);
+	gw_admit_tick(gw);
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
@@ -226,12 +228,16 @@ static int setup(struct gw *gw, const char *ports_file)
 		if (ret)
 			return ret;
 	}
+	ret = gw_admit_new(gw);
+	if (ret)
+		return ret;
 	return listen_all(gw, ports_file);
 }
 
 static void teardown(struct gw *gw)
 {
 	gw_conn_free_all(gw);
+	gw_admit_free(gw);
 	fg_heap_exit(&gw->deadlines);
 	for (size_t i = 0; i < gw->n_listeners; i++)
 		if (gw->listeners[i].fd >= 0)
@@ -247,12 +253,31 @@ static void teardown(struct gw *gw)
 	fg_evloop_exit(gw->loop);
 }
 
+/* The listeners of this batch, once its other events ran. */
+static void accept_ready(struct gw *gw)
+{
+	for (size_t i = 0; i < gw->n_listeners && !gw->fatal; i++)
+		if (gw->listeners[i].ready) {
+			gw->listeners[i].ready = 0;
+			gw_conn_accept(gw, &gw->listeners[i]);
+		}
+}
+
+/* The sooner of two loop timeouts, each -1 for none. */
+static int sooner(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b >= 0 && b < a ? b : a;
+}
+
 /* One event: the switch over what it came from. */
 static void dispatch(struct gw *gw, struct gw_src *s)
 {
 	switch (s->kind) {
 	case SRC_LISTENER:
-		gw_conn_accept(gw, (struct gw_listener *)s);
+		/* Accepted after the batch (accept_ready): admission may shed connections in it. */
+		((struct gw_listener *)s)->ready = 1;
 		break;
 	case SRC_CONN:
 		gw_conn_ready(gw, (struct gw_conn *)s);
@@ -290,7 +315,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {
-		int n = fg_evloop_wait(&loop, evs, 64, gw_conn_timeout(&gw));
+		int n = fg_evloop_wait(&loop, evs, 64,
+				       sooner(gw_conn_timeout(&gw), gw_admit_timeout(&gw)));
 
 		if (n < 0) {
 			gw.fatal = n;
@@ -302,7 +328,9 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 		 */
 		for (int i = 0; i < n && !gw.fatal; i++)
 			dispatch(&gw, evs[i].data.ptr);
+		accept_ready(&gw);
 		gw_conn_expire(&gw);
+		gw_admit_resume(&gw);
 	}
 	ret = gw.fatal;
 out:
