@@ -117,3 +117,51 @@ def test_emfile_flood_does_not_spin_the_control_process(pki, emfile_gateway):
     assert fds < GW_NOFILE, f"{fds} fds open"
     assert re.search(r"shed \d+ unauthenticated connection\(s\), oldest first.*"
                      r"out of file descriptors", gw.log()), tail
+
+
+def test_emfile_with_nothing_to_shed_drains_the_backlog_and_pauses(pki, emfile_gateway):
+    """No pending connection to shed and no fd free at all (the limit below what the process
+    already holds): accept4 fails with EMFILE for every connection. The reserve fd takes
+    them off the backlog with a reset, and the listener pauses, instead of spinning."""
+    gw = emfile_gateway
+    pid, port = gw.proc.pid, gw.port("fd")
+    assert tls_client(pki, port, "foo") == b"ping\n"
+    held = sorted(int(fd) for fd in os.listdir(f"/proc/{pid}/fd"))
+    lowest_free = next(i for i in range(len(held) + 1) if i not in held)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, GW_NOFILE))
+    lines0, cpu0, t0 = log_lines(gw), cpu_s(pid), time.monotonic()
+    socks = []
+    try:
+        open_flood(port, 500, socks)
+        time.sleep(HOLD_S)
+        cpu, wall = cpu_s(pid) - cpu0, time.monotonic() - t0
+        lines = log_lines(gw) - lines0
+        refused = sum(closed(s) for s in socks)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (GW_NOFILE, GW_NOFILE))
+        assert gw.proc.poll() is None, f"the gateway died:\n{gw.log()[-3000:]}"
+        tail = "\n".join(gw.log().splitlines()[-10:])
+        print(f"cpu {cpu:.3f} s in {wall:.1f} s, {lines} lines, {refused} refused")
+        assert cpu <= MAX_CORE * wall, (
+            f"the control process used {cpu:.2f} s of CPU in {wall:.1f} s ({cpu / wall:.0%} "
+            f"of a core) with no fd to spare:\n{tail}")
+        assert lines <= MAX_LINES_PER_S * wall + 2, f"{lines} log lines in {wall:.1f} s:\n{tail}"
+        assert re.search(r"tunnel fd: accept: Too many open files: \d+ failure\(s\) since the "
+                         r"last such line, \d+ connection\(s\) closed unserved, accepts paused",
+                         gw.log()), tail
+        # Told at once with a reset, not left waiting in the backlog for a deadline.
+        assert refused == len(socks), f"{len(socks) - refused} of {len(socks)} left hanging"
+        # With fds again, a real client gets in.
+        wait_for(lambda: tls_client(pki, port, "foo") == b"ping\n", 5, "a real client")
+    finally:
+        for s in socks:
+            s.close()
+
+
+def closed(s):
+    """The peer reset or closed @s (a non-blocking socket whose connect went through)."""
+    try:
+        return s.recv(1) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
