@@ -21,9 +21,7 @@
 #include <unistd.h>
 
 #include "control/admit.h"
-#include "control/conn.h"
 #include "control/sock.h"
-#include "fedgate/addr.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/log.h"
@@ -119,6 +117,18 @@ static void source_key(const struct sockaddr_storage *ss, uint64_t *key, int *fa
 			*key = *key << 8 | b[i];
 		*family = 6;
 	}
+}
+
+/* @ss's address without its port, for the log line. */
+static void source_text(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *a = ss->ss_family == AF_INET6
+			    ? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+			    : (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if ((ss->ss_family != AF_INET && ss->ss_family != AF_INET6) ||
+	    !inet_ntop(ss->ss_family, a, buf, (socklen_t)len))
+		snprintf(buf, len, "?");
 }
 
 /* A keyed mix (murmur3's finalizer around secret seeds): chains stay short for any sources. */
@@ -280,29 +290,23 @@ static void fail_log(struct gw *gw, uint64_t n)
 }
 
 /*
- * Closes the oldest of @tiers (a reset: it never said anything worth a
- * goodbye) and frees it. Returns 0, or -ENOENT when there is none.
+ * The oldest of @tiers (on their .src links when @per_source), counted as
+ * shed for @why; NULL when there is none.
  */
-static int shed(struct gw *gw, struct gw_pend_list *tiers, int per_source, enum shed_why why)
+static struct gw_conn *victim(struct gw *gw, struct gw_pend_list *tiers, int per_source,
+			      enum shed_why why)
 {
 	struct gw_pend_link *l = oldest(tiers);
-	struct gw_conn *c;
 
 	if (!l)
-		return -ENOENT;
-	c = per_source ? (struct gw_conn *)((char *)l - offsetof(struct gw_conn, pend.src))
-		       : (struct gw_conn *)((char *)l - offsetof(struct gw_conn, pend.all));
-	if (c->watch_fd >= 0)
-		fg_evloop_del(gw->loop, c->watch_fd);
-	c->watch_fd = -1;
-	fg_sock_close_reset(c->tls_fd);
-	c->tls_fd = -1;
-	gw_conn_free(gw, c);
+		return NULL;
 	shed_log(gw, why, fg_ratelimit_hit(&gw->admit->shed_rl[why], fg_mono_ms()));
-	return 0;
+	if (per_source)
+		return (struct gw_conn *)((char *)l - offsetof(struct gw_conn, pend.src));
+	return (struct gw_conn *)((char *)l - offsetof(struct gw_conn, pend.all));
 }
 
-void gw_admit_make_room(struct gw *gw, const struct sockaddr_storage *ss)
+struct gw_conn *gw_admit_victim(struct gw *gw, const struct sockaddr_storage *ss)
 {
 	const struct fg_limits_conf *lim = &gw->cur->cfg->limits;
 	size_t all = lim->handshakes > 0 ? (size_t)lim->handshakes : FG_LIMIT_HANDSHAKES_DEFAULT;
@@ -314,15 +318,21 @@ void gw_admit_make_room(struct gw *gw, const struct sockaddr_storage *ss)
 
 	source_key(ss, &key, &family);
 	/* A source at its cap makes room from its own: a flood from one address sheds itself. */
-	while ((s = source_find(a, key, family)) && s->n >= one) {
-		fg_addr_text(ss, a->last_src, sizeof(a->last_src));
-		if (shed(gw, s->tier, 1, SHED_SOURCE))
-			break;
+	s = source_find(a, key, family);
+	if (s && s->n >= one) {
+		source_text(ss, a->last_src, sizeof(a->last_src));
+		return victim(gw, s->tier, 1, SHED_SOURCE);
 	}
-	while (a->n >= all && !shed(gw, a->tier, 0, SHED_GLOBAL))
-		;
-	while (a->n >= a->fd_cap && !shed(gw, a->tier, 0, SHED_FDS))
-		;
+	if (a->n >= all)
+		return victim(gw, a->tier, 0, SHED_GLOBAL);
+	if (a->n >= a->fd_cap)
+		return victim(gw, a->tier, 0, SHED_FDS);
+	return NULL;
+}
+
+struct gw_conn *gw_admit_victim_fds(struct gw *gw)
+{
+	return victim(gw, gw->admit->tier, 0, SHED_FDS);
 }
 
 int gw_admit_join(struct gw *gw, struct gw_conn *c, const struct sockaddr_storage *ss)
@@ -415,15 +425,12 @@ static uint64_t drain(struct gw *gw, struct gw_listener *l)
 	return n;
 }
 
-int gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err, int retried)
+void gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err)
 {
 	struct gw_admit *a = gw->admit;
 	int no_fds = err == EMFILE || err == ENFILE;
 	int64_t now;
 
-	/* An fd held by a silent stranger is worth less than a new connection. */
-	if (no_fds && !retried && !shed(gw, a->tier, 0, SHED_FDS))
-		return 1;
 	if (no_fds)
 		a->drained += drain(gw, l);
 	now = fg_mono_ms();
@@ -437,7 +444,6 @@ int gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err, int re
 	snprintf(a->fail_tunnel, sizeof(a->fail_tunnel), "%s", l->t->name);
 	a->fail_err = err;
 	fail_log(gw, fg_ratelimit_hit(&a->fail_rl, now));
-	return 0;
 }
 
 int gw_admit_timeout(const struct gw *gw)

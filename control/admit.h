@@ -28,10 +28,15 @@ int gw_admit_new(struct gw *gw);
 void gw_admit_free(struct gw *gw);
 
 /*
- * Before a terminate tunnel's new connection from @ss is made: sheds the
- * oldest pending connections (of that source, then of all) until it fits.
+ * Before a terminate tunnel's new connection from @ss is made: the pending
+ * connection to shed so that it fits (of that source at its cap, else of
+ * all), counted as shed; NULL once it fits. The caller closes and frees each
+ * (gw_conn_free), which takes it off the counts, and asks again.
  */
-void gw_admit_make_room(struct gw *gw, const struct sockaddr_storage *ss);
+struct gw_conn *gw_admit_victim(struct gw *gw, const struct sockaddr_storage *ss);
+
+/* accept4 ran out of fds: the oldest pending connection of all, counted as shed; NULL if none. */
+struct gw_conn *gw_admit_victim_fds(struct gw *gw);
 
 /* Counts @c (made, its tls_fd set) as pending from @ss. 0, or -ENOMEM: refuse it. */
 int gw_admit_join(struct gw *gw, struct gw_conn *c, const struct sockaddr_storage *ss);
@@ -43,13 +48,13 @@ void gw_admit_sync(struct gw *gw, struct gw_conn *c);
 void gw_admit_leave(struct gw *gw, struct gw_conn *c);
 
 /*
- * accept4 on @l failed with @err. Returns 1 when the caller should try once
- * more (a pending connection was shed to free an fd), else 0: the failure is
- * counted, and when it is a lack of fds or memory, what waits in the backlog
- * is accepted and closed through the reserve fd (a bounded number) and @l is
- * paused for a short back-off instead of spinning.
+ * accept4 on @l failed with @err (and no victim was left to shed): counted
+ * and logged once a second. A lack of fds or memory pauses @l for a short
+ * back-off instead of spinning on it; out of fds, what waits in its backlog
+ * is first accepted and closed with a reset through the reserve fd (a
+ * bounded number).
  */
-int gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err, int retried);
+void gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err);
 
 /* Milliseconds until a paused listener resumes (0 if due), -1 when none is paused. */
 int gw_admit_timeout(const struct gw *gw);

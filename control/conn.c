@@ -89,7 +89,7 @@ static int accept_one(struct gw *gw, struct gw_listener *l)
 	socklen_t sl = sizeof(ss);
 	struct gw_conn *c;
 	enum gw_step next;
-	int fd, one = 1, retried = 0;
+	int fd, err, one = 1, retried = 0;
 
 again:
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -98,15 +98,17 @@ again:
 			return 1;
 		if (errno == ECONNABORTED || errno == EINTR)
 			return 0;
-		if (gw_admit_accept_failed(gw, l, errno, retried++)) {
+		err = errno;
+		if ((err == EMFILE || err == ENFILE) && !retried++ && !gw_conn_shed_oldest(gw)) {
 			sl = sizeof(ss);
 			goto again;
 		}
+		gw_admit_accept_failed(gw, l, err);
 		return 1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (l->t->mode == FG_MODE_TERMINATE)
-		gw_admit_make_room(gw, &ss);
+		gw_conn_make_room(gw, &ss);
 	c = gw_conn_new(gw, l->t);
 	if (!c) {
 		close(fd);

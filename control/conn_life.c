@@ -159,6 +159,35 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 	free(c);
 }
 
+/* A reset: it said nothing worth a goodbye, and no alert is owed before a handshake. */
+static void shed(struct gw *gw, struct gw_conn *c)
+{
+	if (c->watch_fd >= 0)
+		fg_evloop_del(gw->loop, c->watch_fd);
+	c->watch_fd = -1;
+	fg_sock_close_reset(c->tls_fd);
+	c->tls_fd = -1;
+	gw_conn_free(gw, c);
+}
+
+void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss)
+{
+	struct gw_conn *v;
+
+	while ((v = gw_admit_victim(gw, ss)))
+		shed(gw, v);
+}
+
+int gw_conn_shed_oldest(struct gw *gw)
+{
+	struct gw_conn *v = gw_admit_victim_fds(gw);
+
+	if (!v)
+		return -ENOENT;
+	shed(gw, v);
+	return 0;
+}
+
 void gw_conn_free_all(struct gw *gw)
 {
 	while (gw->conns)
