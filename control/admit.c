@@ -29,7 +29,6 @@
 
 /* A listener out of fds (or memory) waits this long before it accepts again. */
 #define PAUSE_MS 100
-#define PAUSE_TEXT "100"
 /* What one failed round takes off a backlog through the reserve fd, at most. */
 #define DRAIN_MAX 64
 /* Fds never given to pending connections (of RLIMIT_NOFILE): dials, files, the CA. */
@@ -278,14 +277,16 @@ static void shed_log(struct gw *gw, enum shed_why why, uint64_t n)
 static void fail_log(struct gw *gw, uint64_t n)
 {
 	struct gw_admit *a = gw->admit;
+	char paused[64] = "";
 
 	if (!n)
 		return;
+	if (a->fail_paused)
+		snprintf(paused, sizeof(paused), ", accepts paused %d ms after each", PAUSE_MS);
 	fg_warn("tunnel %s: accept: %s: %llu failure(s) since the last such line, %llu "
 		"connection(s) closed unserved%s",
 		a->fail_tunnel, strerror(a->fail_err), (unsigned long long)n,
-		(unsigned long long)a->drained,
-		a->fail_paused ? ", accepts paused " PAUSE_TEXT " ms after each" : "");
+		(unsigned long long)a->drained, paused);
 	a->drained = 0;
 }
 
