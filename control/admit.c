@@ -452,7 +452,8 @@ int gw_admit_timeout(const struct gw *gw)
 	int64_t now = fg_mono_ms(), first = INT64_MAX;
 
 	for (size_t i = 0; i < gw->n_listeners; i++)
-		if (gw->listeners[i].paused_until && gw->listeners[i].paused_until < first)
+		if (gw->listeners[i].fd >= 0 && gw->listeners[i].paused_until &&
+		    gw->listeners[i].paused_until < first)
 			first = gw->listeners[i].paused_until;
 	if (first == INT64_MAX)
 		return -1;
@@ -470,6 +471,8 @@ void gw_admit_resume(struct gw *gw)
 		if (!l->paused_until || l->paused_until > now)
 			continue;
 		l->paused_until = 0;
+		if (l->fd < 0) /* closed since (a stopping gateway closes its listeners) */
+			continue;
 		ret = fg_evloop_mod(gw->loop, l->fd, EPOLLIN, &l->src);
 		if (ret)
 			fg_warn("tunnel %s: cannot resume accepts: %s", l->t->name, strerror(-ret));

@@ -253,13 +253,14 @@ static void teardown(struct gw *gw)
 	fg_evloop_exit(gw->loop);
 }
 
-/* The listeners of this batch, once its other events ran. */
+/* The listeners of this batch, once its other events ran (one closed since is skipped). */
 static void accept_ready(struct gw *gw)
 {
 	for (size_t i = 0; i < gw->n_listeners && !gw->fatal; i++)
 		if (gw->listeners[i].ready) {
 			gw->listeners[i].ready = 0;
-			gw_conn_accept(gw, &gw->listeners[i]);
+			if (gw->listeners[i].fd >= 0)
+				gw_conn_accept(gw, &gw->listeners[i]);
 		}
 }
 
