@@ -8,8 +8,10 @@ reset for the newcomer, logged once a second with a count. Tunnels already estab
 live in the data plane and are never touched.
 """
 
+import json
 import os
 import re
+import signal
 import socket
 import ssl
 import time
@@ -202,6 +204,28 @@ def test_garbage_flood_is_refused_and_a_real_client_gets_in(pki, capped):
     wait_for(lambda: n_fds(pid) <= base, 10, "the gateway to close every one")
     cpu = sum(int(x) for x in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[11:13])
     assert (cpu - cpu0) / os.sysconf("SC_CLK_TCK") < 3.0, "300 garbage connections cost > 3 s"
+
+
+def test_reload_lowers_the_cap_for_the_next_connection(pki, capped):
+    gw = capped({"handshakes": 100, "handshakes_per_source": 100})
+    port, pid = gw.port("capped"), gw.proc.pid
+    base = n_fds(pid)
+    held = silent(port, 60)
+    try:
+        wait_for(lambda: n_fds(pid) >= base + 60, 10, "the gateway to hold 60")
+        cfg = json.loads(gw.config_path.read_text())
+        cfg["limits"] = {"handshakes": 20, "handshakes_per_source": 20}
+        gw.config_path.write_text(json.dumps(cfg))
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_log(r"config reloaded")
+        # What is held stays until a newcomer needs the room: then the oldest 41 go.
+        assert not any(closed_by_peer(s) for s in held)
+        held += silent(port, 1)
+        wait_for(lambda: sum(closed_by_peer(s) for s in held) == 41, 10, "41 shed")
+        assert all(closed_by_peer(s) for s in held[:41])
+        assert not any(closed_by_peer(s) for s in held[41:])
+    finally:
+        close_all(held)
 
 
 @pytest.mark.parametrize("limits,jpath,problem", [
