@@ -85,6 +85,17 @@ struct fg_capture_conf {
 
 #define FG_MAX_CIPHERS 3
 
+/*
+ * $.limits: what unauthenticated connections on terminate tunnels may hold
+ * (control/admit.c). At a limit the oldest of them is shed for the newest.
+ */
+#define FG_LIMIT_HANDSHAKES_DEFAULT 4096
+#define FG_LIMIT_HANDSHAKES_MAX 1000000
+struct fg_limits_conf {
+	int handshakes;		   /* pending at once, every source together */
+	int handshakes_per_source; /* pending at once from one address (IPv6: one /64) */
+};
+
 /* A CA's address and the root file the TLS connection to it is pinned to. */
 struct fg_ca_endpoint {
 	char *url;  /* "https://host[:port]" */
@@ -144,6 +155,7 @@ struct fg_config {
 	size_t n_routes;
 	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
 	int dns_refresh_s; /* $.dns.refresh_s: how often names are re-resolved; 0: never */
+	struct fg_limits_conf limits;	/* defaults even when $.limits is absent */
 };
 
 /*

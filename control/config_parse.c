@@ -210,7 +210,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err)
 {
 	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
-					    "roots",	"routes",  "capture",	"dns", NULL };
+					    "roots",	"routes",  "capture",	"dns",
+					    "limits",	NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -256,6 +257,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		ret = fg_conf_parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
 	if (!ret)
 		ret = fg_conf_parse_dns(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "dns"));
+	if (!ret)
+		ret = fg_conf_parse_limits(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "limits"));
 free_json:
 	cJSON_Delete(root);
 free_text:

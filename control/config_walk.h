@@ -80,5 +80,7 @@ int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJ
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
 /* $.dns (config_routes.c): how often the names of peers and upstreams are re-resolved. */
 int fg_conf_parse_dns(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
+/* $.limits (config_limits.c); defaults when @obj is NULL. */
+int fg_conf_parse_limits(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
 
 #endif

@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include "control/admit.h"
 #include "control/alert.h"
 #include "control/allow.h"
 #include "control/conn.h"
@@ -75,32 +76,54 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c);
 
 static void send_access_denied(struct gw_conn *c);
 
-void gw_conn_accept(struct gw *gw, struct gw_listener *l)
+/* Accepts per listener and loop round, at most: a backlog drains, other events still run. */
+#define ACCEPT_BATCH 32
+
+/*
+ * One connection off @l's backlog, admitted (admit.c: room is made by
+ * shedding the oldest unauthenticated ones) and started. Returns 0, or 1
+ * when the backlog is empty or @l paused.
+ */
+static int accept_one(struct gw *gw, struct gw_listener *l)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
 	struct gw_conn *c;
 	enum gw_step next;
-	int fd, one = 1;
+	int fd, err, one = 1, retried = 0;
 
+again:
 	fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
-		if (errno != EAGAIN && errno != ECONNABORTED)
-			fg_warn("tunnel %s: accept: %s", l->t->name, strerror(errno));
-		return;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 1;
+		if (errno == ECONNABORTED || errno == EINTR)
+			return 0;
+		err = errno;
+		if ((err == EMFILE || err == ENFILE) && !retried++ && !gw_conn_shed_oldest(gw)) {
+			sl = sizeof(ss);
+			goto again;
+		}
+		gw_admit_accept_failed(gw, l, err);
+		return 1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (l->t->mode == FG_MODE_TERMINATE)
+		gw_conn_make_room(gw, &ss);
 	c = gw_conn_new(gw, l->t);
 	if (!c) {
 		close(fd);
-		return;
+		return 0;
 	}
 	if (l->t->mode == FG_MODE_ORIGINATE)
 		gw_lr_claim(c, fd);
 	if (l->t->mode == FG_MODE_TERMINATE) {
 		c->tls_fd = fd;
 		fg_addr_text(&ss, c->addr, sizeof(c->addr));
-		next = await_hello(gw, c);
+		if (gw_admit_join(gw, c, &ss))
+			next = gw_conn_refuse(c, NULL, "out of memory");
+		else
+			next = await_hello(gw, c);
 	} else if (l->t->capture) {
 		c->plain_fd = fd;
 		next = route_app(gw, c);
@@ -111,6 +134,14 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l)
 	}
 	if (next == STEP_DONE)
 		gw_conn_free(gw, c);
+	return 0;
+}
+
+void gw_conn_accept(struct gw *gw, struct gw_listener *l)
+{
+	for (int i = 0; i < ACCEPT_BATCH && !gw->fatal && !l->paused_until; i++)
+		if (accept_one(gw, l))
+			break;
 }
 
 void gw_conn_ready(struct gw *gw, struct gw_conn *c)

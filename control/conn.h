@@ -7,6 +7,7 @@
  * conn_life.c, which calls none of them.
  */
 #include <stdint.h>
+#include <sys/socket.h>
 #include "control/gateway-t.h"
 #include "control/peer-t.h"
 
@@ -21,6 +22,16 @@ struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t);
  * application is told with a reset, as a failed connect over a VPN would.
  */
 void gw_conn_free(struct gw *gw, struct gw_conn *c);
+
+/*
+ * Admission (admit.c) at a limit: before a terminate tunnel's connection from
+ * @ss is made, the oldest pending ones are shed (closed with a reset, freed,
+ * no log line of their own) until it fits.
+ */
+void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss);
+
+/* accept4 ran out of fds: sheds the oldest pending connection. 0, or -ENOENT if none. */
+int gw_conn_shed_oldest(struct gw *gw);
 
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
 int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events);

@@ -14,6 +14,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
+#include "control/admit.h"
 #include "control/allow.h"
 #include "control/conn.h"
 #include "control/dest.h"
@@ -57,6 +58,8 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
 int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
 {
+	/* Every phase that keeps @c waits here: where admission learns that it was authorized. */
+	gw_admit_sync(gw, c);
 	if (c->watch_fd == fd)
 		return fg_evloop_mod(gw->loop, fd, events, &c->src);
 	if (c->watch_fd >= 0)
@@ -123,6 +126,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 {
 	int is_term = c->t->mode == FG_MODE_TERMINATE;
 
+	gw_admit_leave(gw, c);
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	fg_heap_remove(&gw->deadlines, &c->deadline);
@@ -155,6 +159,35 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 	fg_tls_exit(&c->tls);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
+}
+
+/* A reset: it said nothing worth a goodbye, and no alert is owed before a handshake. */
+static void shed(struct gw *gw, struct gw_conn *c)
+{
+	if (c->watch_fd >= 0)
+		fg_evloop_del(gw->loop, c->watch_fd);
+	c->watch_fd = -1;
+	fg_sock_close_reset(c->tls_fd);
+	c->tls_fd = -1;
+	gw_conn_free(gw, c);
+}
+
+void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss)
+{
+	struct gw_conn *v;
+
+	while ((v = gw_admit_victim(gw, ss)))
+		shed(gw, v);
+}
+
+int gw_conn_shed_oldest(struct gw *gw)
+{
+	struct gw_conn *v = gw_admit_victim_fds(gw);
+
+	if (!v)
+		return -ENOENT;
+	shed(gw, v);
+	return 0;
 }
 
 void gw_conn_free_all(struct gw *gw)

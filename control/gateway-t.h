@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include "control/admit-t.h"
 #include "control/config-t.h"
 #include "control/peer-t.h"
 #include "control/tls-t.h"
@@ -19,6 +20,7 @@
 struct fg_evloop;
 struct fg_resolver;
 struct fg_ident;
+struct gw_admit;
 struct fg_jobq;
 struct gw_dp;
 struct gw_linger;
@@ -47,6 +49,8 @@ struct gw_listener {
 	struct gw_src src;
 	int fd;
 	const struct fg_tunnel_conf *t; /* in the current generation's config */
+	int ready;		/* readable in this batch: accepted once it is done (loop.c) */
+	int64_t paused_until;	/* no accepts until then (admit.c), ms on fg_mono_ms(); 0: none */
 };
 
 /*
@@ -100,6 +104,7 @@ struct gw_conn {
 	int reset_tls;	/* B, transparent: refused once it dialed, so the app sees a reset */
 	int legs_slot;	      /* the plain side's local redirect slot, -1: none */
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
+	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
 };
 
 struct gw {
@@ -120,6 +125,7 @@ struct gw {
 	/* The config's names, re-resolved off the loop; its rounds come back on @resolve_src. */
 	struct fg_resolver *resolver;
 	struct gw_src resolve_src;
+	struct gw_admit *admit; /* admit.c: limits on unauthenticated connections, the fd reserve */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */

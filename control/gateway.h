@@ -13,7 +13,7 @@
  * connection it keeps waits on one fd, registered with &c->src.
  */
 
-/* A listener is readable: accepts one connection and starts it. */
+/* A listener is readable: accepts (a bounded batch off its backlog) and starts each. */
 void gw_conn_accept(struct gw *gw, struct gw_listener *l);
 
 /* The fd @c waits on is ready: runs its next phases. */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/admit.h"
 #include "control/control.h"
 #include "control/dpctl.h"
 #include "control/gateway.h"
@@ -39,6 +40,7 @@ static void handle_timer(struct gw *gw)
 		fg_debug("timerfd: %s", strerror(errno));
 	fg_ident_tick(gw->id);
 	fg_resolver_tick(gw->resolver, gw->cur->cfg);
+	gw_admit_tick(gw);
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
@@ -268,6 +270,9 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = gw_dp_attach(gw->dp, gw->loop);
 	if (ret)
 		return ret;
+	ret = gw_admit_new(gw);
+	if (ret)
+		return ret;
 	return listen_all(gw, ports_file);
 }
 
@@ -275,6 +280,7 @@ static void teardown(struct gw *gw)
 {
 	gw_conn_free_all(gw);
 	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
+	gw_admit_free(gw);
 	fg_heap_exit(&gw->deadlines);
 	for (size_t i = 0; i < gw->n_listeners; i++)
 		if (gw->listeners[i].fd >= 0)
@@ -291,10 +297,23 @@ static void teardown(struct gw *gw)
 	fg_evloop_exit(gw->loop);
 }
 
-/* The sooner of two epoll timeouts, where -1 is none. */
-static int soonest(int a, int b)
+/* The listeners of this batch, once its other events ran (one closed since is skipped). */
+static void accept_ready(struct gw *gw)
 {
-	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+	for (size_t i = 0; i < gw->n_listeners && !gw->fatal; i++)
+		if (gw->listeners[i].ready) {
+			gw->listeners[i].ready = 0;
+			if (gw->listeners[i].fd >= 0)
+				gw_conn_accept(gw, &gw->listeners[i]);
+		}
+}
+
+/* The sooner of two loop timeouts, each -1 for none. */
+static int sooner(int a, int b)
+{
+	if (a < 0)
+		return b;
+	return b >= 0 && b < a ? b : a;
 }
 
 /* One event: the switch over what it came from. */
@@ -302,7 +321,8 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 {
 	switch (s->kind) {
 	case SRC_LISTENER:
-		gw_conn_accept(gw, (struct gw_listener *)s);
+		/* Accepted after the batch (accept_ready): admission may shed connections in it. */
+		((struct gw_listener *)s)->ready = 1;
 		break;
 	case SRC_CONN:
 		gw_conn_ready(gw, (struct gw_conn *)s);
@@ -349,7 +369,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		goto out;
 	while (!gw.stop && !gw.fatal) {
 		int n = fg_evloop_wait(&loop, evs, 64,
-				       soonest(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)));
+				       sooner(sooner(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)),
+					      gw_admit_timeout(&gw)));
 
 		if (n < 0) {
 			gw.fatal = n;
@@ -361,10 +382,12 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		 */
 		for (int i = 0; i < n && !gw.fatal; i++)
 			dispatch(&gw, evs[i].data.ptr);
+		accept_ready(&gw);
 		if (gw.draining == 1)
 			start_drain(&gw);
 		gw_conn_expire(&gw);
 		gw_linger_expire(gw.linger);
+		gw_admit_resume(&gw);
 	}
 	ret = gw.fatal;
 out:
