@@ -536,8 +536,8 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 		gw->fatal = ret;
 	} else {
 		c->legs_slot = -1; /* the data plane releases it when it closes the plain side */
-		fg_info("accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s",
-			c->peer->cn, c->peer->root_cn, c->t->name, c->addr,
+		fg_info("accepted %s (issued by '%s', root '%s') on tunnel %s: peer %s, %s, %s%s%s",
+			c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name, c->addr,
 			fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
 		/*
 		 * The data plane owns the sockets now: these are only our copies.
