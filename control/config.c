@@ -37,8 +37,10 @@ static int slurp(const char *path, char **out, size_t *len, struct fg_err *err)
 			why += plen + 2;
 		return fg_conf_fail(err, path, "$", "%s", why);
 	}
-	if (ret)
-		return fg_conf_fail(err, path, "$", "cannot open: %s", strerror(-ret));
+	if (ret) {
+		fg_conf_fail(err, path, "$", "cannot open: %s", strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 
