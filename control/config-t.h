@@ -84,6 +84,9 @@ struct fg_capture_conf {
 };
 
 #define FG_MAX_CIPHERS 3
+/* tls.groups as OpenSSL's list, "X25519:P-256:P-384" (each of five names at most once). */
+#define FG_TLS_GROUPS_MAX 64
+#define FG_TLS_VERIFY_DEPTH_MAX 16
 
 /*
  * $.limits: what unauthenticated connections on terminate tunnels may hold
@@ -138,8 +141,10 @@ struct fg_config {
 	int refresh_s; /* identity.trust.refresh_s */
 	struct fg_root_rule *root_rules;
 	size_t n_root_rules;
-	uint16_t ciphers[FG_MAX_CIPHERS];
+	uint16_t ciphers[FG_MAX_CIPHERS]; /* in tls.ciphers order: the server's preference */
 	size_t n_ciphers;
+	char groups[FG_TLS_GROUPS_MAX]; /* tls.groups for SSL_CTX_set1_groups_list, in order */
+	int verify_depth; /* tls.verify_depth: CA certificates a peer chain may hold */
 	int handshake_timeout_ms;
 	int workers;
 	enum fg_offload offload;

@@ -8,50 +8,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "bpf/cgroup.h"
 #include "control/config.h"
 #include "fedgate/addr.h"
 #include "fedgate/err.h"
+#include "fedgate/file.h"
 
 #define MAX_CONFIG_BYTES (1 << 20)
 
-/* Reads the whole file; returns 0 or -errno with @err set. */
+/*
+ * Reads the whole file (fg_file_read: a FIFO or a directory there is refused
+ * at once); returns 0 or -errno with @err set.
+ */
 static int slurp(const char *path, char **out, size_t *len, struct fg_err *err)
 {
-	struct stat st;
-	FILE *f;
-	char *buf = NULL;
-	int ret = 0;
+	struct fg_err ferr = {0};
+	size_t plen = strlen(path);
+	const char *why = ferr.msg;
+	int ret;
 
-	f = fopen(path, "r");
-	if (!f) {
-		ret = -errno;
-		fg_conf_fail(err, path, "$", "cannot open: %s", strerror(errno));
-		goto out;
+	ret = fg_file_read(path, MAX_CONFIG_BYTES, out, len, &ferr);
+	if (ret == -EFBIG)
+		return fg_conf_fail(err, path, "$", "larger than 1 MiB");
+	if (ret == -EINVAL) {
+		/* "PATH: not a regular file (a FIFO)": the message names the path already. */
+		if (!strncmp(why, path, plen) && !strncmp(why + plen, ": ", 2))
+			why += plen + 2;
+		return fg_conf_fail(err, path, "$", "%s", why);
 	}
-	if (fstat(fileno(f), &st) || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG_BYTES) {
-		ret = fg_conf_fail(err, path, "$", "not a regular file of at most 1 MiB");
-		goto close_file;
+	if (ret) {
+		fg_conf_fail(err, path, "$", "cannot open: %s", strerror(-ret));
+		return ret;
 	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto close_file;
-	}
-	if (fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-		ret = fg_conf_fail(err, path, "$", "read error");
-		free(buf);
-		goto close_file;
-	}
-	buf[st.st_size] = '\0';
-	*out = buf;
-	*len = (size_t)st.st_size;
-close_file:
-	fclose(f);
-out:
-	return ret;
+	return 0;
 }
 
 /*
@@ -75,16 +65,14 @@ static int check_cgroup(const struct fg_config *cfg, struct fg_err *err)
 /* One check the parser left; 0, -ENOMEM, or -EINVAL with @err set. */
 static int run_check(const char *path, struct fg_conf_check *c, struct fg_err *err)
 {
+	struct fg_err ferr = {0};
 	const char *why = NULL;
-	FILE *f;
 	int ret;
 
+	/* Opened as the loader will, never blocking: a FIFO here would hang check and run. */
 	if (c->kind == FG_CONF_CHECK_READABLE) {
-		f = fopen(c->arg, "r");
-		if (!f)
-			return fg_conf_fail(err, path, c->jpath, "cannot read %s: %s", c->arg,
-					    strerror(errno));
-		fclose(f);
+		if (fg_file_check(c->arg, &ferr))
+			return fg_conf_fail(err, path, c->jpath, "%s", ferr.msg);
 		return 0;
 	}
 	ret = fg_addr_parse(c->arg, c->kind == FG_CONF_CHECK_LISTEN, c->addr, &why);

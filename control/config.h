@@ -13,8 +13,8 @@
 int fg_config_load(const char *path, struct fg_config *cfg, struct fg_err *err);
 
 /*
- * The pure parser: @len bytes of config text (any bytes; the text ends at the
- * first NUL, as a file's would) into @cfg (zeroed), with no I/O. @file names
+ * The pure parser: @len bytes of config text (any bytes; a NUL byte or a
+ * \u0000 escape in a string is refused) into @cfg (zeroed), with no I/O. @file names
  * the config in messages, @dir is what relative paths in it are relative to.
  * What needs I/O (files that must be readable, addresses to resolve) is
  * appended to @checks (zeroed) instead, for fg_config_load to run in order.

@@ -14,6 +14,7 @@
 #include "control/config_walk.h"
 #include "fedgate/addr.h"
 #include "fedgate/dataplane-t.h"
+#include "fedgate/json_nul.h"
 #include "fedgate/keys-t.h"
 
 uint16_t fg_cipher_from_name(const char *name)
@@ -64,10 +65,55 @@ static int parse_version(struct fg_conf_walk *w, const cJSON *tls, const char *k
 	return 0;
 }
 
+/* tls.groups: the key exchanges offered, in preference order (README "TLS policy"). */
+static int parse_groups(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *tls)
+{
+	static const char *const known[] = {"X25519", "P-256", "P-384", "P-521", "X448"};
+	const cJSON *groups = cJSON_GetObjectItemCaseSensitive(tls, "groups"), *it;
+	int i = 0, seen = 0;
+	char jp[64];
+
+	if (!groups)
+		return 0;
+	if (!cJSON_IsArray(groups) || cJSON_GetArraySize(groups) == 0)
+		return fg_conf_fail(w->err, w->file, "$.tls.groups",
+				    "expected a non-empty array of group names");
+	cfg->groups[0] = '\0';
+	cJSON_ArrayForEach(it, groups)
+	{
+		size_t k = 0;
+
+		snprintf(jp, sizeof(jp), "$.tls.groups[%d]", i++);
+		if (!cJSON_IsString(it))
+			return fg_conf_fail(w->err, w->file, jp, "expected a string");
+		while (k < sizeof(known) / sizeof(known[0]) &&
+		       strcasecmp(it->valuestring, known[k]))
+			k++;
+		if (!strncasecmp(it->valuestring, "ffdhe", 5))
+			return fg_conf_fail(w->err, w->file, jp,
+					    "finite-field groups are not offered (slow, and no "
+					    "stronger than P-384); use X25519, P-256, P-384, P-521 "
+					    "or X448");
+		if (k == sizeof(known) / sizeof(known[0]))
+			return fg_conf_fail(w->err, w->file, jp,
+					    "unknown group (use X25519, P-256, P-384, P-521 or "
+					    "X448)");
+		if (seen & (1 << k))
+			return fg_conf_fail(w->err, w->file, jp, "listed twice");
+		seen |= 1 << k;
+		/* Five names of at most six characters: always fits in FG_TLS_GROUPS_MAX. */
+		snprintf(cfg->groups + strlen(cfg->groups),
+			 sizeof(cfg->groups) - strlen(cfg->groups), "%s%s",
+			 cfg->groups[0] ? ":" : "", known[k]);
+	}
+	return 0;
+}
+
 static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *tls)
 {
 	static const char *const keys[] = { "min_version", "max_version", "ciphers",
-					    "handshake_timeout_ms", NULL };
+					    "handshake_timeout_ms", "groups", "verify_depth",
+					    NULL };
 	const cJSON *ciphers, *it;
 	char jp[64];
 	int ret, i = 0;
@@ -77,6 +123,8 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	cfg->ciphers[1] = FG_AES_256_GCM;
 	cfg->ciphers[2] = FG_CHACHA20_POLY1305;
 	cfg->n_ciphers = 3;
+	snprintf(cfg->groups, sizeof(cfg->groups), "X25519:P-256:P-384");
+	cfg->verify_depth = 8;
 	if (!tls)
 		return 0;
 	ret = fg_conf_check_keys(w, tls, "$.tls", keys);
@@ -87,6 +135,11 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	if (!ret)
 		ret = fg_conf_get_int(w, tls, "$.tls", "handshake_timeout_ms", 100, 600000,
 				      &cfg->handshake_timeout_ms);
+	if (!ret)
+		ret = parse_groups(w, cfg, tls);
+	if (!ret)
+		ret = fg_conf_get_int(w, tls, "$.tls", "verify_depth", 0, FG_TLS_VERIFY_DEPTH_MAX,
+				      &cfg->verify_depth);
 	if (ret)
 		return ret;
 	ciphers = cJSON_GetObjectItemCaseSensitive(tls, "ciphers");
@@ -194,16 +247,40 @@ out:
 	return ret;
 }
 
-/* "line L, column C" of @end in @text, as the messages have always counted. */
+/* Line and column of @end in @text, as the messages have always counted. */
+static void text_pos(const char *text, const char *end, int *line, int *col)
+{
+	*line = 1, *col = 1;
+	for (const char *p = text; end && p < end; p++, (*col)++)
+		if (*p == '\n')
+			(*line)++, *col = 0;
+}
+
 static int syntax_error(struct fg_conf_walk *w, const char *text, const char *end)
 {
-	int line = 1, col = 1;
+	int line, col;
 
-	for (const char *p = text; end && p < end; p++, col++)
-		if (*p == '\n')
-			line++, col = 0;
+	text_pos(text, end, &line, &col);
 	return fg_conf_fail(w->err, w->file, "$", "JSON syntax error at line %d, column %d", line,
 			    col);
+}
+
+/*
+ * cJSON would end a string at a NUL in it ("t\u0000evil" reads as tunnel
+ * "t"): the text is refused before it is parsed, at the NUL's JSON path.
+ */
+static int nul_error(struct fg_conf_walk *w, const char *text, size_t len)
+{
+	char jp[FG_CONF_JPATH_MAX];
+	size_t at;
+	int line, col;
+
+	if (!fg_json_nul_find(text, len, jp, sizeof(jp), &at))
+		return 0;
+	text_pos(text, text + at, &line, &col);
+	return fg_conf_fail(w->err, w->file, jp, "%s at line %d, column %d: %s",
+			    text[at] ? "\\u0000 (a NUL character)" : "a NUL byte", line, col,
+			    "not allowed, it would cut the text short there");
 }
 
 int fg_config_parse(const char *buf, size_t len, const char *file, const char *dir,
@@ -218,7 +295,7 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 	char *text;
 	int ret;
 
-	/* cJSON wants the text NUL-terminated; a NUL inside ends it, as it did in a file. */
+	/* cJSON wants the text NUL-terminated; a NUL inside is refused first (nul_error). */
 	text = malloc(len + 1);
 	if (!text) {
 		ret = -ENOMEM;
@@ -226,6 +303,9 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 	}
 	memcpy(text, buf, len);
 	text[len] = '\0';
+	ret = nul_error(&w, text, len);
+	if (ret)
+		goto free_text;
 	root = cJSON_ParseWithOpts(text, &parse_end, 1);
 	if (!root) {
 		ret = syntax_error(&w, text, parse_end);

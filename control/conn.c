@@ -567,9 +567,9 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	snprintf(accepted, sizeof(accepted),
-		 "accepted %s (issued by '%s') on tunnel %s: peer %s, %s, %s%s%s", c->peer->cn,
-		 c->peer->root_cn, c->t->name, c->addr, fg_cipher_name(h->keys.cipher), desc,
-		 c->flow[0] ? ", " : "", c->flow);
+		 "accepted %s (issued by '%s', root '%s') on tunnel %s: peer %s, %s, %s%s%s",
+		 c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name, c->addr,
+		 fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
 	/*
 	 * The epoll entry goes first: it belongs to the socket, which outlives
 	 * our fd, and would report into a freed connection.

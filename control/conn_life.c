@@ -45,8 +45,9 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 	va_end(ap);
 	if (who && (who->cn[0] || who->n_dns || who->n_uri)) {
 		fg_peer_describe(who, desc, sizeof(desc));
-		fg_warn("refused %s (issued by '%s') from %s on tunnel %s%s%s%s: %s", desc,
-			who->root_cn[0] ? who->root_cn : "unknown root", c->addr, c->t->name,
+		fg_warn("refused %s (issued by '%s', %sroot '%s') from %s on tunnel %s%s%s%s: %s",
+			desc, who->issuer_cn, who->root_claimed ? "claimed " : "",
+			who->root_cn[0] ? who->root_cn : "unknown", c->addr, c->t->name,
 			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
 	} else {
 		fg_warn("refused %s on tunnel %s%s%s%s: %s", c->addr, c->t->name,

@@ -13,6 +13,7 @@
 
 #include "control/ca/pki.h"
 #include "control/ident_source.h"
+#include "control/own_cert.h"
 #include "control/tls.h"
 #include "fedgate/log.h"
 
@@ -166,6 +167,9 @@ static void reload_identity(struct ident_files *f, const struct file_sig *now)
 	f->applied[F_KEY] = now[F_KEY];
 	fg_cert_describe(id->id.leaf, desc, sizeof(desc));
 	fg_info("identity reloaded from %s: %s", id->cfg->cert_file, desc);
+	/* Taken all the same (the one before may be no better): the operator must know. */
+	if (fg_own_cert_state(id->id.leaf, (int64_t)time(NULL), desc, sizeof(desc)))
+		fg_warn("the certificate reloaded from %s %s", id->cfg->cert_file, desc);
 	fg_ident_rebuild_or_warn(id, "identity reload");
 }
 

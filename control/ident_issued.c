@@ -61,6 +61,7 @@ int fg_ident_issued_verify(const struct fg_ca_identity *ca, X509 *current, X509 
 	char want_cn[256] = "", got_cn[256];
 	struct fg_err cerr = {0};
 	X509_STORE_CTX *xctx = NULL;
+	STACK_OF(X509) *roots = NULL;
 	X509_STORE *store = NULL;
 	int ret = -EINVAL;
 
@@ -75,8 +76,13 @@ int fg_ident_issued_verify(const struct fg_ca_identity *ca, X509 *current, X509 
 	}
 	store = X509_STORE_new();
 	xctx = X509_STORE_CTX_new();
-	if (!store || !xctx || X509_STORE_load_file(store, ca->ca.root) != 1 ||
-	    !X509_STORE_CTX_init(xctx, store, leaf, chain)) {
+	/* Read as every PEM file is (fg_file_read): a FIFO at the path never blocks the loop. */
+	roots = store && xctx ? fg_pki_read_certs(ca->ca.root, &cerr) : NULL;
+	for (int i = 0; roots && i < sk_X509_num(roots); i++)
+		if (!X509_STORE_add_cert(store, sk_X509_value(roots, i)))
+			goto no_root;
+	if (!roots || !X509_STORE_CTX_init(xctx, store, leaf, chain)) {
+	no_root:
 		snprintf(why, len, "cannot load the pinned root %s", ca->ca.root);
 		goto free_store;
 	}
@@ -120,6 +126,7 @@ free_names:
 free_store:
 	X509_STORE_CTX_free(xctx);
 	X509_STORE_free(store);
+	sk_X509_pop_free(roots, X509_free);
 	return ret;
 }
 

@@ -21,6 +21,9 @@ struct fg_peer_id {
 	size_t n_dns, n_uri, dropped_sans, other_sans;
 	char dns[FG_PEER_SANS_MAX][FG_PEER_NAME_MAX];
 	char uri[FG_PEER_SANS_MAX][FG_PEER_NAME_MAX];
+	/* For the log: the CN of the leaf's issuer (often an intermediate, not the root) */
+	char issuer_cn[FG_PEER_NAME_MAX];
+	int root_claimed; /* verification failed: @root_cn is what the chain claims, unverified */
 };
 
 #endif

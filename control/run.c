@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "control/capture_bpf.h"
@@ -13,8 +14,10 @@
 #include "control/config.h"
 #include "control/control.h"
 #include "control/dpctl.h"
+#include "control/identity-t.h"
 #include "control/identity.h"
 #include "control/local_redirect.h"
+#include "control/own_cert.h"
 #include "control/run.h"
 #include "control/spawn.h"
 #include "control/tls.h"
@@ -73,6 +76,27 @@ static int load(const char *path, struct fg_config *cfg, struct fg_ident **id, i
 }
 
 /*
+ * One loud line when the own certificate has expired, is not valid yet or is
+ * due for renewal (own_cert.h): on stderr for `check`, in the log for `run`.
+ * Not an error: a replaced file is taken within seconds (README "Identity").
+ */
+static void warn_own_cert(const struct fg_config *cfg, struct fg_ident *id, int to_stderr)
+{
+	X509 *leaf = id->id.leaf;
+	char why[512];
+
+	if (!leaf ||
+	    fg_own_cert_state(leaf, (int64_t)time(NULL), why, sizeof(why)) == FG_OWN_CERT_OK)
+		return;
+	if (to_stderr)
+		fprintf(stderr, "fedgate: warning: %s: $.identity.cert: the certificate in %s %s\n",
+			cfg->path, cfg->cert_file, why);
+	else
+		fg_warn("%s: $.identity.cert: the certificate in %s %s", cfg->path, cfg->cert_file,
+			why);
+}
+
+/*
  * Decides the data plane backend from the config and one kTLS probe, and logs
  * the choice and why. Returns 0, or FG_EXIT_CONFIG with the reason printed.
  */
@@ -122,6 +146,7 @@ int fg_run_main(int argc, char **argv)
 	ret = load(path, &cfg, &id, 0);
 	if (ret)
 		return ret;
+	warn_own_cert(&cfg, id, 0);
 	ret = choose_backend(&cfg, &dp.backend);
 	if (ret)
 		goto free_tls;
@@ -172,6 +197,7 @@ int fg_check_main(int argc, char **argv)
 	ret = load(path, &cfg, &id, 1);
 	if (ret)
 		return ret;
+	warn_own_cert(&cfg, id, 1);
 	/* The same verdict as `run` on this machine, offload included. */
 	fg_log_init("fedgate[check]", FG_LOG_WARN);
 	ret = choose_backend(&cfg, &backend);

@@ -16,6 +16,8 @@
 #include "control/config.h"
 #include "control/keys.h"
 #include "control/tls.h"
+#include "fedgate/err.h"
+#include "fedgate/file.h"
 #include "fedgate/tls13.h"
 #include "fedgate/x509name.h"
 
@@ -31,12 +33,13 @@ const char *fg_tls_error(char *buf, size_t len)
 	return buf;
 }
 
-/* Fills CN and SANs of @leaf into @peer; @root_cn stays as the caller set it. */
+/* Fills CN, issuer CN and SANs of @leaf into @peer; @root_cn stays as the caller set it. */
 static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 {
 	GENERAL_NAMES *sans;
 
 	fg_x509_cn(X509_get_subject_name(leaf), peer->cn, sizeof(peer->cn));
+	fg_x509_cn(X509_get_issuer_name(leaf), peer->issuer_cn, sizeof(peer->issuer_cn));
 	sans = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
 	for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
 		const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
@@ -103,9 +106,13 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 		return ok;
 	if (X509_STORE_CTX_get0_cert(xctx))
 		peer_from_leaf(X509_STORE_CTX_get0_cert(xctx), st->failed);
-	/* The root the peer claims: the issuer of the last certificate we could place. */
+	/*
+	 * The root the peer claims: the issuer of the last CA certificate we
+	 * could place. A lone leaf names only its issuer (issuer_cn), no root.
+	 */
+	st->failed->root_claimed = 1;
 	chain = X509_STORE_CTX_get0_chain(xctx);
-	top = chain && sk_X509_num(chain) ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
+	top = chain && sk_X509_num(chain) > 1 ? sk_X509_value(chain, sk_X509_num(chain) - 1) : NULL;
 	if (top)
 		fg_x509_cn(X509_get_issuer_name(top), st->failed->root_cn,
 			   sizeof(st->failed->root_cn));
@@ -160,23 +167,70 @@ static int cipher_string(const struct fg_config *cfg, char *out, size_t len)
 	return 0;
 }
 
-static BIO *open_input(const char *file, const char *pem)
+/* Largest PEM file read: a chain, a key or a bundle of many roots. */
+#define MAX_PEM_FILE (16 << 20)
+
+/* What one PEM input is read through: a memory BIO and the file's text it reads. */
+struct input {
+	BIO *bio;
+	char *text; /* owned: the file's text (may be a key), wiped when freed */
+	size_t len;
+};
+
+/*
+ * @in->bio over @pem, or over the text of regular file @file (fg_file_read:
+ * a FIFO there is refused at once, never waited on). 0; -errno with @ferr
+ * set when @file cannot be read; -ENOMEM with @ferr empty. Either way the
+ * caller ends with free_input().
+ */
+static int open_input(struct input *in, const char *file, const char *pem, struct fg_err *ferr)
 {
-	return pem ? BIO_new_mem_buf(pem, -1) : BIO_new_file(file, "r");
+	int ret;
+
+	memset(in, 0, sizeof(*in));
+	if (!pem) {
+		ret = fg_file_read(file, MAX_PEM_FILE, &in->text, &in->len, ferr);
+		if (ret)
+			return ret;
+	}
+	in->bio = pem ? BIO_new_mem_buf(pem, -1) : BIO_new_mem_buf(in->text, (int)in->len);
+	return in->bio ? 0 : -ENOMEM;
+}
+
+static void free_input(struct input *in)
+{
+	BIO_free(in->bio);
+	if (in->text)
+		OPENSSL_cleanse(in->text, in->len);
+	free(in->text);
+	memset(in, 0, sizeof(*in));
+}
+
+/* What @jpath says when open_input() failed: @why, or out of memory (-ENOMEM). */
+static int input_fail(struct fg_err *err, const struct fg_config *cfg, const char *jpath,
+		      const struct fg_err *why)
+{
+	if (why->msg[0])
+		return fg_conf_fail(err, cfg->path, jpath, "%s", why->msg);
+	return -ENOMEM;
 }
 
 int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg,
 			      const char *cert_file, const char *key_file, const char *cert_pem,
 			      const char *key_pem, struct fg_err *err)
 {
+	struct fg_err ferr = {0};
+	struct input in;
 	char ebuf[256];
 	X509 *x;
-	BIO *in;
 	int ret = 0;
 
 	ERR_clear_error();
-	in = open_input(cert_file, cert_pem);
-	m->leaf = in ? PEM_read_bio_X509_AUX(in, NULL, NULL, NULL) : NULL;
+	if (open_input(&in, cert_file, cert_pem, &ferr)) {
+		ret = input_fail(err, cfg, "$.identity.cert", &ferr);
+		goto free_bio;
+	}
+	m->leaf = PEM_read_bio_X509_AUX(in.bio, NULL, NULL, NULL);
 	if (!m->leaf) {
 		ret = fg_conf_fail(err, cfg->path, "$.identity.cert",
 				   "%s is not a usable PEM certificate chain: %s", cert_file,
@@ -188,7 +242,7 @@ int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg
 		ret = -ENOMEM;
 		goto free_bio;
 	}
-	while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL)))
+	while ((x = PEM_read_bio_X509(in.bio, NULL, NULL, NULL)))
 		if (!sk_X509_push(m->chain, x)) {
 			X509_free(x);
 			ret = -ENOMEM;
@@ -203,9 +257,12 @@ int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg
 		goto free_bio;
 	}
 	ERR_clear_error();
-	BIO_free(in);
-	in = open_input(key_file, key_pem);
-	m->key = in ? PEM_read_bio_PrivateKey(in, NULL, NULL, NULL) : NULL;
+	free_input(&in);
+	if (open_input(&in, key_file, key_pem, &ferr)) {
+		ret = input_fail(err, cfg, "$.identity.key", &ferr);
+		goto free_bio;
+	}
+	m->key = PEM_read_bio_PrivateKey(in.bio, NULL, NULL, NULL);
 	if (!m->key) {
 		ret = fg_conf_fail(err, cfg->path, "$.identity.key",
 				   "%s is not a usable PEM private key (or does not match %s): %s",
@@ -217,7 +274,7 @@ int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg
 				   "the key in %s does not match the certificate in %s", key_file,
 				   cert_file);
 free_bio:
-	BIO_free(in);
+	free_input(&in);
 	ERR_clear_error();
 	return ret;
 }
@@ -227,15 +284,17 @@ int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, c
 			   const char *pem, struct fg_err *err)
 {
 	STACK_OF(X509_INFO) *infos = NULL;
+	struct fg_err ferr = {0};
+	struct input in;
 	char ebuf[256];
-	BIO *in;
 	int ret = 0;
 
 	ERR_clear_error();
-	in = open_input(file, pem);
-	if (!in)
-		return fg_conf_fail(err, cfg->path, "$.identity.trust", "cannot read %s", file);
-	infos = PEM_X509_INFO_read_bio(in, NULL, NULL, NULL);
+	if (open_input(&in, file, pem, &ferr)) {
+		ret = input_fail(err, cfg, "$.identity.trust", &ferr);
+		goto free_bio;
+	}
+	infos = PEM_X509_INFO_read_bio(in.bio, NULL, NULL, NULL);
 	if (!infos) {
 		ret = fg_conf_fail(err, cfg->path, "$.identity.trust",
 				   "%s is not a PEM certificate bundle: %s", file,
@@ -264,7 +323,7 @@ int fg_material_load_trust(struct fg_material *m, const struct fg_config *cfg, c
 free_infos:
 	sk_X509_INFO_pop_free(infos, X509_INFO_free);
 free_bio:
-	BIO_free(in);
+	free_input(&in);
 	ERR_clear_error();
 	return ret;
 }
@@ -322,6 +381,18 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 			     fg_tls_error(ebuf, sizeof(ebuf)));
 		goto free_ctx;
 	}
+	/*
+	 * tls.ciphers is a preference order: as a server, the first of ours the
+	 * client offers wins, not the client's first. tls.groups: only these
+	 * key exchanges (no finite-field ones), in their order.
+	 */
+	if (is_server)
+		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+	if (!SSL_CTX_set1_groups_list(ctx, cfg->groups)) {
+		fg_conf_fail(err, cfg->path, "$.tls.groups", "cannot offer %s: %s", cfg->groups,
+			     fg_tls_error(ebuf, sizeof(ebuf)));
+		goto free_ctx;
+	}
 	/* Keys go to the data plane: OpenSSL must not buffer records or set up kTLS itself. */
 	SSL_CTX_set_read_ahead(ctx, 0);
 	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
@@ -330,7 +401,8 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	fg_keys_capture(ctx);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
-	SSL_CTX_set_verify_depth(ctx, 8);
+	/* tls.verify_depth: CA certificates between a peer's leaf and its trust anchor. */
+	SSL_CTX_set_verify_depth(ctx, cfg->verify_depth);
 
 	if (SSL_CTX_use_certificate(ctx, m->leaf) != 1 ||
 	    (m->chain && SSL_CTX_set1_chain(ctx, m->chain) != 1)) {

@@ -182,8 +182,10 @@ def test_two_clouds_enroll_fetch_federation_and_carry_traffic(cas, gateways, ups
     # traffic A -> B -> upstream, both directions
     payload = os.urandom(1 << 20)
     assert echo_roundtrip(a.port("to-gcp"), payload) == payload
-    b.wait_log(r"accepted foo\.internal \(issued by 'Cloud Root CA'\) on tunnel from-aws")
-    a.wait_log(r"accepted bar\.k8s\.internal \(issued by 'Kubernetes Root CA'\) on tunnel to-gcp")
+    b.wait_log(r"accepted foo\.internal \(issued by '[^']+', root 'Cloud Root CA'\) on tunnel "
+               r"from-aws")
+    a.wait_log(r"accepted bar\.k8s\.internal \(issued by '[^']+', root 'Kubernetes Root CA'\) "
+               r"on tunnel to-gcp")
 
     # curl with the federated bundle and a Kubernetes client certificate, through a terminate
     # tunnel in front of the hello backend (PROXY v2)
@@ -233,8 +235,8 @@ def test_third_ca_refused_until_federated_then_accepted_without_restarting_gatew
         pcrt, pkey = client_cert(third, tmp_path, "partner_client", ["app.partner.internal"])
         r = curl_hello(h.port("from-aws"), federated, pcrt, pkey)
         assert r.returncode != 0 and "Hello" not in r.stdout, r
-        h.wait_log(r"refused partner_client \[dns:app\.partner\.internal\] \(issued by 'Partner "
-                   r"Root CA'\) .* certificate verification failed")
+        h.wait_log(r"refused partner_client \[dns:app\.partner\.internal\] \(issued by '[^']+', "
+                   r"claimed root 'Partner Root CA'\) .* certificate verification failed")
 
         before = kube.config.read_text()
         kube.edit(lambda c: c["federatedRoots"].append(str(third.root)))
@@ -334,7 +336,8 @@ def test_a_cert_chaining_to_the_kubernetes_root_but_naming_outside_its_namespace
     evil_crt, evil_key = client_cert(kube, tmp_path, "evil", ["evil.internal"])
     r = curl_hello(h.port("from-aws"), federated, evil_crt, evil_key)
     assert "Hello" not in r.stdout, r
-    h.wait_log(r"refused evil \[dns:evil\.internal\] \(issued by 'Kubernetes Root CA'\) .*"
+    h.wait_log(r"refused evil \[dns:evil\.internal\] \(issued by '[^']+', root 'Kubernetes "
+               r"Root CA'\) .*"
                r"name constraints: root 'Kubernetes Root CA' \(roots\[0\]\) may not vouch for "
                r"dns:evil\.internal")
     mixed_crt, mixed_key = client_cert(kube, tmp_path, "mixed",
@@ -406,7 +409,8 @@ def test_trust_file_is_reloaded_when_it_changes_and_an_empty_one_is_refused(
     kcrt, kkey = client_cert(kube, tmp_path, "kube_client", ["spiffe://k8s.example/ns/prod/k"])
     r = curl_hello(port, federated, kcrt, kkey, "svc.internal")
     assert "Hello" not in r.stdout, r
-    h.wait_log(r"refused kube_client .*\(issued by 'Kubernetes Root CA'\).*certificate "
+    h.wait_log(r"refused kube_client .*\(issued by '[^']+', claimed root 'Kubernetes Root "
+               r"CA'\).*certificate "
                r"verification failed")
     write_atomic(trust, federated.read_bytes())
     h.wait_log(r"trust bundle reloaded from .*trust\.pem: 2 root\(s\)")

@@ -54,7 +54,8 @@ def test_curl_through_terminate_gets_hello_with_identity(pki, gateways, hello_ba
         r = curl(pki, b.port("from-k8s"))
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == HELLO_KUBE
-    b.wait_log(r"accepted kube_client \(issued by 'Kubernetes Root CA'\) on tunnel from-k8s: "
+    b.wait_log(r"accepted kube_client \(issued by 'Kubernetes Intermediate CA', root "
+               r"'Kubernetes Root CA'\) on tunnel from-k8s: "
                r"peer 127\.0\.0\.1:\d+, " + names[cipher], count=3)
 
 
@@ -151,7 +152,8 @@ def test_originate_against_s_server_with_tickets(pki, gateways, servers, cipher)
         assert got == want
         got = b""
     s.close()
-    a.wait_log(r"accepted bar\.internal \(issued by 'Kubernetes Root CA'\) on tunnel to-sserver")
+    a.wait_log(r"accepted bar\.internal \(issued by 'Kubernetes Intermediate CA', root "
+               r"'Kubernetes Root CA'\) on tunnel to-sserver")
 
 
 def test_originate_refuses_s_server_outside_the_bundle(pki, gateways, servers):
@@ -164,7 +166,8 @@ def test_originate_refuses_s_server_outside_the_bundle(pki, gateways, servers):
     s.sendall(b"secret\n")
     assert closed_without_data(s)
     s.close()
-    a.wait_log(r"refused foo\.internal \[dns:foo\.internal\] \(issued by 'Rogue Root CA'\) "
+    a.wait_log(r"refused foo\.internal \[dns:foo\.internal\] \(issued by 'Rogue Intermediate "
+               r"CA', claimed root 'Rogue Root CA'\) "
                r"from 127\.0\.0\.1:\d+ on tunnel to-rogue: certificate verification failed "
                r"at depth \d: unable to get local issuer certificate")
 

@@ -70,7 +70,7 @@ def test_certificate_from_root_outside_bundle_is_refused(pki, guarded):
     gw, up = guarded
     r = tls_client(pki, gw.port("guarded"), "rogue")
     assert_refused(gw, up, r, r"refused foo\.internal \[dns:foo\.internal\] \(issued by "
-                   r"'Rogue Root CA'\) from 127\.0\.0\.1:\d+ on tunnel guarded: certificate "
+                   r"'Rogue Intermediate CA', claimed root 'Rogue Root CA'\) from 127\.0\.0\.1:\d+ on tunnel guarded: certificate "
                    r"verification failed at depth 1: unable to get local issuer certificate")
 
 
@@ -94,7 +94,8 @@ def test_certificate_failing_allow_is_refused_with_the_rule(pki, guarded):
     r = tls_client(pki, gw.port("guarded"), "stranger")
     assert isinstance(r, ssl.SSLError) and "ACCESS_DENIED" in str(r).upper() or r == b"", r
     assert_refused(gw, up, r, r"refused stranger\.internal \[dns:stranger\.internal "
-                   r"uri:spiffe://cloud\.example/other\] \(issued by 'Cloud Root CA'\) from "
+                   r"uri:spiffe://cloud\.example/other\] \(issued by 'Cloud Intermediate CA', "
+                   r"root 'Cloud Root CA'\) from "
                    r"127\.0\.0\.1:\d+ on tunnel guarded: allow\[0\]: dns 'foo\.internal' "
                    r"matches no DNS SAN; allow\[1\]: uri 'spiffe://k8s\.example/ns/default/\*' "
                    r"matches no URI SAN")

@@ -43,7 +43,8 @@ NO_ROUTE = ("10.99.0.1", 80)    # captured by the test's own nft table; A has no
 WRONG_PEER = ("10.20.0.9", 80)  # routed to B, but the route wants another peer's certificate
 REACH = ["10.20.0.5:5432", "10.20.0.5:5433", "10.20.0.5:5434", "10.20.0.6:80",
          "[fd20::7]:8080"]
-A_ACCEPT = r"accepted gw-b\.gcp\.test \(issued by 'Kubernetes Root CA'\) on tunnel {}"
+A_ACCEPT = (r"accepted gw-b\.gcp\.test \(issued by '[^']+', root 'Kubernetes Root CA'\) "
+            r"on tunnel {}")
 # Where a connection that did NOT cross the tunnel comes from, as the service sees it.
 A_SIDE = {CLIENT4, CLIENT6, A_WAN4, A_WAN6}
 

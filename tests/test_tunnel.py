@@ -36,9 +36,11 @@ def test_payload_sizes_arrive_byte_exact_through_echo(tunnel_pair, cipher):
     for size in SIZES:
         payload = os.urandom(size)
         assert echo_roundtrip(a.port("to-gcp"), payload) == payload, f"size {size}"
-    b.wait_log(r"accepted foo\.internal \(issued by 'Cloud Root CA'\) on tunnel from-aws",
+    b.wait_log(r"accepted foo\.internal \(issued by 'Cloud Intermediate CA', root 'Cloud Root "
+               r"CA'\) on tunnel from-aws",
                count=len(SIZES))
-    a.wait_log(r"accepted bar\.internal \(issued by 'Kubernetes Root CA'\) on tunnel to-gcp")
+    a.wait_log(r"accepted bar\.internal \(issued by 'Kubernetes Intermediate CA', root "
+               r"'Kubernetes Root CA'\) on tunnel to-gcp")
 
 
 @pytest.mark.parametrize("cipher", CIPHERS)

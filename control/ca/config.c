@@ -17,6 +17,7 @@
 
 #include "control/ca/ca.h"
 #include "control/ca/jwt.h"
+#include "fedgate/json_nul.h"
 #include "fedgate/x509name.h"
 
 #define DEFAULT_MIN_MS (5 * 60 * 1000LL)
@@ -333,7 +334,8 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 	struct fg_err e = { 0 };
 	STACK_OF(X509) *ic = NULL;
 	cJSON *root = NULL;
-	char *text = NULL, *slash, *kp = NULL;
+	char *text = NULL, *slash, *kp = NULL, jp[128];
+	size_t len = 0, at = 0;
 	int64_t ms;
 	int ret;
 
@@ -350,9 +352,17 @@ int fg_ca_load(struct fg_ca *ca, const char *path, int want_key, struct fg_passw
 		ret = fg_err_set(err, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	ret = fg_pki_read_file(path, 1 << 20, &text, NULL, err);
+	ret = fg_pki_read_file(path, 1 << 20, &text, &len, err);
 	if (ret)
 		goto fail;
+	/* cJSON would cut a string at a NUL ("key":"a\u0000b" read as "a"): refused first. */
+	if (fg_json_nul_find(text, len, jp, sizeof(jp), &at)) {
+		ret = fail(ca, err, jp,
+			   "a NUL (\\u0000) at byte %zu: not allowed, it would cut "
+			   "the text short there",
+			   at);
+		goto fail;
+	}
 	root = cJSON_Parse(text);
 	if (!cJSON_IsObject(root)) {
 		ret = fg_err_set(err, -EINVAL, "%s: not a JSON object (error near byte %ld)", path,

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "control/ca/files.h"
+#include "fedgate/file.h"
 
 int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mode,
 		      struct fg_err *err)
@@ -58,49 +59,5 @@ int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mod
 int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
 		     struct fg_err *err)
 {
-	size_t used = 0, cap = 4096;
-	char *buf = NULL, *nb;
-	int fd, ret = 0;
-	ssize_t n;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return fg_err_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-	for (;;) {
-		if (used + 1 >= cap || !buf) {
-			cap = buf ? cap * 2 : cap;
-			nb = realloc(buf, cap);
-			if (!nb) {
-				ret = -ENOMEM;
-				break;
-			}
-			buf = nb;
-		}
-		n = read(fd, buf + used, cap - used - 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = fg_err_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-			break;
-		}
-		if (n == 0)
-			break;
-		used += (size_t)n;
-		if (used > max) {
-			ret = fg_err_set(err, -EFBIG, "%s is larger than %zu bytes", path, max);
-			break;
-		}
-	}
-	close(fd);
-	if (ret) {
-		if (buf)
-			OPENSSL_cleanse(buf, used);
-		free(buf);
-		return ret;
-	}
-	buf[used] = '\0';
-	*out = buf;
-	if (len)
-		*len = used;
-	return 0;
+	return fg_file_read(path, max, out, len, err);
 }

@@ -17,10 +17,11 @@ int fg_pki_write_file(const char *path, const void *data, size_t len, mode_t mod
 		      struct fg_err *err);
 
 /*
- * Reads a whole file (at most @max bytes, else -EFBIG) into a NUL-terminated
- * malloc'd buffer @out the caller frees; @len (may be NULL) gets its length.
- * On failure what was read is wiped (it may be a password). Returns 0 or
- * -errno with @err set.
+ * fg_file_read() (fedgate/file.h): a whole regular file (at most @max bytes,
+ * else -EFBIG) into a NUL-terminated malloc'd buffer @out the caller frees;
+ * @len (may be NULL) gets its length. A FIFO, directory or device at @path
+ * is refused at once. On failure what was read is wiped (it may be a
+ * password). Returns 0 or -errno with @err set.
  */
 int fg_pki_read_file(const char *path, size_t max, char **out, size_t *len,
 		     struct fg_err *err);

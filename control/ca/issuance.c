@@ -17,6 +17,7 @@
 #include "control/ca/sans.h"
 #include "control/ca/tokens.h"
 #include "fedgate/clock.h"
+#include "fedgate/json_nul.h"
 #include "fedgate/x509name.h"
 
 #define BACKDATE_S 60 /* step-ca backdates notBefore by one minute */
@@ -261,7 +262,13 @@ cJSON *fg_ca_handle_sign(struct fg_ca *ca, const char *body, size_t len, int *st
 	cJSON *in, *out = NULL;
 	int64_t now = fg_wall_s(), nb, na;
 	X509 *leaf = NULL;
+	char jp[128];
 
+	/* cJSON would cut a string at a NUL ("ott":"a\u0000b" read as "a"): refused first. */
+	if (fg_json_nul_find(body, len, jp, sizeof(jp), NULL)) {
+		fg_err_http(err, 400, "the body holds a NUL (\\u0000) at %s", jp);
+		return NULL;
+	}
 	in = cJSON_ParseWithLength(body, len);
 	if (!cJSON_IsObject(in)) {
 		fg_err_http(err, 400, "the body is not a JSON object");

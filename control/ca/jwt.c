@@ -8,6 +8,7 @@
 #include <openssl/err.h>
 
 #include "control/ca/jwt.h"
+#include "fedgate/json_nul.h"
 
 /* ".", the base64url text of a 64-byte ES256 signature (86 characters) and a NUL: 88, rounded. */
 #define SIG_PART_MAX 90
@@ -115,15 +116,25 @@ out:
 	return ret;
 }
 
-static int decode_part(const char *p, size_t len, cJSON **out)
+/*
+ * One part of a JWS as a JSON object into *@out. -EILSEQ with @nul_path (64
+ * bytes) set where the JSON holds a NUL, which cJSON would cut a claim at
+ * ("sub":"a\u0000b" read as "a"); -EINVAL for anything else.
+ */
+static int decode_part(const char *p, size_t len, cJSON **out, char *nul_path)
 {
 	uint8_t *raw;
 	size_t n;
 	int ret;
 
+	*out = NULL;
 	ret = fg_b64url_decode(p, len, &raw, &n);
 	if (ret)
 		return ret;
+	if (fg_json_nul_find((const char *)raw, n, nul_path, 64, NULL)) {
+		free(raw);
+		return -EILSEQ;
+	}
 	*out = cJSON_ParseWithLength((const char *)raw, n);
 	free(raw);
 	if (!*out || !cJSON_IsObject(*out)) {
@@ -146,13 +157,21 @@ int fg_jwt_decode(const char *token, cJSON **header, cJSON **claims, struct fg_e
 {
 	const char *d1, *d2;
 	cJSON *h = NULL, *c = NULL;
+	char nul[64];
+	int ret;
 
 	if (jws_split(token, &d1, &d2))
 		return fg_err_set(err, -EINVAL, "the token is not a compact JWS (three parts)");
-	if (decode_part(token, (size_t)(d1 - token), &h))
+	ret = decode_part(token, (size_t)(d1 - token), &h, nul);
+	if (ret == -EILSEQ)
+		return fg_err_set(err, -EINVAL, "the token's header holds a NUL at %s", nul);
+	if (ret)
 		return fg_err_set(err, -EINVAL, "the token's header is not base64url JSON");
-	if (decode_part(d1 + 1, (size_t)(d2 - d1 - 1), &c)) {
+	ret = decode_part(d1 + 1, (size_t)(d2 - d1 - 1), &c, nul);
+	if (ret) {
 		cJSON_Delete(h);
+		if (ret == -EILSEQ)
+			return fg_err_set(err, -EINVAL, "the token's claims hold a NUL at %s", nul);
 		return fg_err_set(err, -EINVAL, "the token's claims are not base64url JSON");
 	}
 	if (header)

@@ -84,17 +84,19 @@ free_bio:
 EVP_PKEY *fg_pki_read_key(const char *path, struct fg_password *pw, struct fg_err *err)
 {
 	EVP_PKEY *key = NULL;
+	char *text = NULL;
+	size_t len = 0;
 	unsigned long e;
 	BIO *in;
 
-	in = BIO_new_file(path, "r");
-	if (!in) {
-		fg_err_set(err, -ENOENT, "cannot read the key %s: %s", path, strerror(errno));
-		ERR_clear_error();
+	/* fg_file_read: a FIFO at @path is refused at once, never waited on. */
+	if (fg_pki_read_file(path, 1 << 20, &text, &len, err))
 		return NULL;
-	}
-	key = PEM_read_bio_PrivateKey(in, NULL, fg_password_cb, pw);
+	in = BIO_new_mem_buf(text, (int)len);
+	key = in ? PEM_read_bio_PrivateKey(in, NULL, fg_password_cb, pw) : NULL;
 	BIO_free(in);
+	OPENSSL_cleanse(text, len);
+	free(text);
 	if (key) {
 		ERR_clear_error();
 		return key;

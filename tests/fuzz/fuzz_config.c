@@ -2,7 +2,8 @@
 /*
  * Fuzzes the pure config parser with arbitrary bytes as the file's text.
  * It must do no I/O: a resolver call aborts (getaddrinfo is defined here, and
- * wins over libc's), and every refusal must be one located line.
+ * wins over libc's), every refusal must be one located line, and no text
+ * holding a NUL (a byte, or \u0000 in a string) is ever accepted.
  */
 #include <netdb.h>
 #include <stdint.h>
@@ -33,6 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ret == -EINVAL && (strncmp(err.msg, prefix, sizeof(prefix) - 1) || strchr(err.msg, '\n')))
 		abort();
 	if (!ret && (!cfg.cert_file || !cfg.key_file || !cfg.n_tunnels || !cfg.n_ciphers))
+		abort();
+	/* A NUL (a byte or \u0000) would have cut a string short: never accepted. */
+	if (!ret && fg_json_nul_find((const char *)data, size, NULL, 0, NULL))
 		abort();
 	for (size_t i = 0; i < checks.n; i++)
 		if (!checks.v[i].arg || checks.v[i].jpath[0] != '$' ||

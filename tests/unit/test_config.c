@@ -74,7 +74,8 @@ UNIT_TEST(full_config)
 		" \"ca\": {\"url\": \"https://ca.example:9000\", \"root\": \"ca.pem\", \"subject\": "
 		"\"foo\", \"token_file\": \"foo.token\", \"sans\": [\"foo\", \"spiffe://x/y\"]}},"
 		" \"tls\": {\"min_version\": \"1.3\", \"max_version\": \"TLSv1.3\", \"ciphers\": "
-		"[\"CHACHA20-POLY1305\", \"tls_aes_256_gcm_sha384\"], \"handshake_timeout_ms\": 600000},"
+		"[\"CHACHA20-POLY1305\", \"tls_aes_256_gcm_sha384\"], \"handshake_timeout_ms\": 600000,"
+		" \"groups\": [\"x448\", \"P-521\"], \"verify_depth\": 16},"
 		" \"dataplane\": {\"workers\": 64, \"offload\": \"kernel\", \"kernel_tx\": \"splice\"},"
 		" \"tunnels\": [{\"name\": \"t\", \"mode\": \"terminate\", \"listen\": \"[::1]:0\", "
 		"\"upstream\": \"localhost:65535\", \"proxy_protocol\": \"v2\", \"allow\": [{\"dns\": "
@@ -118,6 +119,8 @@ UNIT_TEST(full_config)
 	CHECK_EQ(cfg.ciphers[0], FG_CHACHA20_POLY1305);
 	CHECK_EQ(cfg.ciphers[1], FG_AES_256_GCM);
 	CHECK_EQ(cfg.handshake_timeout_ms, 600000);
+	CHECK_STR(cfg.groups, "X448:P-521");
+	CHECK_EQ(cfg.verify_depth, 16);
 	CHECK_EQ(cfg.workers, FG_DP_WORKERS_MAX);
 	CHECK_EQ(cfg.offload, FG_OFFLOAD_KERNEL);
 	CHECK_EQ(cfg.kernel_tx_splice, 1);
@@ -151,6 +154,8 @@ UNIT_TEST(defaults_and_plain_identity)
 {
 	CHECK_EQ(parse("{" ID ", \"tunnels\": [" TERM "]}"), 0);
 	CHECK_EQ(cfg.handshake_timeout_ms, 10000);
+	CHECK_STR(cfg.groups, "X25519:P-256:P-384");
+	CHECK_EQ(cfg.verify_depth, 8);
 	CHECK_EQ(cfg.n_ciphers, 3);
 	CHECK_EQ(cfg.ciphers[0], FG_AES_128_GCM);
 	CHECK_EQ(cfg.workers, 1);
@@ -173,13 +178,19 @@ UNIT_TEST(defaults_and_plain_identity)
 	CHECK_EQ(fg_cipher_from_name("AES-128-CBC"), 0);
 }
 
-UNIT_TEST(text_ends_at_nul_and_len)
+UNIT_TEST(nul_in_text_is_refused_and_len_bounds_it)
 {
 	static const char text[] = "{" ID ", \"tunnels\": [" TERM "]}\0garbage";
 
 	fg_conf_checks_free(&checks);
 	fg_config_free(&cfg);
-	CHECK_EQ(fg_config_parse(text, sizeof(text) - 1, "f.json", ".", &cfg, &checks, &err), 0);
+	/* A NUL byte would have ended the text there: refused, not cut (json_nul.h) */
+	CHECK_EQ(fg_config_parse(text, sizeof(text) - 1, "f.json", ".", &cfg, &checks, &err),
+		 -EINVAL);
+	CHECK(strstr(err.msg, "f.json: $: a NUL byte at line 1, column ") == err.msg);
+	fg_conf_checks_free(&checks);
+	fg_config_free(&cfg);
+	CHECK_EQ(fg_config_parse(text, strlen(text), "f.json", ".", &cfg, &checks, &err), 0);
 	fg_conf_checks_free(&checks);
 	fg_config_free(&cfg);
 	/* @len bounds the text: a prefix is a truncated file */
@@ -420,7 +431,7 @@ UNIT_TEST(loader)
 	snprintf(p, sizeof(p), "%s/dir.json", tmpdir);
 	CHECK_EQ(mkdir(p, 0700), 0);
 	check_refused(__LINE__, "dir.json", load("dir.json"),
-		      "$: not a regular file of at most 1 MiB");
+		      "$: not a regular file (a directory)");
 	LOAD_REFUSED("a.json", "{\"tls\": 1}", "$.identity: missing required key");
 	/* the key is missing, and so is tunnels after it: the file's first problem wins */
 	LOAD_REFUSED("b.json",
@@ -488,7 +499,7 @@ UNIT_TEST(frees)
 }
 
 UNIT_MAIN("config", UNIT_CASE(full_config), UNIT_CASE(defaults_and_plain_identity),
-	  UNIT_CASE(text_ends_at_nul_and_len), UNIT_CASE(json_refusals),
+	  UNIT_CASE(nul_in_text_is_refused_and_len_bounds_it), UNIT_CASE(json_refusals),
 	  UNIT_CASE(identity_refusals), UNIT_CASE(tls_and_dataplane_refusals),
 	  UNIT_CASE(tunnel_refusals), UNIT_CASE(roots_refusals),
 	  UNIT_CASE(checks_before_an_error_are_kept), UNIT_CASE(loader), UNIT_CASE(frees))
