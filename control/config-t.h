@@ -83,6 +83,7 @@ struct fg_capture_conf {
 };
 
 #define FG_MAX_CIPHERS 3
+#define FG_RUN_AS_MAX 33 /* $.run_as: a user name of at most 32 characters, and its NUL */
 
 /* A CA's address and the root file the TLS connection to it is pinned to. */
 struct fg_ca_endpoint {
@@ -138,6 +139,9 @@ struct fg_config {
 	struct fg_route *routes;
 	size_t n_routes;
 	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
+	/* config_sandbox.c: $.dataplane.seccomp, $.sandbox.landlock, $.run_as ("": stay root) */
+	int seccomp, landlock;
+	char run_as[FG_RUN_AS_MAX];
 };
 
 /*

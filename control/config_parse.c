@@ -146,7 +146,7 @@ static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const 
 	static const char *const keys[] = { "workers",		     "offload",
 					     "kernel_tx",	     "local_redirect",
 					     "local_redirect_budget", "local_redirect_cgroup",
-					     NULL };
+					     "seccomp", NULL };
 	char *offload = NULL, *ktx = NULL;
 	int ret;
 
@@ -206,7 +206,7 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		    struct fg_config *cfg, struct fg_conf_checks *checks, struct fg_err *err)
 {
 	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
-					    "roots",	"routes",  "capture",	NULL };
+					    "roots",	"routes",  "capture",	"run_as", "sandbox", NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -250,6 +250,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 					    cJSON_GetObjectItemCaseSensitive(root, "capture"));
 	if (!ret)
 		ret = fg_conf_parse_roots(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "roots"));
+	if (!ret)
+		ret = fg_conf_parse_sandbox(&w, cfg, root);
 free_json:
 	cJSON_Delete(root);
 free_text:

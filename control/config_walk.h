@@ -78,5 +78,7 @@ int fg_conf_parse_tunnels(struct fg_conf_walk *w, struct fg_config *cfg, const c
 /* $.routes and $.capture (config_routes.c); after the tunnels, which decide what is needed. */
 int fg_conf_parse_routes(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *arr);
 int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
+/* $.run_as, $.sandbox and $.dataplane.seccomp (config_sandbox.c), from the document's root. */
+int fg_conf_parse_sandbox(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *root);
 
 #endif

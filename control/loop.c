@@ -21,6 +21,7 @@
 #include "control/identity.h"
 #include "control/jobs.h"
 #include "control/local_redirect.h"
+#include "control/privdrop.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
 #include "fedgate/heap.h"
@@ -287,6 +288,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, const int *dp_soc
 		return ret;
 	}
 	ret = setup(&gw, ports_file);
+	if (!ret)
+		ret = fg_sandbox_enter(cfg); /* listeners bound: root's part is done */
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {

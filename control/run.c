@@ -14,6 +14,7 @@
 #include "control/control.h"
 #include "control/identity.h"
 #include "control/local_redirect.h"
+#include "control/privdrop.h"
 #include "control/run.h"
 #include "control/spawn.h"
 #include "control/tls.h"
@@ -124,6 +125,9 @@ int fg_run_main(int argc, char **argv)
 	ret = choose_backend(&cfg, &dp.backend);
 	if (ret)
 		goto free_tls;
+	ret = fg_sandbox_prepare(&cfg);
+	if (ret)
+		goto free_tls;
 	ret = fg_capbpf_start(&cfg);
 	if (ret)
 		goto free_tls;
@@ -148,6 +152,11 @@ int fg_run_main(int argc, char **argv)
 		close(socks[i]);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+		fg_error("the data plane was killed by signal %d (%s)%s", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)),
+			 WTERMSIG(status) == SIGSYS ? ": a system call outside its seccomp filter"
+						    : "");
 	fg_info("stopped");
 stop_lr:
 	gw_lr_stop();
