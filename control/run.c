@@ -152,11 +152,14 @@ int fg_run_main(int argc, char **argv)
 		close(socks[i]);
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
-	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM)
+	/* Only our SIGTERM may end it: anything else (SIGSYS: its filter) fails the run. */
+	if (WIFSIGNALED(status) && WTERMSIG(status) != SIGTERM) {
+		ret = 1;
 		fg_error("the data plane was killed by signal %d (%s)%s", WTERMSIG(status),
 			 strsignal(WTERMSIG(status)),
 			 WTERMSIG(status) == SIGSYS ? ": a system call outside its seccomp filter"
 						    : "");
+	}
 	fg_info("stopped");
 stop_lr:
 	gw_lr_stop();

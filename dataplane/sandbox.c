@@ -9,7 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "dataplane/sandbox.h"
+#include "fedgate/keys-t.h"
+#include "fedgate/record.h"
 #include "fedgate/log.h"
 #include "fedgate/privdrop.h"
 #include "fedgate/sandbox-t.h"
@@ -55,6 +59,48 @@ int dp_sandbox_drop(void)
 	return ret;
 }
 
+/*
+ * OpenSSL reads its config file and loads providers on first use, and a
+ * worker's first KeyUpdate may be that use: under the filter that open kills
+ * the data plane. So every cipher seals, opens and updates its keys once
+ * here, with a throwaway key, before the filter goes in. 0 or -errno.
+ */
+static int warm_up(void)
+{
+	static const uint16_t ciphers[] = {FG_AES_128_GCM, FG_AES_256_GCM, FG_CHACHA20_POLY1305};
+	uint8_t rec[64], plain[64], type;
+	struct fg_traffic_keys k = {0};
+	int ret = 0;
+
+	if (!OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL))
+		return -EIO;
+	for (size_t i = 0; i < sizeof(ciphers) / sizeof(ciphers[0]) && !ret; i++) {
+		struct fg_record_dir tx = {0}, rx = {0};
+		size_t plain_len;
+		ssize_t n;
+
+		ret = fg_record_init(&tx, ciphers[i], &k, 1);
+		if (!ret)
+			ret = fg_record_init(&rx, ciphers[i], &k, 0);
+		n = ret ? ret : fg_record_seal(&tx, 23, (const uint8_t *)"x", 1, rec, sizeof(rec));
+		if (n > 0)
+			n = fg_record_open(&rx, rec, (size_t)n, plain, sizeof(plain), &type,
+					   &plain_len);
+		ret = n < 0 ? (int)n : 0;
+		if (!ret)
+			ret = fg_record_key_update(&tx);
+		if (!ret) {
+			n = fg_record_seal(&tx, 23, (const uint8_t *)"x", 1, rec, sizeof(rec));
+			ret = n < 0 ? (int)n : 0;
+		}
+		fg_record_exit(&tx);
+		fg_record_exit(&rx);
+	}
+	OPENSSL_cleanse(rec, sizeof(rec));
+	OPENSSL_cleanse(plain, sizeof(plain));
+	return ret;
+}
+
 int dp_sandbox_seccomp(void)
 {
 	const char *v = getenv(FG_DP_ENV_SECCOMP), *probe = getenv(FG_DP_ENV_SECCOMP_PROBE);
@@ -72,6 +118,11 @@ int dp_sandbox_seccomp(void)
 #else
 	/* The filter allows no file opens: the time zone is read now, if ever. */
 	tzset();
+	ret = warm_up();
+	if (ret) {
+		fg_error("seccomp: the record layer failed its warm-up: %s", strerror(-ret));
+		return ret;
+	}
 	ret = dp_seccomp_install();
 	if (ret) {
 		fg_error("seccomp: cannot install the filter: %s (set $.dataplane.seccomp false "

@@ -35,7 +35,7 @@
 /*
  * Allowed with any arguments: the workers' loop (io_uring_enter), tunnel
  * start and end (fcntl, pipe2 for splice, setsockopt for kTLS and SO_LINGER,
- * getsockopt, shutdown, close), logging (write), memory (the allocator and
+ * getsockopt, shutdown, connect, close), logging (write), memory (the allocator and
  * thread stacks), thread teardown, and abort(). clone is absent: every
  * thread exists before the filter goes in.
  */
@@ -49,6 +49,8 @@ static const struct sock_filter allowed_tail[] = {
     ALLOW(__NR_writev),
     ALLOW(__NR_close),
     ALLOW(__NR_shutdown),
+    /* connect(AF_UNSPEC): a reset for a tunnel that broke (tunnel_ops.c); no socket is made */
+    ALLOW(__NR_connect),
     ALLOW(__NR_fcntl),
     ALLOW(__NR_pipe2),
     ALLOW(__NR_setsockopt),
@@ -70,6 +72,14 @@ static const struct sock_filter allowed_tail[] = {
     ALLOW(__NR_tgkill),
     ALLOW(__NR_exit),
     ALLOW(__NR_exit_group),
+    /*
+     * Opening a file is refused, not fatal: glibc's allocator opens
+     * /proc/sys/vm/overcommit_memory once, when a worker's heap first
+     * shrinks, and copes with EACCES. Nothing is opened either way.
+     */
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 1, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_open, 0, 1),
+    RET(SECCOMP_RET_ERRNO | EACCES),
     RET(SECCOMP_RET_KILL_PROCESS),
 };
 
