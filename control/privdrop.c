@@ -20,18 +20,35 @@ static uid_t run_uid;
 static gid_t run_gid;
 static char exe[PATH_MAX];
 
-/* A tunnel that needs CAP_NET_ADMIN per connection (SO_MARK, IP_TRANSPARENT), or NULL. */
-static const char *needs_root(const struct fg_config *cfg)
+/*
+ * What needs root for as long as it serves, as the sentence that says so, or
+ * NULL: a transparent tunnel dials with SO_MARK or IP_TRANSPARENT
+ * (CAP_NET_ADMIN) for every connection, and the local redirect updates its
+ * BPF maps for every connection (bpf(2) needs CAP_BPF where unprivileged BPF
+ * is off). Written into @buf.
+ */
+static const char *needs_root(const struct fg_config *cfg, char *buf, size_t len)
 {
+	if (cfg->local_redirect) {
+		snprintf(buf, len,
+			 "dataplane.local_redirect updates BPF maps for every connection "
+			 "(CAP_BPF)");
+		return buf;
+	}
 	for (size_t i = 0; i < cfg->n_tunnels; i++)
-		if (cfg->tunnels[i].capture || cfg->tunnels[i].transparent)
-			return cfg->tunnels[i].name;
+		if (cfg->tunnels[i].capture || cfg->tunnels[i].transparent) {
+			snprintf(buf, len,
+				 "tunnel %s is transparent, and its connections need "
+				 "CAP_NET_ADMIN",
+				 cfg->tunnels[i].name);
+			return buf;
+		}
 	return NULL;
 }
 
 int fg_sandbox_prepare(const struct fg_config *cfg)
 {
-	char ids[32];
+	char ids[32], why[160];
 	const char *t;
 	ssize_t n;
 	int ret;
@@ -43,11 +60,10 @@ int fg_sandbox_prepare(const struct fg_config *cfg)
 	unsetenv(FG_DP_ENV_RUN_AS);
 	if (!cfg->run_as[0])
 		return 0;
-	t = needs_root(cfg);
+	t = needs_root(cfg, why, sizeof(why));
 	if (t) {
 		fprintf(stderr,
-			"fedgate: %s: $.run_as: tunnel %s is transparent, and its connections need "
-			"CAP_NET_ADMIN while it serves; run it as root (no run_as)\n",
+			"fedgate: %s: $.run_as: %s while it serves; run it as root (no run_as)\n",
 			cfg->path, t);
 		return FG_EXIT_CONFIG;
 	}

@@ -221,6 +221,21 @@ def test_run_as_an_unknown_user_is_refused_with_exit_2(pki, tmp_path):
     assert "listening" not in p.stderr
 
 
+def test_run_as_with_the_local_redirect_is_refused_before_any_bpf_loads(pki, tmp_path):
+    """The local redirect updates BPF maps for every connection, which an unprivileged user
+    cannot: run_as with it is a config error, found before anything is loaded."""
+    need_root()
+    cfg = gateway_config(pki, "bar", [{"name": "t", "mode": "terminate",
+                                       "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9",
+                                       "allow": [{"dns": "foo.internal"}]}])
+    cfg["dataplane"]["local_redirect"] = "on"
+    cfg["run_as"] = "nobody"
+    p = run_config(tmp_path, cfg)
+    assert p.returncode == 2, p.stderr
+    assert "$.run_as: dataplane.local_redirect updates BPF maps for every connection" in p.stderr
+    assert "local legs redirect: on" not in p.stderr, p.stderr
+
+
 @pytest.mark.parametrize("patch,message", [
     ({"run_as": 65534}, r"\$\.run_as: expected a user name"),
     ({"run_as": "../etc"}, r"\$\.run_as: expected a user name"),
