@@ -133,6 +133,11 @@ int fg_landlock_enter(const struct fg_config *cfg, const char *exe)
 		ret = allow(ruleset, handled, "/dev/null", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE);
 	if (!ret && exe)
 		ret = allow(ruleset, handled, exe, FS_EXEC);
+#if defined(__SANITIZE_ADDRESS__)
+	/* LeakSanitizer reads this process's /proc/PID/task at exit. */
+	if (!ret)
+		ret = allow(ruleset, handled, "/proc/self", FS_READ);
+#endif
 	/* A reload reads the config again, and what it names. */
 	if (!ret)
 		ret = allow(ruleset, handled, cfg->dir, FS_READ);

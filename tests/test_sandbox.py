@@ -79,9 +79,18 @@ def test_forbidden_syscall_kills_the_data_plane_with_sigsys(pki, upstream, tmp_p
     cfg = tmp_path / "fedgate.json"
     cfg.write_text(json.dumps(pair_configs(pki, up.addr)[0]))
     env = dict(os.environ, **{PROBE: "1"})
-    proc = subprocess.run([FEDGATE, "run", "-c", str(cfg)], env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=30)
-    log = proc.stdout + proc.stderr
+    logp = tmp_path / "log"
+    with open(logp, "w") as logf:
+        proc = subprocess.Popen([FEDGATE, "run", "-c", str(cfg)], env=env,
+                                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: proc.poll() is not None or
+                     seccomp_is_compiled_out(logp.read_text()), 30, "the data plane to die")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(10)
+    log = logp.read_text()
     if seccomp_is_compiled_out(log):
         pytest.skip("sanitizer build: the data plane runs without its seccomp filter")
     assert "seccomp: test probe: calling socket(2)" in log, log
