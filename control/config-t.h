@@ -98,6 +98,7 @@ struct fg_limits_conf {
 	int handshakes;		   /* pending at once, every source together */
 	int handshakes_per_source; /* pending at once from one address (IPv6: one /64) */
 };
+#define FG_RUN_AS_MAX 33 /* $.run_as: a user name of at most 32 characters, and its NUL */
 
 /* A CA's address and the root file the TLS connection to it is pinned to. */
 struct fg_ca_endpoint {
@@ -161,6 +162,9 @@ struct fg_config {
 	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
 	int dns_refresh_s; /* $.dns.refresh_s: how often names are re-resolved; 0: never */
 	struct fg_limits_conf limits;	/* defaults even when $.limits is absent */
+	/* config_sandbox.c: $.dataplane.seccomp, $.sandbox.landlock, $.run_as ("": stay root) */
+	int seccomp, landlock;
+	char run_as[FG_RUN_AS_MAX];
 };
 
 /*

@@ -199,7 +199,8 @@ static int parse_dataplane(struct fg_conf_walk *w, struct fg_config *cfg, const 
 	static const char *const keys[] = { "workers",		     "offload",
 					     "kernel_tx",	     "local_redirect",
 					     "local_redirect_budget", "local_redirect_cgroup",
-					     "drain_timeout_s",	     NULL };
+					     "drain_timeout_s",	     "seccomp",
+					     NULL };
 	char *offload = NULL, *ktx = NULL;
 	int ret;
 
@@ -288,7 +289,7 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 {
 	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
 					    "roots",	"routes",  "capture",	"dns",
-					    "limits",	NULL };
+					    "limits",	"run_as",  "sandbox",	NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -339,6 +340,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		ret = fg_conf_parse_dns(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "dns"));
 	if (!ret)
 		ret = fg_conf_parse_limits(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "limits"));
+	if (!ret)
+		ret = fg_conf_parse_sandbox(&w, cfg, root);
 free_json:
 	cJSON_Delete(root);
 free_text:

@@ -280,6 +280,19 @@ static void down(struct gw_dp *dp, int status, const char *why)
 		dp->done = 1;
 		return;
 	}
+	/*
+	 * Its seccomp filter killed it: a call fedgate never makes, so a bug or
+	 * a compromise. A new one would do the same (or let an attacker retry):
+	 * the gateway stops and says why.
+	 */
+	if (status != -1 && WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) {
+		fg_error("the data plane (pid %d) %s: a system call outside its seccomp filter; "
+			 "%zu tunnel(s) lost; not restarted, stopping",
+			 (int)dp->pid, how, lost);
+		dp->pid = -1;
+		dp->done = -ENOTRECOVERABLE;
+		return;
+	}
 	if (now - dp->up_since >= STABLE_MS)
 		dp->backoff_ms = 0;
 	delay = dp->backoff_ms;

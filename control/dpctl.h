@@ -61,7 +61,11 @@ void gw_dp_child(struct gw_dp *dp);
  */
 void gw_dp_drain(struct gw_dp *dp);
 
-/* A drain was asked and the data plane has exited (or was killed at the hard deadline). */
+/*
+ * 1: a drain was asked and the data plane has exited (or was killed at the
+ * hard deadline); -ENOTRECOVERABLE: its seccomp filter killed it, and the
+ * gateway stops (not restarted); 0: it runs, or is being restarted.
+ */
 int gw_dp_done(const struct gw_dp *dp);
 
 #endif

@@ -25,6 +25,7 @@
 #include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/resolve.h"
+#include "control/privdrop.h"
 #include "fedgate/addr.h"
 #include "fedgate/evloop.h"
 #include "fedgate/heap.h"
@@ -61,6 +62,17 @@ static void handle_jobs(struct gw *gw, struct fg_jobq *q)
 		fg_ident_job_done(gw->id, j);
 }
 
+/* The loop ends once the data plane is done: drained (0), or killed by its filter (fatal). */
+static void dp_done(struct gw *gw)
+{
+	int done = gw_dp_done(gw->dp);
+
+	if (done < 0)
+		gw->fatal = done;
+	else if (done)
+		gw->stop = 1;
+}
+
 /*
  * SIGTERM: a graceful stop, begun once the batch of events is over (a later
  * event of the batch may belong to a connection or listener freed here). No
@@ -84,8 +96,7 @@ static void start_drain(struct gw *gw)
 	gw_conn_free_all(gw);
 	fg_info("SIGTERM: listeners closed, %zu handshake(s) in progress dropped", n);
 	gw_dp_drain(gw->dp);
-	if (gw_dp_done(gw->dp))
-		gw->stop = 1;
+	dp_done(gw);
 }
 
 static void handle_signal(struct gw *gw)
@@ -97,8 +108,7 @@ static void handle_signal(struct gw *gw)
 	if (sig == SIGCHLD) {
 		/* Reaped and restarted (dpctl.c); during a drain, its exit is the end. */
 		gw_dp_child(gw->dp);
-		if (gw_dp_done(gw->dp))
-			gw->stop = 1;
+		dp_done(gw);
 		return;
 	}
 	if (sig == SIGHUP) {
@@ -342,8 +352,7 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 	case SRC_DATAPLANE:
 		/* A data plane that dies is restarted there, never the gateway's end. */
 		gw_dp_event(gw->dp, s);
-		if (gw_dp_done(gw->dp))
-			gw->stop = 1;
+		dp_done(gw);
 		break;
 	case SRC_LINGER:
 		gw_linger_ready(gw->linger, s);
@@ -365,6 +374,8 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		return ret;
 	}
 	ret = setup(&gw, ports_file);
+	if (!ret)
+		ret = fg_sandbox_enter(cfg); /* listeners bound: root's part is done */
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {

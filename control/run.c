@@ -18,6 +18,7 @@
 #include "control/identity.h"
 #include "control/local_redirect.h"
 #include "control/own_cert.h"
+#include "control/privdrop.h"
 #include "control/run.h"
 #include "control/spawn.h"
 #include "control/tls.h"
@@ -148,6 +149,9 @@ int fg_run_main(int argc, char **argv)
 		return ret;
 	warn_own_cert(&cfg, id, 0);
 	ret = choose_backend(&cfg, &dp.backend);
+	if (ret)
+		goto free_tls;
+	ret = fg_sandbox_prepare(&cfg);
 	if (ret)
 		goto free_tls;
 	ret = fg_capbpf_start(&cfg);

@@ -16,6 +16,7 @@
 #include "fedgate/record.h"
 #include "fedgate/log.h"
 #include "dataplane/worker.h"
+#include "dataplane/sandbox.h"
 
 
 static struct fg_dp_opts opts;
@@ -89,6 +90,9 @@ int fg_dataplane_main(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* $.run_as: before the death signal, which a credential change clears. */
+	if (dp_sandbox_drop())
+		return 1;
 	/*
 	 * If the control process dies, so do we: tunnels without it are
 	 * orphans. fg_dataplane_spawn armed this before exec and then checked
@@ -115,6 +119,9 @@ int fg_dataplane_main(int argc, char **argv)
 		opts.backend != FG_DP_USERSPACE && opts.splice_tx ? ", TX by splice" : "", aead);
 	if (legs)
 		fg_info("local legs redirect: on (plain reads counted, no splice on redirected legs)");
+	/* Every worker exists: the filter goes on all of them at once. */
+	if (dp_sandbox_seccomp())
+		return 1;
 	for (int i = 0; i < opts.workers; i++) {
 		void *res;
 

@@ -871,8 +871,12 @@ def test_sighup_applies_roots_and_federation_changes_without_waiting_on_a_slow_c
 
         # a new federation source that trickles, and a root rule that excludes kube_client
         cfg2 = json.loads(h.config_path.read_text())
+        # The new CA's root sits beside the gateway's cert: Landlock (README "Sandbox") lets a
+        # reload read only under the directories the gateway named at start.
+        root_copy = tmp_path / "trickle_root.pem"
+        root_copy.write_bytes(open(cloud.root, "rb").read())
         cfg2["identity"]["trust"]["federation"].append({"url": f"https://127.0.0.1:{port}",
-                                                        "root": str(cloud.root)})
+                                                        "root": str(root_copy)})
         cfg2["roots"] = [{"cn": "Kubernetes Root CA", "uri": ["spiffe://k8s.example/ok/*"]}]
         h.config_path.write_text(json.dumps(cfg2))
         h.proc.send_signal(signal.SIGHUP)
@@ -892,6 +896,7 @@ def test_sighup_applies_roots_and_federation_changes_without_waiting_on_a_slow_c
         # replacing the sources: the previous bundle serves until the new one answers
         cfg3 = json.loads(h.config_path.read_text())
         cfg3["identity"]["trust"] = federation(cloud)
+        cfg3["identity"]["trust"]["federation"][0]["root"] = str(root_copy)
         cfg3.pop("roots")
         h.config_path.write_text(json.dumps(cfg3))
         h.proc.send_signal(signal.SIGHUP)
