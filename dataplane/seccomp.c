@@ -35,7 +35,9 @@
 /*
  * Allowed with any arguments: the workers' loop (io_uring_enter), tunnel
  * start and end (fcntl, pipe2 for splice, setsockopt for kTLS and SO_LINGER,
- * getsockopt, shutdown, connect, close), logging (write), memory (the allocator and
+ * getsockopt, shutdown, connect, close), answers to handoffs (send on the
+ * worker's own socket) and the alert or close_notify of a tunnel it ends
+ * outside the ring (send, sendmsg: idle.c), logging (write), memory (the allocator and
  * thread stacks), thread teardown, and abort(). clone is absent: every
  * thread exists before the filter goes in.
  */
@@ -49,6 +51,8 @@ static const struct sock_filter allowed_tail[] = {
     ALLOW(__NR_writev),
     ALLOW(__NR_close),
     ALLOW(__NR_shutdown),
+    ALLOW(__NR_sendto),
+    ALLOW(__NR_sendmsg),
     /* connect(AF_UNSPEC): a reset for a tunnel that broke (tunnel_ops.c); no socket is made */
     ALLOW(__NR_connect),
     ALLOW(__NR_fcntl),
