@@ -254,6 +254,19 @@ def tunnel_pair(pki, gateways, upstream):
     return make
 
 
+@pytest.fixture
+def term(pki, gateways, upstream):
+    """make(handler, cipher) -> (gw, up): a terminate tunnel "wire" for hand-driven peers
+    (tls13_peer.RawTLSClient), as test_wire.py and test_alerts.py drive it."""
+    def make(handler=None, cipher=None):
+        up = upstream(handler)
+        gw = gateways("terminate", gateway_config(pki, "bar", [
+            {"name": "wire", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+             "allow": [{"root": "Kubernetes Root CA"}]}], cipher=cipher))
+        return gw, up
+    return make
+
+
 def connect(port, timeout=30):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     return s

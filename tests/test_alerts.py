@@ -18,30 +18,12 @@ import time
 import pytest
 
 from conftest import gateway_config, kernel_side, wait_for
-from tls13_peer import CT_ALERT, CT_DATA, CT_HANDSHAKE, RawTLSClient
+from tls13_peer import CT_ALERT, CT_DATA, CT_HANDSHAKE, RawTLSClient, still_works
 
 BAD_RECORD_MAC, RECORD_OVERFLOW, DECODE_ERROR, UNEXPECTED_MESSAGE = 20, 22, 50, 10
 # What a peer writes right behind its bad record, before it reads: more than fedgate reads
 # at once (so some is unread when it closes), less than loopback's socket buffers hold.
 MORE = 65536
-
-
-@pytest.fixture
-def term(pki, gateways, upstream):
-    def make(handler=None, cipher=None):
-        up = upstream(handler)
-        gw = gateways("terminate", gateway_config(pki, "bar", [
-            {"name": "wire", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
-             "allow": [{"root": "Kubernetes Root CA"}]}], cipher=cipher))
-        return gw, up
-    return make
-
-
-def still_works(pki, gw):
-    c = RawTLSClient(gw.port("wire"), pki)
-    c.send_data(b"still here")
-    assert c.recv_data(10) == b"still here"
-    c.close()
 
 
 def read_alert(c):

@@ -5,26 +5,8 @@ import socket
 
 import pytest
 
-from conftest import CIPHERS, gateway_config, kernel_side
-from tls13_peer import CT_ALERT, CT_DATA, RawTLSClient
-
-
-@pytest.fixture
-def term(pki, gateways, upstream):
-    def make(handler=None, cipher=None):
-        up = upstream(handler)
-        gw = gateways("terminate", gateway_config(pki, "bar", [
-            {"name": "wire", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
-             "allow": [{"root": "Kubernetes Root CA"}]}], cipher=cipher))
-        return gw, up
-    return make
-
-
-def still_works(pki, gw):
-    c = RawTLSClient(gw.port("wire"), pki)
-    c.send_data(b"still here")
-    assert c.recv_data(10) == b"still here"
-    c.close()
+from conftest import CIPHERS, kernel_side
+from tls13_peer import CT_ALERT, CT_DATA, RawTLSClient, still_works
 
 
 def test_echo_through_hand_sealed_records(pki, term):

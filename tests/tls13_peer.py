@@ -146,3 +146,11 @@ class RawTLSClient:
 
     def close(self):
         self.sock.close()
+
+
+def still_works(pki, gw, tunnel="wire"):
+    """The gateway still carries a fresh tunnel after something was refused."""
+    c = RawTLSClient(gw.port(tunnel), pki)
+    c.send_data(b"still here")
+    assert c.recv_data(10) == b"still here"
+    c.close()
