@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "control/admit.h"
+#include "control/dpctl.h"
 #include "control/sock.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
@@ -38,6 +39,9 @@
 
 /* Why connections are shed; one log line a second each. */
 enum shed_why { SHED_SOURCE, SHED_GLOBAL, SHED_FDS, SHED_WHYS };
+
+/* Why a new connection is refused at a tunnel cap; one log line a second each. */
+enum cap_why { CAP_TUNNEL, CAP_GLOBAL, CAP_WHYS };
 
 /* The pending connections from one address (IPv6: one /64). Freed when none is left. */
 struct gw_source {
@@ -61,6 +65,9 @@ struct gw_admit {
 	char fail_tunnel[64];
 	int fail_err, fail_paused;
 	uint64_t drained; /* closed unserved through the reserve since the last line */
+	struct fg_ratelimit cap_rl[CAP_WHYS];
+	char cap_tunnel[CAP_WHYS][64];		   /* the last refused connection's tunnel */
+	size_t cap_n[CAP_WHYS], cap_max[CAP_WHYS]; /* its count and cap then */
 };
 
 static void list_init(struct gw_pend_list *l)
@@ -224,6 +231,8 @@ int gw_admit_new(struct gw *gw)
 	for (int i = 0; i < SHED_WHYS; i++)
 		fg_ratelimit_init(&a->shed_rl[i], 1000);
 	fg_ratelimit_init(&a->fail_rl, 1000);
+	for (int i = 0; i < CAP_WHYS; i++)
+		fg_ratelimit_init(&a->cap_rl[i], 1000);
 	a->fd_cap = fd_cap();
 	a->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	gw->admit = a;
@@ -479,11 +488,50 @@ void gw_admit_resume(struct gw *gw)
 	}
 }
 
+static void cap_log(struct gw *gw, enum cap_why why, uint64_t n)
+{
+	struct gw_admit *a = gw->admit;
+
+	if (!n)
+		return;
+	if (why == CAP_TUNNEL)
+		fg_warn("tunnel %s: refused %llu new connection(s) since the last such line: "
+			"%zu tunnel(s) established, at its max_tunnels %zu",
+			a->cap_tunnel[why], (unsigned long long)n, a->cap_n[why], a->cap_max[why]);
+	else
+		fg_warn("refused %llu new connection(s) since the last such line (the last on "
+			"tunnel %s): %zu tunnel(s) established, at limits.tunnels %zu",
+			(unsigned long long)n, a->cap_tunnel[why], a->cap_n[why], a->cap_max[why]);
+}
+
+int gw_admit_tunnel(struct gw *gw, const struct fg_tunnel_conf *t)
+{
+	struct gw_admit *a = gw->admit;
+	size_t max = (size_t)gw->cur->cfg->limits.tunnels, n = 0;
+	enum cap_why why;
+
+	if (t->max_tunnels && (n = gw_dp_tunnels(gw->dp, t->name)) >= (size_t)t->max_tunnels) {
+		why = CAP_TUNNEL;
+		max = (size_t)t->max_tunnels;
+	} else if (max && (n = gw_dp_tunnels(gw->dp, NULL)) >= max) {
+		why = CAP_GLOBAL;
+	} else {
+		return 0;
+	}
+	snprintf(a->cap_tunnel[why], sizeof(a->cap_tunnel[why]), "%s", t->name);
+	a->cap_n[why] = n;
+	a->cap_max[why] = max;
+	cap_log(gw, why, fg_ratelimit_hit(&a->cap_rl[why], fg_mono_ms()));
+	return -EUSERS;
+}
+
 void gw_admit_tick(struct gw *gw)
 {
 	struct gw_admit *a = gw->admit;
 	int64_t now = fg_mono_ms();
 
+	for (int i = 0; i < CAP_WHYS; i++)
+		cap_log(gw, (enum cap_why)i, fg_ratelimit_flush(&a->cap_rl[i], now));
 	for (int i = 0; i < SHED_WHYS; i++)
 		shed_log(gw, (enum shed_why)i, fg_ratelimit_flush(&a->shed_rl[i], now));
 	fail_log(gw, fg_ratelimit_flush(&a->fail_rl, now));

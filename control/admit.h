@@ -16,8 +16,14 @@
  * applications: they are never counted or shed. Established tunnels live in
  * the data plane and are out of reach here.
  *
- * Every shed and every failed accept is counted, and logged at most once a
- * second per reason with its count.
+ * Established tunnels are capped by count ($.limits.tunnels, and
+ * $.tunnels[].max_tunnels per tunnel name): a new connection of a tunnel at
+ * its cap is refused right after accept, before a byte is read or the peer
+ * dialed, and again at its handoff (what handshook meanwhile). The tunnels
+ * running are never touched.
+ *
+ * Every shed, every refusal at a cap and every failed accept is counted, and
+ * logged at most once a second per reason with its count.
  */
 #include <sys/socket.h>
 #include "control/gateway-t.h"
@@ -34,6 +40,14 @@ void gw_admit_free(struct gw *gw);
  * (gw_conn_free), which takes it off the counts, and asks again.
  */
 struct gw_conn *gw_admit_victim(struct gw *gw, const struct sockaddr_storage *ss);
+
+/*
+ * Whether a new tunnel of @t fits under its max_tunnels and the current
+ * $.limits.tunnels, counting what the data plane runs or is being handed
+ * (gw_dp_tunnels): 0, or -EUSERS (counted and logged once a second) for the
+ * caller to close the connection with a reset.
+ */
+int gw_admit_tunnel(struct gw *gw, const struct fg_tunnel_conf *t);
 
 /* accept4 ran out of fds: the oldest pending connection of all, counted as shed; NULL if none. */
 struct gw_conn *gw_admit_victim_fds(struct gw *gw);

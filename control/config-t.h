@@ -40,6 +40,7 @@ struct fg_tunnel_conf {
 	enum fg_capture capture; /* originate: transparent, dials by $.routes (no target) */
 	int transparent;	 /* terminate: dials the destination the peer names (no target) */
 	int idle_timeout_s;	 /* the data plane closes a tunnel idle this long; 0: never */
+	int max_tunnels;	 /* established at once (control/admit.c); 0: no cap of its own */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };
@@ -94,9 +95,11 @@ struct fg_capture_conf {
  */
 #define FG_LIMIT_HANDSHAKES_DEFAULT 4096
 #define FG_LIMIT_HANDSHAKES_MAX 1000000
+#define FG_LIMIT_TUNNELS_MAX 10000000
 struct fg_limits_conf {
 	int handshakes;		   /* pending at once, every source together */
 	int handshakes_per_source; /* pending at once from one address (IPv6: one /64) */
+	int tunnels;		   /* established at once, all tunnels; 0: no cap but fds */
 };
 #define FG_RUN_AS_MAX 33 /* $.run_as: a user name of at most 32 characters, and its NUL */
 

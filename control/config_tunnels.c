@@ -253,7 +253,8 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 {
 	static const char *const keys[] = {"name",     "mode",	      "listen", "peer",
 					   "upstream", "server_name", "allow",	"proxy_protocol",
-					   "capture",  "transparent", "idle_timeout_s", NULL};
+					   "capture",  "transparent", "idle_timeout_s", "max_tunnels",
+					   NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -278,6 +279,9 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 	if (!ret)
 		ret = fg_conf_get_int(w, obj, path, "idle_timeout_s", 0, (int)FG_HANDOFF_IDLE_MAX_S,
 				      &t->idle_timeout_s);
+	if (!ret)
+		ret = fg_conf_get_int(w, obj, path, "max_tunnels", 0, FG_LIMIT_TUNNELS_MAX,
+				      &t->max_tunnels);
 	if (ret)
 		goto out;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "capture")) {

@@ -108,6 +108,11 @@ again:
 		return 1;
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* At a tunnel cap: a reset before the ClientHello is read (admit.h). */
+	if (l->t->mode == FG_MODE_TERMINATE && gw_admit_tunnel(gw, l->t)) {
+		fg_sock_close_reset(fd);
+		return 0;
+	}
 	if (l->t->mode == FG_MODE_TERMINATE)
 		gw_conn_make_room(gw, &ss);
 	c = gw_conn_new(gw, l->t);
@@ -117,6 +122,12 @@ again:
 	}
 	if (l->t->mode == FG_MODE_ORIGINATE)
 		gw_lr_claim(c, fd);
+	/* ... and before the peer is dialed; freeing resets the application's socket. */
+	if (l->t->mode == FG_MODE_ORIGINATE && gw_admit_tunnel(gw, l->t)) {
+		c->plain_fd = fd;
+		gw_conn_free(gw, c);
+		return 0;
+	}
 	if (l->t->mode == FG_MODE_TERMINATE) {
 		c->tls_fd = fd;
 		fg_addr_text(&ss, c->addr, sizeof(c->addr));
@@ -530,6 +541,11 @@ static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
 	char desc[2048], accepted[4096];
 	int ret;
 
+	/* At a cap reached while it handshook: reset, logged by admit.c once a second. */
+	if (gw_admit_tunnel(gw, c->t)) {
+		c->reset_tls = 1;
+		return STEP_DONE;
+	}
 	ret = gw_dp_room(gw->dp);
 	if (ret)
 		return gw_conn_refuse(c, c->peer, "%s",

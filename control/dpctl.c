@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "control/dpctl.h"
+#include "control/dptrack.h"
 #include "control/gateway-t.h"
 #include "control/spawn.h"
 #include "fedgate/clock.h"
@@ -79,7 +80,8 @@ struct gw_dp {
 	int timerfd;
 	int draining, done;
 	int64_t kill_at;
-	unsigned long n_refused; /* handoffs the data plane did not take: for the log */
+	unsigned long n_refused;  /* handoffs the data plane did not take: for the log */
+	struct gw_dptrack *track; /* queued and running tunnels, by id and name */
 };
 
 /* A reset for the client rather than a FIN that looks like a clean end. */
@@ -126,6 +128,7 @@ static void pend_unlink(struct gw_dp *dp, struct dp_pend *p)
 static void pend_refuse(struct gw_dp *dp, struct dp_pend *p, const char *why)
 {
 	dp->n_refused++;
+	gw_dptrack_del(dp->track, p->id);
 	fg_warn("refused %s on tunnel %s: %s; closed with a reset (%lu refused at handoff so far)",
 		p->peer, p->tunnel, why, dp->n_refused);
 	pend_unlink(dp, p);
@@ -274,6 +277,8 @@ static void down(struct gw_dp *dp, int status, const char *why)
 		if (p->worker >= 0)
 			pend_refuse(dp, p, "the data plane exited before it answered the handoff");
 	}
+	/* Their close reports will never come: the caps count them no more. */
+	gw_dptrack_lost(dp->track);
 	if (dp->draining) {
 		fg_info("the data plane (pid %d) %s; %zu tunnel(s) left", (int)dp->pid, how, lost);
 		dp->pid = -1;
@@ -338,8 +343,11 @@ int gw_dp_new(struct gw_dp **out, const struct fg_dp_opts *o, uint32_t drain_ms)
 	dp->restart_at = 0;
 	for (int i = 0; i < FG_DP_WORKERS_MAX; i++)
 		dp->w[i].fd = -1;
-	ret = start(dp);
+	ret = gw_dptrack_new(&dp->track);
+	if (!ret)
+		ret = start(dp);
 	if (ret) {
+		gw_dptrack_free(dp->track);
 		free(dp);
 		return ret;
 	}
@@ -366,6 +374,7 @@ void gw_dp_free(struct gw_dp *dp)
 	}
 	if (dp->timerfd >= 0)
 		close(dp->timerfd);
+	gw_dptrack_free(dp->track);
 	free(dp);
 }
 
@@ -397,18 +406,27 @@ int gw_dp_room(const struct gw_dp *dp)
 	return dp->n_pend >= QUEUE_MAX ? -ENOBUFS : 0;
 }
 
+size_t gw_dp_tunnels(const struct gw_dp *dp, const char *tunnel)
+{
+	return gw_dptrack_count(dp->track, tunnel);
+}
+
 int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_fd,
 		  const char *accepted)
 {
 	struct dp_pend *p = calloc(1, sizeof(*p));
+	uint32_t id = dp->next_id;
 
-	if (!p || !(p->accepted = strdup(accepted))) {
+	if (!p || !(p->accepted = strdup(accepted)) || gw_dptrack_add(dp->track, id, h->tunnel)) {
+		if (p)
+			free(p->accepted);
 		free(p);
 		OPENSSL_cleanse(h, sizeof(*h));
 		free(h);
 		return -ENOMEM;
 	}
-	p->id = dp->next_id++;
+	p->id = id;
+	dp->next_id++;
 	if (!dp->next_id)
 		dp->next_id = 1; /* 0 is a status report's */
 	h->id = p->id;
@@ -451,18 +469,31 @@ static void answered(struct gw_dp *dp, int i, const struct fg_handoff_ack *a)
 		return;
 	}
 	fg_info("%s", p->accepted);
+	gw_dptrack_running(dp->track, p->id);
 	pend_unlink(dp, p);
 	close(p->plain_fd);
 	close(p->tls_fd);
 	pend_free(p);
 }
 
+/* Worker @i freed the tunnels of @c's handoffs. */
+static void closed(struct gw_dp *dp, int i, const struct fg_handoff_closed *c)
+{
+	dp->w[i].n_tunnels = c->n_tunnels;
+	for (uint32_t k = 0; k < c->n; k++)
+		if (gw_dptrack_del(dp->track, c->id[k]))
+			fg_warn("data plane worker %d reported handoff %u closed, which it did "
+				"not run",
+				i, c->id[k]);
+}
+
 /* Reads what worker @i sent; a closed or broken socket means the data plane is down. */
 static void sock_ready(struct gw_dp *dp, int i)
 {
 	struct dp_sock *s = &dp->w[i];
+	struct fg_handoff_closed c;
 	struct fg_handoff_ack a;
-	uint8_t buf[64];
+	uint8_t buf[sizeof(c)];
 	ssize_t n;
 
 	watch_out(dp, s, 0);
@@ -475,6 +506,10 @@ static void sock_ready(struct gw_dp *dp, int i)
 		if (n <= 0) {
 			down(dp, -1, n ? strerror(errno) : "its handoff socket closed first");
 			return;
+		}
+		if (!fg_handoff_closed_check(buf, (size_t)n, &c)) {
+			closed(dp, i, &c);
+			continue;
 		}
 		if (fg_handoff_ack_check(buf, (size_t)n, &a)) {
 			fg_error("data plane worker %d sent a malformed answer (%zd bytes)", i, n);

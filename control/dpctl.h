@@ -40,6 +40,12 @@ int gw_dp_attach(struct gw_dp *dp, struct fg_evloop *loop);
 int gw_dp_room(const struct gw_dp *dp);
 
 /*
+ * Tunnels of @tunnel the data plane runs or is being handed (control/dptrack.h);
+ * @tunnel NULL: of every tunnel.
+ */
+size_t gw_dp_tunnels(const struct gw_dp *dp, const char *tunnel);
+
+/*
  * Queues @h (taken: wiped and freed here, whatever happens) with the two
  * sockets (taken: the control process's copies, closed once the data plane
  * answered). @accepted is logged when it says the tunnel runs; a refusal or

@@ -132,6 +132,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	uint32_t idle_s;	   /* closed after this many seconds without a byte; 0: never */
 	uint64_t active_tick;	   /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];
+	uint32_t id; /* its handoff's: named in the close report (closed.c) */
 };
 
 struct __attribute__((aligned(16))) dp_worker {
@@ -153,6 +154,8 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
 	size_t n_reported; /* n_tunnels as last told to the control process */
+	uint32_t *closed;  /* closed.c: ids of freed tunnels not yet reported */
+	size_t n_closed, cap_closed;
 	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */
 	struct __kernel_timespec drain_ts;
 	/* idle.c: seconds counted by a timeout, armed while a tunnel has an idle limit */
@@ -232,6 +235,21 @@ void dp_down_closed(struct dp_tunnel *t);
 
 /* The TLS peer is done sending: SHUT_WR toward the plaintext side. */
 void dp_down_finish(struct dp_tunnel *t);
+
+/*
+ * ---- closed.c: close reports (fedgate/handoff-t.h struct fg_handoff_closed) ----
+ * The control process counts tunnels per name ($.tunnels[].max_tunnels), so
+ * each freed tunnel's handoff id goes back to it, in batches.
+ */
+
+/* @id's tunnel was freed: kept for dp_closed_flush(). Without memory it is dropped (logged). */
+void dp_closed_note(struct dp_worker *w, uint32_t id);
+
+/*
+ * Sends what was noted, FG_HANDOFF_CLOSED_MAX ids a message, without waiting;
+ * a full socket keeps the rest for the next call. Frees the buffer at @final.
+ */
+void dp_closed_flush(struct dp_worker *w, bool final);
 
 /* ---- alert.c: alerts and refused records, named for the log ---- */
 

@@ -191,6 +191,7 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 	snprintf(t->peer, sizeof(t->peer), "%s", h->peer);
 	t->bytes_up = h->sent_len;
 	t->idle_s = h->idle_s;
+	t->id = h->id;
 	t->active_tick = w->ticks;
 	if (h->legs_slot >= 0 && w->legs)
 		t->legs = &w->legs[h->legs_slot];

@@ -159,8 +159,10 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o, struct 
 			seen++;
 		}
 		io_uring_cq_advance(&w->ring, seen);
-		/* Tunnels that ended are counted for the control process (lost on a crash). */
-		if (w->n_tunnels != w->n_reported)
+		/* Tunnels that ended are named, then counted, for the control process. */
+		if (w->n_closed)
+			dp_closed_flush(w, false);
+		if (w->n_tunnels != w->n_reported && !w->n_closed)
 			answer(w, 0, 0);
 	}
 	ret = ret < 0 && ret != -EINTR ? ret : 0;
@@ -172,6 +174,7 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o, struct 
 		next = t->next;
 		dp_tunnel_abort(t, "data plane stopping");
 	}
+	dp_closed_flush(w, true);
 	io_uring_queue_exit(&w->ring);
 	dp_pool_exit(&w->pool);
 free_buf:

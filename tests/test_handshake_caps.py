@@ -235,7 +235,7 @@ def test_reload_lowers_the_cap_for_the_next_connection(pki, capped):
     ({"handshakes": 100, "handshakes_per_source": 101}, "$.limits.handshakes_per_source",
      "between 1 and 100"),
     ({"handshakes_per_source": 0}, "$.limits.handshakes_per_source", "between 1 and 4096"),
-    ({"tunnels": 5}, "$.limits.tunnels", "unknown key"),
+    ({"connections": 5}, "$.limits.connections", "unknown key"),
     ("none", "$.limits", "object"),
 ])
 def test_limits_config_errors_exit_2_naming_the_key(pki, tmp_path, limits, jpath, problem):

@@ -42,6 +42,21 @@ struct fg_handoff_ack {
 };
 
 /*
+ * From a data plane worker: the tunnels of handoffs @id[0..@n) were freed
+ * (for the control process's per-tunnel counts, $.tunnels[].max_tunnels).
+ * Only offsetof(id) + 4 * @n bytes travel; a worker sends what closed in
+ * one batch after each round of completions.
+ */
+#define FG_HANDOFF_CLOSED_MAGIC 0x63686766u /* "fghc" */
+#define FG_HANDOFF_CLOSED_MAX 60
+struct fg_handoff_closed {
+	uint32_t magic;
+	uint32_t n;	    /* 1 .. FG_HANDOFF_CLOSED_MAX */
+	uint32_t n_tunnels; /* the worker's tunnels, these no longer counted */
+	uint32_t id[FG_HANDOFF_CLOSED_MAX];
+};
+
+/*
  * From the control process: take no more tunnels, let those running finish
  * for @deadline_ms (0: none), then close what is left with close_notify, and
  * exit once none is left.

@@ -36,6 +36,12 @@ uint32_t fg_handoff_id(const struct fg_handoff *h, size_t len);
 /* @len bytes in @buf as an ack: 0 with *@ack filled, or -EPROTO. Pure. */
 int fg_handoff_ack_check(const void *buf, size_t len, struct fg_handoff_ack *ack);
 
+/*
+ * @len bytes in @buf as a close report: 0 with *@c filled (its first @c->n
+ * ids, each nonzero), or -EPROTO. Pure.
+ */
+int fg_handoff_closed_check(const void *buf, size_t len, struct fg_handoff_closed *c);
+
 /* @len bytes in @buf as a drain request: 0 with *@d filled, or -EPROTO. Pure. */
 int fg_handoff_drain_check(const void *buf, size_t len, struct fg_handoff_drain *d);
 

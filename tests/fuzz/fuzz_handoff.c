@@ -4,7 +4,7 @@
  * recvmsg put in the worker's buffer. The input sits in a buffer of exactly its
  * size, so a read past it is reported; an accepted message must hold what the
  * data plane trusts (it copies the names as C strings and the preread bytes).
- * The same bytes go through the ack and drain checks and fg_handoff_id.
+ * The same bytes go through the ack, close report and drain checks and fg_handoff_id.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char name[64], peer[256];
 	struct fg_handoff_ack ack;
 	struct fg_handoff_drain drain;
+	struct fg_handoff_closed closed;
 	uint8_t *buf;
 
 	buf = malloc(size ? size : 1);
@@ -47,6 +48,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (!fg_handoff_drain_check(buf, size, &drain) && size != sizeof(drain))
 		abort();
+	if (!fg_handoff_closed_check(buf, size, &closed)) {
+		if (!closed.n || closed.n > FG_HANDOFF_CLOSED_MAX ||
+		    size != offsetof(struct fg_handoff_closed, id) + 4 * closed.n)
+			abort();
+		for (uint32_t i = 0; i < closed.n; i++)
+			if (!closed.id[i])
+				abort();
+	}
 	if (fg_handoff_id(h, size) && size < HEADER_LEN)
 		abort();
 	free(buf);

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The data plane's tunnels by handoff id and by name (dptrack.h): a chained
+ * hash of ids, each naming a slot of a short array of names with their
+ * counts. Names are few (the config's tunnels, and those of configs before a
+ * reload), so a slot is found by a walk; ids are many, so they are hashed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control/dptrack.h"
+
+#define BUCKETS 4096 /* a power of two; ids are sequential, so the low bits spread them */
+
+struct track_rec {
+	struct track_rec *next;
+	uint32_t id;
+	unsigned int name; /* index into names */
+	int running;
+};
+
+struct track_name {
+	char name[64];
+	size_t n;
+};
+
+struct gw_dptrack {
+	struct track_rec *bucket[BUCKETS];
+	struct track_name *names;
+	size_t n_names, cap_names;
+	size_t total;
+};
+
+int gw_dptrack_new(struct gw_dptrack **out)
+{
+	*out = calloc(1, sizeof(**out));
+	return *out ? 0 : -ENOMEM;
+}
+
+void gw_dptrack_free(struct gw_dptrack *tr)
+{
+	if (!tr)
+		return;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct track_rec *r = tr->bucket[b], *next; r; r = next) {
+			next = r->next;
+			free(r);
+		}
+	free(tr->names);
+	free(tr);
+}
+
+/* The slot of @tunnel (compared as a handoff carries it: 63 bytes at most), or -1. */
+static long lookup(const struct gw_dptrack *tr, const char *tunnel)
+{
+	for (size_t i = 0; i < tr->n_names; i++)
+		if (!strncmp(tr->names[i].name, tunnel, sizeof(tr->names[i].name) - 1))
+			return (long)i;
+	return -1;
+}
+
+/* The slot of @tunnel, added if new; -1: no memory. */
+static long name_slot(struct gw_dptrack *tr, const char *tunnel)
+{
+	struct track_name *grown;
+	long slot = lookup(tr, tunnel);
+	size_t cap;
+
+	if (slot >= 0)
+		return slot;
+	if (tr->n_names == tr->cap_names) {
+		cap = tr->cap_names ? tr->cap_names * 2 : 8;
+		grown = realloc(tr->names, cap * sizeof(*grown));
+		if (!grown)
+			return -1;
+		tr->names = grown;
+		tr->cap_names = cap;
+	}
+	snprintf(tr->names[tr->n_names].name, sizeof(tr->names[0].name), "%s", tunnel);
+	tr->names[tr->n_names].n = 0;
+	return (long)tr->n_names++;
+}
+
+static struct track_rec **find(struct gw_dptrack *tr, uint32_t id)
+{
+	struct track_rec **pp = &tr->bucket[id & (BUCKETS - 1)];
+
+	while (*pp && (*pp)->id != id)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel)
+{
+	struct track_rec *r = calloc(1, sizeof(*r));
+	struct track_rec **pp;
+	long slot;
+
+	if (!r)
+		return -ENOMEM;
+	slot = name_slot(tr, tunnel);
+	if (slot < 0) {
+		free(r);
+		return -ENOMEM;
+	}
+	r->id = id;
+	r->name = (unsigned int)slot;
+	pp = &tr->bucket[id & (BUCKETS - 1)];
+	r->next = *pp;
+	*pp = r;
+	tr->names[slot].n++;
+	tr->total++;
+	return 0;
+}
+
+void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id)
+{
+	struct track_rec *r = *find(tr, id);
+
+	if (r)
+		r->running = 1;
+}
+
+static void unlink_rec(struct gw_dptrack *tr, struct track_rec **pp)
+{
+	struct track_rec *r = *pp;
+
+	*pp = r->next;
+	tr->names[r->name].n--;
+	tr->total--;
+	free(r);
+}
+
+int gw_dptrack_del(struct gw_dptrack *tr, uint32_t id)
+{
+	struct track_rec **pp = find(tr, id);
+
+	if (!*pp)
+		return -ENOENT;
+	unlink_rec(tr, pp);
+	return 0;
+}
+
+size_t gw_dptrack_lost(struct gw_dptrack *tr)
+{
+	size_t lost = 0;
+
+	for (size_t b = 0; b < BUCKETS; b++) {
+		struct track_rec **pp = &tr->bucket[b];
+
+		while (*pp) {
+			if ((*pp)->running) {
+				unlink_rec(tr, pp);
+				lost++;
+			} else {
+				pp = &(*pp)->next;
+			}
+		}
+	}
+	return lost;
+}
+
+size_t gw_dptrack_count(const struct gw_dptrack *tr, const char *tunnel)
+{
+	long slot;
+
+	if (!tunnel)
+		return tr->total;
+	slot = lookup(tr, tunnel);
+	return slot < 0 ? 0 : tr->names[slot].n;
+}

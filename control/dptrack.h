@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef FEDGATE_CONTROL_DPTRACK_H
+#define FEDGATE_CONTROL_DPTRACK_H
+
+/*
+ * Which tunnels the data plane carries or is being handed, by handoff id and
+ * by tunnel name, for $.limits.tunnels and $.tunnels[].max_tunnels
+ * (control/admit.c). A handoff counts from the moment it is queued until its
+ * refusal, its close report (fedgate/handoff-t.h struct fg_handoff_closed),
+ * or the data plane's death. Names are counted, not configs: a reload keeps
+ * the counts of the tunnels it keeps.
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+struct gw_dptrack;
+
+int gw_dptrack_new(struct gw_dptrack **tr);
+/* NULL is fine. */
+void gw_dptrack_free(struct gw_dptrack *tr);
+
+/* Handoff @id (nonzero, not tracked) of @tunnel is queued. 0, or -ENOMEM: not counted. */
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel);
+
+/* The data plane took handoff @id: it runs until a close report or the data plane's death. */
+void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id);
+
+/* Handoff @id is refused, or its tunnel closed: no longer counted. 0, or -ENOENT (unknown). */
+int gw_dptrack_del(struct gw_dptrack *tr, uint32_t id);
+
+/* The data plane died: every running tunnel is forgotten (queued ones stay). Returns how many. */
+size_t gw_dptrack_lost(struct gw_dptrack *tr);
+
+/* Tunnels of @tunnel counted now; @tunnel NULL: of all names. */
+size_t gw_dptrack_count(const struct gw_dptrack *tr, const char *tunnel);
+
+#endif

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Close reports: which handoffs' tunnels a worker freed, for the control
+ * process's per-tunnel counts (control/dptrack.c). A leaf: it calls no
+ * tunnel or worker code.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/dp.h"
+#include "fedgate/handoff.h"
+#include "fedgate/log.h"
+
+void dp_closed_note(struct dp_worker *w, uint32_t id)
+{
+	uint32_t *grown;
+	size_t cap;
+
+	if (!id)
+		return;
+	if (w->n_closed == w->cap_closed) {
+		cap = w->cap_closed ? w->cap_closed * 2 : FG_HANDOFF_CLOSED_MAX;
+		grown = realloc(w->closed, cap * sizeof(*grown));
+		if (!grown) {
+			/* Its count stays up in the control process: a cap too strict, never loose.
+			 */
+			fg_error("worker %d: no memory to report handoff %u closed", w->index, id);
+			return;
+		}
+		w->closed = grown;
+		w->cap_closed = cap;
+	}
+	w->closed[w->n_closed++] = id;
+}
+
+void dp_closed_flush(struct dp_worker *w, bool final)
+{
+	struct fg_handoff_closed c = {.magic = FG_HANDOFF_CLOSED_MAGIC};
+	size_t done = 0;
+	int ret = 0;
+
+	while (!final && done < w->n_closed) {
+		size_t n = w->n_closed - done;
+
+		if (n > FG_HANDOFF_CLOSED_MAX)
+			n = FG_HANDOFF_CLOSED_MAX;
+		c.n = (uint32_t)n;
+		/* The count as of this batch: the later ids are still counted by the worker. */
+		c.n_tunnels = (uint32_t)(w->n_tunnels + (w->n_closed - done - n));
+		memcpy(c.id, w->closed + done, n * sizeof(c.id[0]));
+		ret = fg_handoff_send_small(w->handoff_fd, &c,
+					    offsetof(struct fg_handoff_closed, id) +
+						n * sizeof(c.id[0]));
+		if (ret)
+			break;
+		done += n;
+	}
+	if (ret && ret != -EAGAIN)
+		fg_error("worker %d: cannot report %zu closed tunnel(s): %s", w->index,
+			 w->n_closed - done, strerror(-ret));
+	if (done == w->n_closed && !ret)
+		w->n_reported = w->n_tunnels;
+	if (done)
+		memmove(w->closed, w->closed + done, (w->n_closed - done) * sizeof(*w->closed));
+	w->n_closed -= done;
+	if (final) {
+		free(w->closed);
+		w->closed = NULL;
+		w->n_closed = w->cap_closed = 0;
+	}
+}
