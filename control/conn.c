@@ -6,7 +6,8 @@
  * verified peer, the destination header inside TLS (transparent tunnels: A
  * writes it, B reads it and checks the peer may reach it), dial (the upstream
  * or the destination when terminating), the PROXY v2 header, and the handoff
- * of both sockets and the session keys to the data plane.
+ * of both sockets and the session keys to the data plane (the last phase, in
+ * conn_handoff.c).
  *
  * Ownership: a phase borrows its connection and returns what comes next,
  * STEP_WAIT (it waits on its fd) or STEP_DONE (refused or handed off). Only
@@ -35,10 +36,8 @@
 #include "control/allow.h"
 #include "control/conn.h"
 #include "control/dest.h"
-#include "control/dpctl.h"
 #include "control/gateway.h"
 #include "control/identity.h"
-#include "control/keys.h"
 #include "control/local_redirect.h"
 #include "control/proxyv2.h"
 #include "control/roots.h"
@@ -48,7 +47,6 @@
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
-#include "fedgate/handoff.h"
 #include "fedgate/heap.h"
 #include "fedgate/log.h"
 #include "fedgate/net.h"
@@ -72,7 +70,6 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c);
 static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c);
 static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c);
-static enum gw_step handoff(struct gw *gw, struct gw_conn *c);
 
 static void send_access_denied(struct gw_conn *c);
 
@@ -358,7 +355,7 @@ static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 	if (c->route)
 		return send_dest(gw, c);
 	if (c->t->mode == FG_MODE_ORIGINATE)
-		return handoff(gw, c);
+		return gw_conn_handoff(gw, c);
 	if (c->t->transparent)
 		return recv_dest(gw, c);
 	return dial_upstream(gw, c);
@@ -390,7 +387,7 @@ static enum gw_step send_dest(struct gw *gw, struct gw_conn *c)
 	ERR_clear_error();
 	ret = SSL_write(c->ssl, c->hdr, (int)c->hdr_len);
 	if (ret > 0)
-		return handoff(gw, c);
+		return gw_conn_handoff(gw, c);
 	err = SSL_get_error(c->ssl, ret);
 	if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) {
 		c->state = CONN_SEND_DEST;
@@ -496,7 +493,7 @@ static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c)
 	gw_lr_claim(c, c->plain_fd);
 	if (c->t->proxy_v2)
 		return send_proxy_header(gw, c);
-	return handoff(gw, c);
+	return gw_conn_handoff(gw, c);
 }
 
 static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c)
@@ -526,85 +523,7 @@ static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c)
 	if (send(c->plain_fd, buf, (size_t)n, MSG_NOSIGNAL) != n)
 		return gw_conn_refuse(c, c->peer, "upstream %s: cannot send PROXY header: %s",
 				      upstream_text(c, up, sizeof(up)), strerror(errno));
-	return handoff(gw, c);
-}
-
-/*
- * The last phase, whatever happens: both sockets and the session keys go to
- * the data plane's queue (control/dpctl.c), which keeps the sockets until a
- * worker answers and logs "accepted" only then; a full queue or a draining
- * gateway refuses here. The connection is done here either way.
- */
-static enum gw_step handoff(struct gw *gw, struct gw_conn *c)
-{
-	struct fg_handoff *h;
-	char desc[2048], accepted[4096];
-	int ret;
-
-	/* At a cap reached while it handshook: reset, logged by admit.c once a second. */
-	if (gw_admit_tunnel(gw, c->t)) {
-		c->reset_tls = 1;
-		return STEP_DONE;
-	}
-	ret = gw_dp_room(gw->dp);
-	if (ret)
-		return gw_conn_refuse(c, c->peer, "%s",
-				      ret == -ESHUTDOWN ? "the gateway is stopping"
-							: "the data plane is not taking tunnels "
-							  "now (its queue is full)");
-	h = calloc(1, sizeof(*h));
-	if (!h)
-		return gw_conn_refuse(c, c->peer, "out of memory");
-	h->magic = FG_HANDOFF_MAGIC;
-	/* Plaintext OpenSSL already decrypted must reach the plain side first. */
-	while (SSL_pending(c->ssl) > 0 && h->preread_len < FG_HANDOFF_PREREAD_MAX) {
-		int n = SSL_read(c->ssl, h->preread + h->preread_len,
-				 (int)(FG_HANDOFF_PREREAD_MAX - h->preread_len));
-
-		if (n <= 0)
-			break;
-		h->preread_len += (uint32_t)n;
-	}
-	if (SSL_pending(c->ssl) > 0) {
-		gw_conn_refuse(c, c->peer, "more buffered plaintext than a handoff carries");
-		goto wipe;
-	}
-	ret = fg_keys_export(c->ssl, &c->st, &h->keys);
-	if (ret) {
-		gw_conn_refuse(c, c->peer, "cannot export session keys: %s", strerror(-ret));
-		goto wipe;
-	}
-	h->sent_len = (uint32_t)c->app_len;
-	h->legs_slot = c->legs_slot;
-	h->idle_s = (uint32_t)c->t->idle_timeout_s;
-	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
-	fg_peer_describe(c->peer, desc, sizeof(desc));
-	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);
-	SSL_free(c->ssl);
-	c->ssl = NULL;
-	snprintf(accepted, sizeof(accepted),
-		 "accepted %s (issued by '%s', root '%s') on tunnel %s: peer %s, %s, %s%s%s",
-		 c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name, c->addr,
-		 fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
-	/*
-	 * The epoll entry goes first: it belongs to the socket, which outlives
-	 * our fd, and would report into a freed connection.
-	 */
-	if (c->watch_fd >= 0)
-		fg_evloop_del(gw->loop, c->watch_fd);
-	c->watch_fd = -1;
-	ret = gw_dp_handoff(gw->dp, h, c->plain_fd, c->tls_fd, accepted);
-	h = NULL; /* taken, whatever the result */
-	if (ret)
-		return gw_conn_refuse(c, c->peer, "cannot queue the handoff: %s", strerror(-ret));
-	/* The queue holds the sockets now, and the data plane releases the slot. */
-	c->legs_slot = -1;
-	c->plain_fd = c->tls_fd = -1;
-wipe:
-	if (h)
-		OPENSSL_cleanse(h, sizeof(*h));
-	free(h);
-	return STEP_DONE;
+	return gw_conn_handoff(gw, c);
 }
 
 /* The handshake completed but the peer is not admitted: a fatal access_denied. */

@@ -3,8 +3,8 @@
 #define FEDGATE_CONN_H
 
 /*
- * Internal to a gateway connection: what its phases (conn.c) share, kept in
- * conn_life.c, which calls none of them.
+ * Internal to a gateway connection: what its phases (conn.c, and its last,
+ * conn_handoff.c) share, kept in conn_life.c, which calls none of them.
  */
 #include <stdint.h>
 #include <sys/socket.h>
@@ -46,5 +46,11 @@ uint32_t gw_conn_mark(const struct gw_conn *c);
  */
 enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
 			    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * The last phase (conn_handoff.c): hands @c's sockets and session keys to the
+ * data plane's queue, or refuses. Always GW_STEP_DONE: the caller frees @c.
+ */
+enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c);
 
 #endif
