@@ -106,7 +106,7 @@ static void handle_signal(struct gw *gw)
 	if (!sig)
 		return;
 	if (sig == SIGCHLD) {
-		/* Reaped and restarted (dpctl.c); during a drain, its exit is the end. */
+		/* Reaped and restarted (dpctl_life.c); during a drain, its exit is the end. */
 		gw_dp_child(gw->dp);
 		dp_done(gw);
 		return;
@@ -276,7 +276,7 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = gw_linger_new(&gw->linger, gw->loop);
 	if (ret)
 		return ret;
-	/* Its answers, its end, and its timer: dpctl.c's. */
+	/* Its answers (dpctl.c), its end and its timer (dpctl_life.c). */
 	ret = gw_dp_attach(gw->dp, gw->loop);
 	if (ret)
 		return ret;

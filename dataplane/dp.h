@@ -170,10 +170,11 @@ static inline void dp_set_data(struct io_uring_sqe *sqe, void *owner, enum dp_op
 }
 
 /*
- * ---- tunnel_ops.c: the steps both backends share ----
- * It calls no backend and no worker code: the calls between the data plane's
- * files go one way (worker -> tunnel -> backends -> tunnel_ops -> pool, alert;
- * worker and tunnel -> idle -> tunnel_ops).
+ * ---- tunnel_ops.c and tunnel_io.c: the steps both backends share ----
+ * They call no backend and no worker code: the calls between the data plane's
+ * files go one way (worker -> tunnel -> backends -> tunnel_ops -> linger ->
+ * tunnel_io -> pool, alert; worker and tunnel -> idle -> tunnel_ops). Below:
+ * tunnel_io.c's (SQEs, queued sends and receives, chunks), then tunnel_ops.c's.
  */
 
 /* Returns an SQE, submitting what is queued to make room. Never NULL once the ring works. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * The steps both backends take: queueing operations, holding and releasing a
- * direction's chunk, idling, half-closing, aborting and freeing a tunnel.
+ * The steps both backends take: idling, half-closing, aborting and freeing a
+ * tunnel (the operations and chunks they queue and hold are tunnel_io.c's).
  * Each direction has at most one operation in flight and reads again only
  * when its last write completed, which is the backpressure: a slow reader
  * stops reads on the other side. Nothing here calls a backend or the worker.
@@ -18,29 +18,6 @@
 #include "fedgate/legs.h"
 #include "fedgate/log.h"
 #include "fedgate/record.h"
-
-struct io_uring_sqe *dp_get_sqe(struct dp_worker *w)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
-
-	while (!sqe) {
-		io_uring_submit(&w->ring);
-		sqe = io_uring_get_sqe(&w->ring);
-	}
-	return sqe;
-}
-
-void dp_prep_msg(struct msghdr *msg, struct iovec *iov, void *buf, size_t len, void *control,
-		 size_t control_len)
-{
-	iov->iov_base = buf;
-	iov->iov_len = len;
-	memset(msg, 0, sizeof(*msg));
-	msg->msg_iov = iov;
-	msg->msg_iovlen = 1;
-	msg->msg_control = control;
-	msg->msg_controllen = control_len;
-}
 
 static void tunnel_free(struct dp_tunnel *t)
 {
@@ -159,58 +136,6 @@ void dp_tunnel_abort_record(struct dp_tunnel *t, int err, const uint8_t *hdr)
 		dp_peer_error(t, (uint8_t)alert);
 	snprintf(why, sizeof(why), "from peer: %s", dp_record_error(err));
 	dp_tunnel_abort(t, why);
-}
-
-void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags)
-{
-	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
-
-	io_uring_prep_recv(sqe, fd, buf, len, flags);
-	dp_set_data(sqe, t, op);
-	t->inflight++;
-}
-
-void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len)
-{
-	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
-
-	io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
-	dp_set_data(sqe, t, op);
-	t->inflight++;
-}
-
-/* A chunk for one direction: @in at its start, @out @in_len bytes on. 0 or -ENOMEM. */
-static int hold(struct dp_tunnel *t, uint8_t **in, uint8_t **out, size_t in_len)
-{
-	if (!*in) {
-		*in = dp_pool_get(&t->w->pool);
-		if (!*in)
-			return -ENOMEM;
-		*out = *in + in_len;
-	}
-	return 0;
-}
-
-int dp_up_hold(struct dp_tunnel *t)
-{
-	return hold(t, &t->up_in, &t->up_out, DP_UP_IN);
-}
-
-int dp_down_hold(struct dp_tunnel *t)
-{
-	return hold(t, &t->down_in, &t->down_out, DP_DOWN_IN);
-}
-
-void dp_up_release(struct dp_tunnel *t)
-{
-	dp_pool_put(&t->w->pool, t->up_in);
-	t->up_in = t->up_out = NULL;
-}
-
-void dp_down_release(struct dp_tunnel *t)
-{
-	dp_pool_put(&t->w->pool, t->down_in);
-	t->down_in = t->down_out = NULL;
 }
 
 bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
