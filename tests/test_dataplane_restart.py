@@ -8,12 +8,13 @@ within a second. The gateway still stops cleanly (exit 0) on SIGTERM.
 
 import os
 import re
+import resource
 import signal
 import socket
 import ssl
 import time
 
-from conftest import Gateway, gateway_config, stop_process, wait_for
+from conftest import IN_VM, Gateway, gateway_config, stop_process, wait_for
 from test_dataplane_orphan import alive, children
 
 CHUNK = b"x" * 65536
@@ -146,7 +147,15 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
     cfg = gateway_config(pki, "bar", [{
         "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
         "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
-    gw = Gateway(tmp_path, "terminate", cfg).start()
+    # 301 tunnels at 4 fds each with kTLS TX by splice (its pipe) pass a soft limit of 1024
+    # (the VM's): the gateway inherits the hard limit, so the last echo has room.
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if nofile[0] < 2048 <= nofile[1] or nofile[1] == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(nofile[0], 2048), nofile[1]))
+    try:
+        gw = Gateway(tmp_path, "terminate", cfg).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, nofile)
     clients, results = [], {}
     try:
         port = gw.port("t")
@@ -192,7 +201,8 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
     full = len(re.findall(r"the data plane is not taking tunnels now \(its queue is full\)", log))
     summary = (f"{ok} ok, {len(results) - ok} closed, {refused} refusals logged ({full} queue "
                f"full), handshakes took {handshakes:.1f} s")
-    assert handshakes < 60, f"handshakes took {handshakes:.1f} s: {summary}"
+    # 300 handshakes take about 85 s under TCG (tests/vm) on a loaded host, a few here
+    assert handshakes < (240 if IN_VM else 60), f"handshakes took {handshakes:.1f} s: {summary}"
     # 300 handshakes inside the 3 s before the wedge is found: 256 wait, the rest are refused.
     # (On a slower machine the wedged data plane is replaced before the queue fills.)
     assert full > 0 or handshakes > 3.0, f"the queue never filled: {summary}"

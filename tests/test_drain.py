@@ -14,12 +14,16 @@ import ssl
 import threading
 import time
 
-from conftest import FEDGATE, Gateway, gateway_config, stop_process, wait_for
+from conftest import FEDGATE, IN_VM, Gateway, gateway_config, stop_process, wait_for
 
 DRAIN_S = 3
 CHUNK = b"y" * 65536
 SHORT_CHUNKS = 40  # 40 x 25 ms: about a second
 LONG_CHUNKS = 1500  # 1500 x 20 ms: 30 s, far past the deadline
+# The reader sees the close_notify once it has read what the socket buffers held at the
+# deadline: a moment here, up to 2 s more under TCG (tests/vm), where Python reads slowly.
+# The data plane's own close is timed by its log ("drain deadline") either way.
+LATE_S = 4.0 if IN_VM else 1.5
 
 
 def handler(conn):
@@ -88,6 +92,8 @@ def test_sigterm_drains_tunnels_until_the_deadline_then_close_notify(pki, tmp_pa
                 return False
             except ConnectionRefusedError:
                 return True
+            except ConnectionResetError:
+                return False  # it raced the listener's close (seen under TCG): probe again
 
         wait_for(refused, 1.0, "the listener to close after SIGTERM")
         assert gw.proc.poll() is None, f"stopped before the drain:\n{gw.log()}"
@@ -106,7 +112,7 @@ def test_sigterm_drains_tunnels_until_the_deadline_then_close_notify(pki, tmp_pa
     assert long.how == "close_notify", (long.how, log[-2000:])
     assert long.n < LONG_CHUNKS * len(CHUNK)
     cut = long.ended - t0
-    assert DRAIN_S - 0.3 <= cut <= DRAIN_S + 1.5, f"cut {cut:.2f} s after SIGTERM:\n{log}"
+    assert DRAIN_S - 0.3 <= cut <= DRAIN_S + LATE_S, f"cut {cut:.2f} s after SIGTERM:\n{log}"
     assert "drain deadline: closing 1 tunnel(s) with close_notify" in log, log
     assert rc == 0, f"exit {rc}:\n{log}"
     assert exited <= DRAIN_S + 3, f"exited {exited:.2f} s after SIGTERM:\n{log}"
