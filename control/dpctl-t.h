@@ -26,6 +26,8 @@ struct dp_pend {
 	int64_t since;	      /* queued, then sent: ms on fg_mono_ms() */
 	char *accepted;
 	char tunnel[64], peer[256];
+	int legs_slot;	     /* the plain side's local redirect slot, -1: none */
+	uint64_t legs_owner; /* its owner word when handed off (control/local_redirect.h) */
 };
 
 struct dp_sock {

@@ -26,6 +26,7 @@
 #include <openssl/crypto.h>
 
 #include "control/dpctl.h"
+#include "control/local_redirect.h"
 #include "control/dpctl_int.h"
 #include "control/dptrack.h"
 #include "fedgate/clock.h"
@@ -86,6 +87,9 @@ void gw_dp_refuse(struct gw_dp *dp, struct dp_pend *p, const char *why)
 		p->peer, p->tunnel, why, dp->n_refused);
 	pend_unlink(dp, p);
 	close_reset(p->plain_fd);
+	/* The data plane never had the reader: its slot is ours to free. */
+	if (p->legs_slot >= 0)
+		gw_lr_drop(p->legs_slot, p->legs_owner);
 	close_reset(p->tls_fd);
 	pend_free(p);
 }
@@ -175,8 +179,10 @@ int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_
 {
 	struct dp_pend *p = calloc(1, sizeof(*p));
 	uint32_t id = dp->next_id;
+	uint64_t owner = h->legs_slot >= 0 ? gw_lr_owner(h->legs_slot) : 0;
 
-	if (!p || !(p->accepted = strdup(accepted)) || gw_dptrack_add(dp->track, id, h->tunnel)) {
+	if (!p || !(p->accepted = strdup(accepted)) ||
+	    gw_dptrack_add(dp->track, id, h->tunnel, h->legs_slot, owner)) {
 		if (p)
 			free(p->accepted);
 		free(p);
@@ -193,6 +199,8 @@ int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_
 	p->worker = -1;
 	p->plain_fd = plain_fd;
 	p->tls_fd = tls_fd;
+	p->legs_slot = h->legs_slot;
+	p->legs_owner = owner;
 	p->since = fg_mono_ms();
 	snprintf(p->tunnel, sizeof(p->tunnel), "%s", h->tunnel);
 	snprintf(p->peer, sizeof(p->peer), "%s", h->peer);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "control/dpctl.h"
+#include "control/local_redirect.h"
 #include "control/dpctl_int.h"
 #include "control/dptrack.h"
 #include "control/spawn.h"
@@ -104,8 +105,12 @@ static void down(struct gw_dp *dp, int status, const char *why)
 		if (p->worker >= 0)
 			gw_dp_refuse(dp, p, "the data plane exited before it answered the handoff");
 	}
-	/* Their close reports will never come: the caps count them no more. */
-	gw_dptrack_lost(dp->track);
+	/*
+	 * Their close reports will never come: the caps count them no more, and
+	 * the local redirect slots their readers held (which the dead data plane
+	 * will not release) are freed.
+	 */
+	gw_dptrack_lost(dp->track, gw_lr_drop);
 	if (dp->draining) {
 		fg_info("the data plane (pid %d) %s; %zu tunnel(s) left", (int)dp->pid, how, lost);
 		dp->pid = -1;

@@ -19,6 +19,8 @@ struct track_rec {
 	uint32_t id;
 	unsigned int name; /* index into names */
 	int running;
+	int legs_slot; /* -1: none */
+	uint64_t legs_owner;
 };
 
 struct track_name {
@@ -92,7 +94,8 @@ static struct track_rec **find(struct gw_dptrack *tr, uint32_t id)
 	return pp;
 }
 
-int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel)
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, int legs_slot,
+		   uint64_t legs_owner)
 {
 	struct track_rec *r = calloc(1, sizeof(*r));
 	struct track_rec **pp;
@@ -107,6 +110,8 @@ int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel)
 	}
 	r->id = id;
 	r->name = (unsigned int)slot;
+	r->legs_slot = legs_slot;
+	r->legs_owner = legs_owner;
 	pp = &tr->bucket[id & (BUCKETS - 1)];
 	r->next = *pp;
 	*pp = r;
@@ -143,7 +148,7 @@ int gw_dptrack_del(struct gw_dptrack *tr, uint32_t id)
 	return 0;
 }
 
-size_t gw_dptrack_lost(struct gw_dptrack *tr)
+size_t gw_dptrack_lost(struct gw_dptrack *tr, void (*drop)(int legs_slot, uint64_t legs_owner))
 {
 	size_t lost = 0;
 
@@ -152,6 +157,8 @@ size_t gw_dptrack_lost(struct gw_dptrack *tr)
 
 		while (*pp) {
 			if ((*pp)->running) {
+				if ((*pp)->legs_slot >= 0 && drop)
+					drop((*pp)->legs_slot, (*pp)->legs_owner);
 				unlink_rec(tr, pp);
 				lost++;
 			} else {

@@ -19,8 +19,13 @@ int gw_dptrack_new(struct gw_dptrack **tr);
 /* NULL is fine. */
 void gw_dptrack_free(struct gw_dptrack *tr);
 
-/* Handoff @id (nonzero, not tracked) of @tunnel is queued. 0, or -ENOMEM: not counted. */
-int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel);
+/*
+ * Handoff @id (nonzero, not tracked) of @tunnel is queued, its reader in local
+ * redirect slot @legs_slot (-1: none) with owner word @legs_owner. 0, or
+ * -ENOMEM: not counted.
+ */
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, int legs_slot,
+		   uint64_t legs_owner);
 
 /* The data plane took handoff @id: it runs until a close report or the data plane's death. */
 void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id);
@@ -28,8 +33,12 @@ void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id);
 /* Handoff @id is refused, or its tunnel closed: no longer counted. 0, or -ENOENT (unknown). */
 int gw_dptrack_del(struct gw_dptrack *tr, uint32_t id);
 
-/* The data plane died: every running tunnel is forgotten (queued ones stay). Returns how many. */
-size_t gw_dptrack_lost(struct gw_dptrack *tr);
+/*
+ * The data plane died: every running tunnel is forgotten (queued ones stay),
+ * and @drop is called with the slot and owner of each that had a local
+ * redirect slot. Returns how many.
+ */
+size_t gw_dptrack_lost(struct gw_dptrack *tr, void (*drop)(int legs_slot, uint64_t legs_owner));
 
 /* Tunnels of @tunnel counted now; @tunnel NULL: of all names. */
 size_t gw_dptrack_count(const struct gw_dptrack *tr, const char *tunnel);

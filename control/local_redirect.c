@@ -173,3 +173,18 @@ void gw_lr_free(struct gw_conn *c)
 	c->plain_fd = -1;
 	c->legs_slot = -1;
 }
+
+uint64_t gw_lr_owner(int slot)
+{
+	struct fg_legs_slot *s = legs ? fg_legs_slot(legs, slot) : NULL;
+
+	return s ? __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE) : 0;
+}
+
+void gw_lr_drop(int slot, uint64_t owner)
+{
+	struct fg_legs_slot *s = legs ? fg_legs_slot(legs, slot) : NULL;
+
+	if (s && !fg_legs_release_owned(s, owner))
+		fg_debug("local redirect slot %d freed: its reader went with a handoff", slot);
+}

@@ -50,4 +50,14 @@ void gw_lr_read(struct gw_conn *c, uint64_t n);
  */
 void gw_lr_free(struct gw_conn *c);
 
+/* Slot @slot's owner word now (0: none, or the redirect is off), kept with a handoff. */
+uint64_t gw_lr_owner(int slot);
+
+/*
+ * A handed-off reader is gone without its data plane releasing its slot (the
+ * handoff was refused, or the data plane died): @slot is freed if it still
+ * holds @owner (gw_lr_owner() when it was handed off), else left alone.
+ */
+void gw_lr_drop(int slot, uint64_t owner);
+
 #endif

@@ -63,6 +63,18 @@ void fg_legs_release(struct fg_legs_slot *s)
 	__atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
 }
 
+int fg_legs_release_owned(struct fg_legs_slot *s, uint64_t owner)
+{
+	__u64 want = owner;
+
+	if (!owner)
+		return -ESTALE;
+	return __atomic_compare_exchange_n(&s->owner, &want, 0, 0, __ATOMIC_ACQ_REL,
+					   __ATOMIC_ACQUIRE)
+		   ? 0
+		   : -ESTALE;
+}
+
 int fg_legs_close_reader(struct fg_legs_slot *s, int fd)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};

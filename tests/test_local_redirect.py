@@ -457,6 +457,39 @@ def test_restart_with_live_connections_leaves_nothing(lr_pair):
         maps.close()
 
 
+def test_killed_data_plane_frees_the_slots_of_its_tunnels(lr_pair):
+    """A data plane that dies cannot release the slots of the readers it held: the control
+    process frees them when it restarts it, so a crash leaks none (each would be a slot the
+    redirect can never use again)."""
+    from test_dataplane_orphan import alive, children
+    a, b, up = lr_pair()
+    maps = Maps(a, b)
+    live = []
+    try:
+        for _ in range(20):
+            s = connect(a.port("to-gcp"))
+            s.sendall(b"x" * 1000)
+            assert s.recv(1000)
+            live.append(s)
+        claimed = [sl for sl in maps.m[0].owned_slots() if sl[1] & legs_maps.CLAIMED]
+        assert len(claimed) >= 20, claimed
+        dp = wait_for(lambda: [p for p in children(a.proc.pid) if alive(p)], 5,
+                      "A's data plane")[0]
+        os.kill(dp, signal.SIGKILL)
+        a.wait_log(r"data plane restarted")
+        for s in live:
+            s.close()
+        live = []
+        settle(maps, "no slot left owned by the killed data plane's tunnels")
+        payload = os.urandom(50000)
+        assert echo_roundtrip(a.port("to-gcp"), payload)[0] == payload
+        settle(maps)
+    finally:
+        for s in live:
+            s.close()
+        maps.close()
+
+
 def test_a_second_fedgate_does_not_break_the_first(lr_pair):
     a, b, up = lr_pair()
     a2, b2, up2 = lr_pair(suffix="-2")

@@ -39,6 +39,14 @@ void fg_legs_closing(struct fg_legs_slot *s);
 void fg_legs_release(struct fg_legs_slot *s);
 
 /*
+ * Frees @s only if its owner word is still @owner (a claimed reader's, as read
+ * when it was handed away): 0, or -ESTALE when its reader released it already
+ * and it may be another connection's now. For readers that died with their
+ * process, which nobody else will release.
+ */
+int fg_legs_release_owned(struct fg_legs_slot *s, uint64_t owner);
+
+/*
  * Closes reader socket @fd of slot @s: marked closing first, then with unread
  * bytes (redirected ones included: the slot knows them) closed with a reset,
  * as TCP does, then the slot released. Returns 1 if it reset, 0 if it closed cleanly.
