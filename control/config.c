@@ -11,6 +11,7 @@
 
 #include "bpf/cgroup.h"
 #include "control/config.h"
+#include "control/file_poll.h"
 #include "fedgate/addr.h"
 #include "fedgate/err.h"
 #include "fedgate/file.h"
@@ -71,7 +72,8 @@ static int run_check(const char *path, struct fg_conf_check *c, struct fg_err *e
 
 	/* Opened as the loader will, never blocking: a FIFO here would hang check and run. */
 	if (c->kind == FG_CONF_CHECK_READABLE) {
-		if (fg_file_check(c->arg, &ferr))
+		/* Looked at on a thread first: a hung mount fails check instead of hanging it. */
+		if (fg_file_reachable(c->arg, &ferr) || fg_file_check(c->arg, &ferr))
 			return fg_conf_fail(err, path, c->jpath, "%s", ferr.msg);
 		return 0;
 	}

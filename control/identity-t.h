@@ -56,6 +56,8 @@ struct fg_ident_source_ops {
 	void (*job_done)(struct fg_ident_source *s, struct fg_job *j);
 	/* Asks for a fresh copy at the next tick (after a renewal, say). */
 	void (*refresh)(struct fg_ident_source *s);
+	/* Drops what the state holds besides itself, before the core frees it (may be NULL). */
+	void (*release)(struct fg_ident_source *s);
 };
 
 /* The head of each source's state (its first member); the state is one allocation. */

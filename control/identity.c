@@ -308,8 +308,11 @@ void fg_ident_free(struct fg_ident *id)
 		sk_X509_pop_free(id->bundles[i], X509_free);
 	free(id->bundles);
 	sk_X509_pop_free(id->interim_roots, X509_free);
-	for (size_t i = 0; i < id->n_src; i++)
+	for (size_t i = 0; i < id->n_src; i++) {
+		if (id->src[i]->ops->release)
+			id->src[i]->ops->release(id->src[i]);
 		free(id->src[i]);
+	}
 	free(id);
 }
 
