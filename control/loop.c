@@ -257,6 +257,25 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = add_source(gw, gw->timerfd, &gw->timer_src, SRC_TIMER);
 	if (ret)
 		return ret;
+	ret = gw_linger_new(&gw->linger, gw->loop);
+	if (ret)
+		return ret;
+	/* Its answers (dpctl.c), its end and its timer (dpctl_life.c). */
+	ret = gw_dp_attach(gw->dp, gw->loop);
+	if (ret)
+		return ret;
+	ret = gw_admit_new(gw);
+	if (!ret)
+		ret = listen_all(gw, ports_file);
+	/*
+	 * Listeners bound: root's part is done. Before any thread of ours
+	 * starts: Landlock confines only the thread that enters it and those
+	 * it creates afterwards (the CA client's, the resolver's, the polls').
+	 */
+	if (!ret)
+		ret = fg_sandbox_enter(gw->cur->cfg);
+	if (ret)
+		return ret;
 	ret = fg_resolver_new(&gw->resolver);
 	if (!ret)
 		ret = add_source(gw, fg_resolver_fd(gw->resolver), &gw->resolve_src, SRC_RESOLVE);
@@ -273,17 +292,7 @@ static int setup(struct gw *gw, const char *ports_file)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
 	if (ret)
 		return ret;
-	ret = gw_linger_new(&gw->linger, gw->loop);
-	if (ret)
-		return ret;
-	/* Its answers (dpctl.c), its end and its timer (dpctl_life.c). */
-	ret = gw_dp_attach(gw->dp, gw->loop);
-	if (ret)
-		return ret;
-	ret = gw_admit_new(gw);
-	if (ret)
-		return ret;
-	return listen_all(gw, ports_file);
+	return 0;
 }
 
 static void teardown(struct gw *gw)
@@ -374,8 +383,6 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		return ret;
 	}
 	ret = setup(&gw, ports_file);
-	if (!ret)
-		ret = fg_sandbox_enter(cfg); /* listeners bound: root's part is done */
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {

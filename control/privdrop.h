@@ -14,9 +14,10 @@
 int fg_sandbox_prepare(const struct fg_config *cfg);
 
 /*
- * The control process, once its listeners are bound: Landlock
- * ($.sandbox.landlock), then the drop to $.run_as. Returns 0, or -errno
- * with the reason logged: it must not serve then.
+ * The control process, once its listeners are bound and before it starts
+ * any thread (Landlock binds only the calling thread and those it creates
+ * later): Landlock ($.sandbox.landlock), then the drop to $.run_as.
+ * Returns 0, or -errno with the reason logged: it must not serve then.
  */
 int fg_sandbox_enter(const struct fg_config *cfg);
 
