@@ -52,6 +52,7 @@ struct gw_dp {
 	uint32_t next_id;
 	struct gw_src timer_src;
 	int timerfd;
+	int tick_armed; /* the timer runs: armed once when work appears, never pushed back */
 	int draining, done;
 	int64_t kill_at;
 	unsigned long n_refused;  /* handoffs the data plane did not take: for the log */

@@ -99,13 +99,19 @@ void gw_dp_set_tick(struct gw_dp *dp)
 	int busy = dp->n_pend || dp->restart_at || (dp->draining && !dp->done);
 	struct itimerspec its = {0};
 
-	if (dp->timerfd < 0)
+	/*
+	 * Only on a change: arming it again on every handoff and answer would
+	 * push the first tick back for as long as events come faster than it,
+	 * and a wedged worker among busy ones would never be seen.
+	 */
+	if (dp->timerfd < 0 || busy == dp->tick_armed)
 		return;
 	if (busy) {
 		its.it_interval.tv_nsec = TICK_MS * 1000000L;
 		its.it_value.tv_nsec = TICK_MS * 1000000L;
 	}
-	timerfd_settime(dp->timerfd, 0, &its, NULL);
+	if (!timerfd_settime(dp->timerfd, 0, &its, NULL))
+		dp->tick_armed = busy;
 }
 
 static void watch_out(struct gw_dp *dp, struct dp_sock *s, int on)

@@ -210,3 +210,45 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
     assert len(re.findall(r"accepted foo\.internal", log)) == ok + 1, summary
     assert refused == len(results) - ok, f"closed without a log line: {summary}\n{log[-3000:]}"
     assert rc == 0, f"exit {rc}:\n{log[-3000:]}"
+
+
+def test_a_wedge_is_found_while_handoffs_keep_coming(pki, tmp_path, upstream):
+    """The data plane's timer must not be pushed back by each new handoff: with a steady
+    trickle of connections (one every 50 ms, faster than the 100 ms tick) against a stopped
+    data plane, the wedge is still found about 3 s after the first unanswered handoff, well
+    before the queue (64 per worker, 4 workers) could fill."""
+    up = upstream(handler)
+    cfg = gateway_config(pki, "bar", [{
+        "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+        "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}], workers=4)
+    gw = Gateway(tmp_path, "terminate", cfg).start()
+    clients = []
+    try:
+        port = gw.port("t")
+        wedged = data_plane(gw)
+        os.kill(wedged, signal.SIGSTOP)
+        started = time.monotonic()
+        found = None
+        while time.monotonic() - started < (60 if IN_VM else 8):
+            s = tls(pki, port, timeout=10)
+            s.sendall(b"ping\n")
+            clients.append(s)
+            if re.search(r"has not answered handoff \d+ for 3000 ms: wedged", gw.log()):
+                found = time.monotonic() - started
+                break
+            time.sleep(0.05)
+        assert found is not None, (f"no wedge found after {len(clients)} handoffs in "
+                                   f"{time.monotonic() - started:.1f} s:\n{gw.log()[-2000:]}")
+        assert not re.search(r"its queue is full", gw.log()), gw.log()[-2000:]
+        gw.wait_log(r"data plane restarted: pid \d+", timeout=5)
+        assert echo_works(pki, port, b"after\n"), gw.log()[-3000:]
+    finally:
+        for s in clients:
+            s.close()
+        try:
+            os.kill(wedged, signal.SIGCONT)
+        except (ProcessLookupError, UnboundLocalError):
+            pass
+        rc = stop_process(gw.proc)
+        gw.logf.close()
+    assert rc == 0, gw.log()[-3000:]
