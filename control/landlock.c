@@ -7,6 +7,7 @@
 #include <linux/landlock.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -110,6 +111,7 @@ int fg_landlock_enter(const struct fg_config *cfg, const char *exe)
 	    NULL,
 	};
 	uint64_t id_rights = cfg->ca ? FS_WRITE : FS_READ, handled;
+	char real[PATH_MAX];
 	struct landlock_ruleset_attr attr = {0};
 	int abi, ruleset, ret = 0;
 
@@ -129,6 +131,13 @@ int fg_landlock_enter(const struct fg_config *cfg, const char *exe)
 		ret = allow(ruleset, handled, exec_paths[i], FS_EXEC);
 	for (int i = 0; read_paths[i] && !ret; i++)
 		ret = allow(ruleset, handled, read_paths[i], FS_READ);
+	/*
+	 * A rule holds an inode: a resolv.conf that links to a resolver's
+	 * directory (systemd-resolved, NetworkManager) is replaced there by
+	 * rename, so that directory is readable, not only today's file.
+	 */
+	if (!ret && realpath("/etc/resolv.conf", real) && strncmp(real, "/etc/", 5))
+		ret = allow_dir_of(ruleset, handled, real, FS_READ);
 	if (!ret)
 		ret = allow(ruleset, handled, "/dev/null", FS_READ | LANDLOCK_ACCESS_FS_WRITE_FILE);
 	if (!ret && exe)
