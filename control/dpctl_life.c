@@ -31,7 +31,6 @@
 #define BACKOFF_MAX_MS 5000 /* ... up to this */
 #define STABLE_MS 30000	    /* up this long, the next restart is immediate again */
 #define DRAIN_EXTRA_MS 5000 /* past the drain deadline and the data plane's grace: SIGKILL */
-#define DRAIN_GRACE_MS 2000 /* dataplane/drain.c's */
 
 static int start(struct gw_dp *dp)
 {
@@ -317,7 +316,7 @@ void gw_dp_drain(struct gw_dp *dp)
 	}
 	fg_info("draining the data plane: %zu tunnel(s) may run for up to %u ms", tunnels,
 		dp->drain_ms);
-	dp->kill_at = fg_mono_ms() + dp->drain_ms + DRAIN_GRACE_MS + DRAIN_EXTRA_MS;
+	dp->kill_at = fg_mono_ms() + dp->drain_ms + FG_DRAIN_GRACE_MS + DRAIN_EXTRA_MS;
 	gw_dp_set_tick(dp);
 }
 

@@ -13,7 +13,6 @@
 #include "dataplane/dp.h"
 #include "fedgate/log.h"
 
-#define DRAIN_GRACE_MS 2000 /* after the deadline, for the close_notify exchange */
 
 static void arm(struct dp_worker *w, uint32_t ms)
 {
@@ -57,7 +56,7 @@ void dp_drain_timeout(struct dp_worker *w)
 			    w->index, w->n_tunnels);
 		w->drain_phase = 2;
 		stop_all(w);
-		arm(w, DRAIN_GRACE_MS);
+		arm(w, FG_DRAIN_GRACE_MS);
 		return;
 	}
 	for (t = w->tunnels; t; t = next) {

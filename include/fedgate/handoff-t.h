@@ -62,6 +62,8 @@ struct fg_handoff_closed {
  * exit once none is left.
  */
 #define FG_HANDOFF_DRAIN_MAGIC 0x64686766u /* "fghd" */
+/* After @deadline_ms, what the close_notify exchange may take before the rest is reset. */
+#define FG_DRAIN_GRACE_MS 2000
 struct fg_handoff_drain {
 	uint32_t magic;
 	uint32_t deadline_ms;
