@@ -25,6 +25,7 @@ enum dp_op {
 	DP_OP_DOWN_READY,  /* an idle TLS side became readable */
 	DP_OP_DRAIN,	   /* a drain's deadline, then its grace, passed (drain.c) */
 	DP_OP_TICK,	   /* the worker's once-a-second timeout (idle.c) */
+	DP_OP_REPORT,	   /* the handoff socket has room again for what waits (worker.c) */
 };
 #define DP_OP_MASK 15u
 
@@ -154,6 +155,17 @@ struct __attribute__((aligned(16))) dp_worker {
 	struct dp_tunnel *tunnels;
 	size_t n_tunnels;
 	size_t n_reported; /* n_tunnels as last told to the control process */
+	/*
+	 * Answers the handoff socket had no room for, in order, sent before any
+	 * close report once it has (@report_poll: a POLLOUT is queued for it).
+	 * The control process has at most 64 handoffs unanswered per worker.
+	 */
+	struct {
+		uint32_t id;
+		int32_t err;
+	} acks[128];
+	size_t n_acks;
+	bool report_poll;
 	uint32_t *closed;  /* closed.c: ids of freed tunnels not yet reported */
 	size_t n_closed, cap_closed;
 	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */

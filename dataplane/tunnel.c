@@ -68,6 +68,7 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	case DP_OP_HANDOFF:
 	case DP_OP_DRAIN:
 	case DP_OP_TICK:
+	case DP_OP_REPORT:
 		break;
 	}
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* One data plane worker: an io_uring, a handoff socket, and the tunnels it was given. */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -22,8 +23,7 @@ static void queue_handoff(struct dp_worker *w)
 	dp_set_data(sqe, w, DP_OP_HANDOFF);
 }
 
-/* Tells the control process what became of handoff @id (0: only the tunnel count). */
-static void answer(struct dp_worker *w, uint32_t id, int err)
+static int send_answer(struct dp_worker *w, uint32_t id, int err)
 {
 	struct fg_handoff_ack a = {
 	    .magic = FG_HANDOFF_ACK_MAGIC,
@@ -33,14 +33,60 @@ static void answer(struct dp_worker *w, uint32_t id, int err)
 	};
 	int ret = fg_handoff_send_small(w->handoff_fd, &a, sizeof(a));
 
-	/*
-	 * The control process bounds the handoffs in flight, so an ack always
-	 * has room; one that is lost anyway leaves it to time the handoff out.
-	 */
 	if (!ret)
 		w->n_reported = w->n_tunnels;
-	else if (id) /* a count that did not go is sent with the next batch */
-		fg_error("worker %d: cannot answer handoff %u: %s", w->index, id, strerror(-ret));
+	return ret;
+}
+
+/*
+ * Tells the control process what became of handoff @id (0: only the tunnel
+ * count). A full socket (the control loop busy while tunnels come and go)
+ * keeps the answer for when it has room: an answer lost would make the
+ * control process take this worker for wedged and kill the data plane.
+ */
+static void answer(struct dp_worker *w, uint32_t id, int err)
+{
+	int ret = w->n_acks ? -EAGAIN : send_answer(w, id, err);
+
+	if (!ret || !id) /* a count that did not go is sent with the next batch */
+		return;
+	if (ret == -EAGAIN && w->n_acks < sizeof(w->acks) / sizeof(w->acks[0])) {
+		w->acks[w->n_acks].id = id;
+		w->acks[w->n_acks++].err = err;
+		return;
+	}
+	fg_error("worker %d: cannot answer handoff %u: %s", w->index, id, strerror(-ret));
+}
+
+/*
+ * After each batch of completions: the answers that waited, then the close
+ * reports, then the count; what still finds no room waits for a POLLOUT.
+ */
+static void report(struct dp_worker *w)
+{
+	size_t done = 0;
+	int ret = 0;
+
+	while (done < w->n_acks && !(ret = send_answer(w, w->acks[done].id, w->acks[done].err)))
+		done++;
+	if (ret && ret != -EAGAIN) {
+		fg_error("worker %d: cannot answer handoff %u: %s", w->index, w->acks[done].id,
+			 strerror(-ret));
+		done++;
+	}
+	memmove(w->acks, w->acks + done, (w->n_acks - done) * sizeof(w->acks[0]));
+	w->n_acks -= done;
+	if (!w->n_acks && w->n_closed)
+		dp_closed_flush(w, false);
+	if (!w->n_acks && w->n_tunnels != w->n_reported && !w->n_closed)
+		send_answer(w, 0, 0);
+	if ((w->n_acks || w->n_closed) && !w->report_poll && w->handoff_open) {
+		struct io_uring_sqe *sqe = dp_get_sqe(w);
+
+		io_uring_prep_poll_add(sqe, w->handoff_fd, POLLOUT);
+		dp_set_data(sqe, w, DP_OP_REPORT);
+		w->report_poll = true;
+	}
 }
 
 static void handle_handoff(struct dp_worker *w, int res)
@@ -114,6 +160,9 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 	case DP_OP_TICK:
 		dp_idle_tick(owner, cqe->res);
 		break;
+	case DP_OP_REPORT: /* report() runs after the batch */
+		w->report_poll = false;
+		break;
 	}
 }
 
@@ -160,10 +209,7 @@ int dp_worker_run(int index, int handoff_fd, const struct fg_dp_opts *o, struct 
 		}
 		io_uring_cq_advance(&w->ring, seen);
 		/* Tunnels that ended are named, then counted, for the control process. */
-		if (w->n_closed)
-			dp_closed_flush(w, false);
-		if (w->n_tunnels != w->n_reported && !w->n_closed)
-			answer(w, 0, 0);
+		report(w);
 	}
 	ret = ret < 0 && ret != -EINTR ? ret : 0;
 	/*

@@ -273,3 +273,35 @@ def test_tunnel_cap_config_errors_exit_2_naming_the_key(pki, tmp_path, where, va
     else:
         cfg["tunnels"][0]["max_tunnels"] = value
     assert_refused(write_config(tmp_path, cfg), jpath, problem)
+
+
+def test_close_reports_that_found_the_socket_full_still_arrive(pki, capped):
+    """While the control process is stopped its data plane keeps freeing tunnels and its
+    close reports pile up in (and past) the handoff socket. Once it runs again every one
+    must arrive: n new tunnels fit, none is refused at the cap."""
+    n = 300
+    gw = capped({"max_tunnels": n})
+    port = gw.port("t0")
+    tunnels = [open_tunnel(pki, port) for _ in range(n)]
+    os.kill(gw.proc.pid, signal.SIGSTOP)
+    try:
+        for s in tunnels:
+            s.close()  # one at a time: each is freed in its own batch, reported on its own
+            time.sleep(0.001)
+        time.sleep(1)
+    finally:
+        os.kill(gw.proc.pid, signal.SIGCONT)
+    # Every close is reported: n new tunnels fit again, none refused at the cap.
+    again = []
+    try:
+        deadline = time.monotonic() + 240
+        while len(again) < n and time.monotonic() < deadline:
+            s = try_tunnel(pki, port)
+            assert s, (f"refused after {len(again)} of {n} tunnels: close reports were "
+                       f"lost\n{gw.log()[-2000:]}")
+            again.append(s)
+        assert len(again) == n, f"only {len(again)} of {n} tunnels in 240 s"
+        assert not re.search(CAP_RX.format("t0", n), gw.log()), gw.log()[-2000:]
+    finally:
+        for s in again:
+            s.close()
