@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -265,6 +266,15 @@ def term(pki, gateways, upstream):
              "allow": [{"root": "Kubernetes Root CA"}]}], cipher=cipher))
         return gw, up
     return make
+
+
+def client_ctx(pki, leaf="foo"):
+    """A TLS 1.3 client context with @leaf's certificate, trusting the federated bundle."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_verify_locations(pki["federated"])
+    ctx.load_cert_chain(pki["leaves"][leaf]["crt"], pki["leaves"][leaf]["key"])
+    return ctx
 
 
 def connect(port, timeout=30):

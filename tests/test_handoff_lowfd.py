@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from conftest import FEDGATE, Gateway, gateway_config, stop_process, wait_for
+from conftest import FEDGATE, Gateway, client_ctx, gateway_config, stop_process, wait_for
 
 N_TUNNELS = 600
 NOFILE = 1024
@@ -52,14 +52,6 @@ class LowFdGateway(Gateway):
             tunnel, addr = line.split()
             self.ports[tunnel] = int(addr.rsplit(":", 1)[1])
         return self
-
-
-def client_ctx(pki):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.load_verify_locations(pki["federated"])
-    ctx.load_cert_chain(pki["leaves"]["foo"]["crt"], pki["leaves"]["foo"]["key"])
-    return ctx
 
 
 def outcome(s, tag):

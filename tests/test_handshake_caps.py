@@ -18,19 +18,11 @@ import time
 
 import pytest
 
-from conftest import gateway_config, wait_for
+from conftest import client_ctx, gateway_config, wait_for
 from test_config import assert_refused, base_config, write_config
 
 SHED_RX = r"shed (\d+) unauthenticated connection\(s\), oldest first, since the last such " \
           r"line: {}"
-
-
-def client_ctx(pki):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.load_verify_locations(pki["federated"])
-    ctx.load_cert_chain(pki["leaves"]["foo"]["crt"], pki["leaves"]["foo"]["key"])
-    return ctx
 
 
 def real_client(pki, port, src="127.0.0.1"):

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from conftest import closed_without_data, gateway_config, pair_configs, wait_for
+from conftest import client_ctx, closed_without_data, gateway_config, pair_configs, wait_for
 from test_config import assert_refused, base_config, write_config
 from test_dataplane_orphan import alive, children
 
@@ -26,14 +26,6 @@ CAP_RX = r"tunnel {}: refused (\d+) new connection\(s\) since the last such line
          r"\d+ tunnel\(s\) established, at its max_tunnels {}"
 GLOBAL_RX = r"refused (\d+) new connection\(s\) since the last such line \(the last on " \
             r"tunnel [\w-]+\): \d+ tunnel\(s\) established, at limits\.tunnels {}"
-
-
-def client_ctx(pki):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.load_verify_locations(pki["federated"])
-    ctx.load_cert_chain(pki["leaves"]["foo"]["crt"], pki["leaves"]["foo"]["key"])
-    return ctx
 
 
 def open_tunnel(pki, port):
