@@ -36,6 +36,7 @@ struct dp_sock {
 	int want_out;	   /* EPOLLOUT registered: the socket was full */
 	size_t n_tunnels;  /* as the worker last reported */
 	size_t inflight;
+	int drain_due; /* SIGTERM: its drain request is still to be sent */
 };
 
 struct gw_dp {

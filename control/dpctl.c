@@ -123,8 +123,26 @@ static void watch_out(struct gw_dp *dp, struct dp_sock *s, int on)
 }
 
 /* Sends what is unsent, in order, round robin over workers with room. */
+/* A worker's drain request, once its socket has room (a full one waits for EPOLLOUT). */
+static void send_drain(struct gw_dp *dp, struct dp_sock *s, int i)
+{
+	struct fg_handoff_drain d = {.magic = FG_HANDOFF_DRAIN_MAGIC, .deadline_ms = dp->drain_ms};
+	int ret = fg_handoff_send_small(s->fd, &d, sizeof(d));
+
+	if (ret == -EAGAIN) {
+		watch_out(dp, s, 1);
+		return;
+	}
+	s->drain_due = 0;
+	if (ret)
+		fg_error("data plane worker %d: cannot ask it to drain: %s", i, strerror(-ret));
+}
+
 void gw_dp_flush(struct gw_dp *dp)
 {
+	for (int i = 0; i < dp->opts.workers; i++)
+		if (dp->w[i].drain_due && dp->w[i].fd >= 0)
+			send_drain(dp, &dp->w[i], i);
 	for (struct dp_pend *p = dp->head, *next; p; p = next) {
 		int tried = 0, ret = -EAGAIN;
 

@@ -47,7 +47,7 @@ static int start(struct gw_dp *dp)
 
 		s->src.kind = SRC_DATAPLANE;
 		s->fd = socks[i];
-		s->want_out = 0;
+		s->want_out = s->drain_due = 0;
 		s->n_tunnels = s->inflight = 0;
 		fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
 		if (dp->loop)
@@ -289,7 +289,6 @@ void gw_dp_child(struct gw_dp *dp)
 
 void gw_dp_drain(struct gw_dp *dp)
 {
-	struct fg_handoff_drain d = {.magic = FG_HANDOFF_DRAIN_MAGIC, .deadline_ms = dp->drain_ms};
 	size_t tunnels = 0;
 
 	if (dp->draining)
@@ -305,15 +304,12 @@ void gw_dp_drain(struct gw_dp *dp)
 		dp->done = 1;
 		return;
 	}
+	/* Sent by gw_dp_flush(), now or, on a full socket, once it has room. */
 	for (int i = 0; i < dp->opts.workers; i++) {
-		/* 8 bytes on a socket the control process keeps drained of answers. */
-		int ret = dp->w[i].fd >= 0 ? fg_handoff_send_small(dp->w[i].fd, &d, sizeof(d)) : 0;
-
-		if (ret)
-			fg_error("data plane worker %d: cannot ask it to drain: %s", i,
-				 strerror(-ret));
+		dp->w[i].drain_due = dp->w[i].fd >= 0;
 		tunnels += dp->w[i].n_tunnels;
 	}
+	gw_dp_flush(dp);
 	fg_info("draining the data plane: %zu tunnel(s) may run for up to %u ms", tunnels,
 		dp->drain_ms);
 	dp->kill_at = fg_mono_ms() + dp->drain_ms + FG_DRAIN_GRACE_MS + DRAIN_EXTRA_MS;
