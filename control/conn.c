@@ -38,6 +38,7 @@
 #include "control/dest.h"
 #include "control/gateway.h"
 #include "control/identity.h"
+#include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/proxyv2.h"
 #include "control/roots.h"
@@ -97,7 +98,9 @@ again:
 		if (errno == ECONNABORTED || errno == EINTR)
 			return 0;
 		err = errno;
-		if ((err == EMFILE || err == ENFILE) && !retried++ && !gw_conn_shed_oldest(gw)) {
+		/* A lingering refusal goes first: cheaper than a handshake that may succeed. */
+		if ((err == EMFILE || err == ENFILE) && !retried++ &&
+		    (!gw_linger_drop_oldest(gw->linger) || !gw_conn_shed_oldest(gw))) {
 			sl = sizeof(ss);
 			goto again;
 		}

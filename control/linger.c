@@ -147,3 +147,13 @@ void gw_linger_expire(struct gw_linger *l)
 	if (l->deadlines.n < GW_LINGER_MAX)
 		l->said_full = 0;
 }
+
+int gw_linger_drop_oldest(struct gw_linger *l)
+{
+	struct fg_heap_node *first = l ? fg_heap_min(&l->deadlines) : NULL;
+
+	if (!first)
+		return -ENOENT;
+	done(l, of_node(first));
+	return 0;
+}

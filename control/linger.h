@@ -41,4 +41,10 @@ int gw_linger_timeout(const struct gw_linger *l);
 /* Closes the fds whose linger is over. */
 void gw_linger_expire(struct gw_linger *l);
 
+/*
+ * Out of file descriptors: the oldest lingering socket closes now (its
+ * alert went out long ago). 0, or -ENOENT when none lingers.
+ */
+int gw_linger_drop_oldest(struct gw_linger *l);
+
 #endif
