@@ -37,6 +37,7 @@ struct dp_sock {
 	size_t n_tunnels;  /* as the worker last reported */
 	size_t inflight;
 	int drain_due; /* SIGTERM: its drain request is still to be sent */
+	int64_t heard; /* when it last sent anything (or started): ms on fg_mono_ms() */
 };
 
 struct gw_dp {

@@ -303,6 +303,7 @@ int gw_dp_sock_ready(struct gw_dp *dp, int i, char *why, size_t len)
 				 n ? strerror(errno) : "its handoff socket closed first");
 			return -EPIPE;
 		}
+		s->heard = fg_mono_ms();
 		if (!fg_handoff_closed_check(buf, (size_t)n, &c)) {
 			closed(dp, i, &c);
 			continue;

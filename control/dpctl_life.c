@@ -25,7 +25,13 @@
 #include "fedgate/handoff.h"
 #include "fedgate/log.h"
 
-#define ANSWER_MS 3000	    /* a sent handoff unanswered this long: the data plane is wedged */
+/*
+ * A sent handoff unanswered this long, by a worker that said nothing else
+ * meanwhile: wedged. Generous: the kill costs every tunnel, and a data plane
+ * just started (OpenSSL warmed up before its filter) or on a slow machine
+ * may take seconds to answer its first.
+ */
+#define ANSWER_MS 10000
 #define QUEUED_MS 5000	    /* an unsent one waiting this long is refused */
 #define BACKOFF_MIN_MS 100  /* the second restart in a row waits this long, then doubles */
 #define BACKOFF_MAX_MS 5000 /* ... up to this */
@@ -48,6 +54,7 @@ static int start(struct gw_dp *dp)
 		s->src.kind = SRC_DATAPLANE;
 		s->fd = socks[i];
 		s->want_out = s->drain_due = 0;
+		s->heard = dp->up_since;
 		s->n_tunnels = s->inflight = 0;
 		fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
 		if (dp->loop)
@@ -244,7 +251,8 @@ static void tick(struct gw_dp *dp)
 		next = p->next;
 		if (p->worker < 0 && now - p->since >= QUEUED_MS) {
 			gw_dp_refuse(dp, p, "timed out waiting for the data plane to take it");
-		} else if (p->worker >= 0 && now - p->since >= ANSWER_MS && dp->pid > 0) {
+		} else if (p->worker >= 0 && now - p->since >= ANSWER_MS &&
+			   now - dp->w[p->worker].heard >= ANSWER_MS && dp->pid > 0) {
 			fg_error("the data plane has not answered handoff %u for %d ms: wedged",
 				 p->id, ANSWER_MS);
 			down(dp, -1, "wedged, killed");

@@ -168,8 +168,8 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
             s.sendall(b"ping-%03d\n" % i)
             clients.append((i, s))
         handshakes = time.monotonic() - started
-        gw.wait_log(r"the data plane has not answered handoff \d+ for 3000 ms: wedged",
-                    timeout=10)
+        gw.wait_log(r"the data plane has not answered handoff \d+ for 10000 ms: wedged",
+                    timeout=20)
         gw.wait_log(r"data plane restarted: pid \d+", timeout=5)
         for i, s in clients:
             tag = b"ping-%03d\n" % i
@@ -203,10 +203,12 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
                f"full), handshakes took {handshakes:.1f} s")
     # 300 handshakes take about 85 s under TCG (tests/vm) on a loaded host, a few here
     assert handshakes < (240 if IN_VM else 60), f"handshakes took {handshakes:.1f} s: {summary}"
-    # 300 handshakes inside the 3 s before the wedge is found: 256 wait, the rest are refused.
+    # 300 handshakes inside the 10 s before the wedge is found: 256 wait, the rest are refused.
     # (On a slower machine the wedged data plane is replaced before the queue fills.)
-    assert full > 0 or handshakes > 3.0, f"the queue never filled: {summary}"
-    assert ok > 0, summary
+    assert full > 0 or handshakes > 10.0, f"the queue never filled: {summary}"
+    # Handoffs sent to the stopped data plane are refused when it is replaced: only clients
+    # that came after the wedge was found (10 s) can have worked.
+    assert ok > 0 or handshakes < 10.0, summary
     assert len(re.findall(r"accepted foo\.internal", log)) == ok + 1, summary
     assert refused == len(results) - ok, f"closed without a log line: {summary}\n{log[-3000:]}"
     assert rc == 0, f"exit {rc}:\n{log[-3000:]}"
@@ -215,8 +217,8 @@ def test_wedged_data_plane_never_freezes_handshakes_and_is_restarted(pki, tmp_pa
 def test_a_wedge_is_found_while_handoffs_keep_coming(pki, tmp_path, upstream):
     """The data plane's timer must not be pushed back by each new handoff: with a steady
     trickle of connections (one every 50 ms, faster than the 100 ms tick) against a stopped
-    data plane, the wedge is still found about 3 s after the first unanswered handoff, well
-    before the queue (64 per worker, 4 workers) could fill."""
+    data plane, the wedge is still found about 10 s after the first unanswered handoff, before
+    the queue (64 per worker, 4 workers) could fill."""
     up = upstream(handler)
     cfg = gateway_config(pki, "bar", [{
         "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
@@ -229,11 +231,11 @@ def test_a_wedge_is_found_while_handoffs_keep_coming(pki, tmp_path, upstream):
         os.kill(wedged, signal.SIGSTOP)
         started = time.monotonic()
         found = None
-        while time.monotonic() - started < (60 if IN_VM else 8):
+        while time.monotonic() - started < (90 if IN_VM else 16):
             s = tls(pki, port, timeout=10)
             s.sendall(b"ping\n")
             clients.append(s)
-            if re.search(r"has not answered handoff \d+ for 3000 ms: wedged", gw.log()):
+            if re.search(r"has not answered handoff \d+ for 10000 ms: wedged", gw.log()):
                 found = time.monotonic() - started
                 break
             time.sleep(0.05)

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import CIPHERS, IN_VM, connect, gateway_config, recv_all, wait_for
-from tls13_peer import CT_DATA, RawTLSClient
+from tls13_peer import CT_ALERT, CT_DATA, RawTLSClient
 
 if not IN_VM:
     pytest.skip("needs kernel TLS: runs inside Debian's kernel via tests/test_vm.py",
@@ -82,6 +82,7 @@ def test_corrupted_record_is_ebadmsg_and_closes_only_its_tunnel(pki, gateways, u
     rec = bytearray(c.tx.seal(CT_DATA, b"y" * 200))
     rec[-3] ^= 0x40
     c.send_raw(bytes(rec))
+    assert c.recv_record() == (CT_ALERT, b"\x02\x14")  # bad_record_mac (test_alerts.py)
     assert c.recv_record() is None
     gw.wait_log(r"tunnel wire: kube_client closed: from peer: record authentication failed "
                 r"\(bad_record_mac\)")
