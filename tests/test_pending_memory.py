@@ -34,20 +34,27 @@ def n_fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-@pytest.fixture
-def holder(pki, gateways, upstream):
+def hold(pki, gateways, upstream, n, listen):
+    """A terminate gateway on @listen that can hold @n pending sockets (120 s handshakes);
+    yields (gw, up) with this process's RLIMIT_NOFILE raised for them, restored after."""
+    need = n + 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < N + 512:
-        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {N + 512}: cannot hold {N} sockets")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, N + 512), hard))
+    if hard < need:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}: cannot hold {n} sockets")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
     up = upstream()
     from conftest import gateway_config
     gw = gateways("terminate", gateway_config(pki, "bar", [
-        {"name": "held", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+        {"name": "held", "mode": "terminate", "listen": listen, "upstream": up.addr,
          "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}],
         ) | {"tls": {"handshake_timeout_ms": 120000}})
     yield gw, up
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture
+def holder(pki, gateways, upstream):
+    yield from hold(pki, gateways, upstream, N, "127.0.0.1:0")
 
 
 @pytest.mark.skipif(SANITIZED, reason="RSS is meaningless under ASan (make test without "
@@ -92,19 +99,7 @@ SOURCES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")  # under the per-source cap (2
 
 @pytest.fixture
 def flood_holder(pki, gateways, upstream):
-    need = FLOOD + 1024
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard < need:
-        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need}: cannot hold {FLOOD} sockets")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
-    up = upstream()
-    from conftest import gateway_config
-    gw = gateways("terminate", gateway_config(pki, "bar", [
-        {"name": "held", "mode": "terminate", "listen": "0.0.0.0:0", "upstream": up.addr,
-         "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}],
-        ) | {"tls": {"handshake_timeout_ms": 120000}})
-    yield gw, up
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    yield from hold(pki, gateways, upstream, FLOOD, "0.0.0.0:0")
 
 
 @pytest.mark.skipif(SANITIZED, reason="RSS is meaningless under ASan (make test without "
