@@ -20,7 +20,8 @@
 
 /*
  * Reads the whole file (fg_file_read: a FIFO or a directory there is refused
- * at once); returns 0 or -errno with @err set.
+ * at once, a hung mount after FG_FILE_DEADLINE_MS); returns 0 or -errno with
+ * @err set.
  */
 static int slurp(const char *path, char **out, size_t *len, struct fg_err *err)
 {
@@ -29,10 +30,12 @@ static int slurp(const char *path, char **out, size_t *len, struct fg_err *err)
 	const char *why = ferr.msg;
 	int ret;
 
-	ret = fg_file_read(path, MAX_CONFIG_BYTES, out, len, &ferr);
+	ret = fg_file_reachable(path, &ferr);
+	if (!ret)
+		ret = fg_file_read(path, MAX_CONFIG_BYTES, out, len, &ferr);
 	if (ret == -EFBIG)
 		return fg_conf_fail(err, path, "$", "larger than 1 MiB");
-	if (ret == -EINVAL) {
+	if (ret == -EINVAL || ret == -ETIMEDOUT) {
 		/* "PATH: not a regular file (a FIFO)": the message names the path already. */
 		if (!strncmp(why, path, plen) && !strncmp(why + plen, ": ", 2))
 			why += plen + 2;

@@ -27,6 +27,7 @@ struct gw_linger;
 
 /*
  * SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c);
+ * SRC_RELOAD: a config loaded for SIGHUP is back (reload.c);
  * SRC_LINGER: a refused socket after its alert (linger.h).
  */
 enum gw_src_kind {
@@ -37,6 +38,7 @@ enum gw_src_kind {
 	SRC_TIMER,
 	SRC_JOBS,
 	SRC_RESOLVE,
+	SRC_RELOAD,
 	SRC_LINGER
 };
 
@@ -112,9 +114,12 @@ struct gw {
 	struct gw_gen *cur, *retired;
 	struct fg_ident *id;
 	struct fg_jobq *id_jobs, *fed_jobs; /* enroll/renew; federation fetches */
+	/* SIGHUP's config loads (reload.c): one at a time, and one more if asked meanwhile */
+	struct fg_jobq *reload_jobs;
+	int reloading, reload_again;
 	struct gw_listener *listeners;
 	size_t n_listeners;
-	struct gw_src sig_src, timer_src, id_jobs_src, fed_jobs_src;
+	struct gw_src sig_src, timer_src, id_jobs_src, fed_jobs_src, reload_src;
 	int timerfd;
 	struct gw_dp *dp; /* the data plane, its queue of handoffs (control/dpctl.h) */
 	struct gw_conn *conns;

@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include "control/gateway-t.h"
 
+struct fg_job;
+
 /*
  * conn.c: one connection, accept -> dial -> handshake -> authorize ->
  * PROXY v2 -> handoff. Each of these runs the phases an event allows and
@@ -47,9 +49,17 @@ void gw_gen_put(struct gw *gw, struct gw_gen *g);
 void gw_gen_exit(struct gw *gw);
 
 /*
- * SIGHUP: loads the config file again. What verifies becomes current for new
- * handshakes; otherwise the error is logged and the running config stays.
+ * SIGHUP: loads the config file again, on gw->reload_jobs' thread (a file on
+ * a hung mount stalls that thread, never the loop; each file gets 5 s).
+ * A SIGHUP during a load asks for one more after it: the edit it announces
+ * may have come after the load read the file.
  */
 void gw_reload(struct gw *gw);
+
+/*
+ * The load's result (@j, freed here): what verifies becomes current for new
+ * handshakes; otherwise the error is logged and the running config stays.
+ */
+void gw_reload_done(struct gw *gw, struct fg_job *j);
 
 #endif

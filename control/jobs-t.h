@@ -6,14 +6,17 @@
 #include <stddef.h>
 #include "fedgate/err-t.h"
 
-enum fg_job_kind { FG_JOB_ENROLL, FG_JOB_RENEW, FG_JOB_FEDERATION };
+struct fg_config;
+
+/* CONFIG: a config file loaded for a reload (reload.c), whose files may sit on a hung mount. */
+enum fg_job_kind { FG_JOB_ENROLL, FG_JOB_RENEW, FG_JOB_FEDERATION, FG_JOB_CONFIG };
 
 struct fg_job {
 	struct fg_job *next;
 	enum fg_job_kind kind;
 	unsigned long owner; /* who asked (the caller's generation), for stale results */
 	int index;	     /* FEDERATION: which source */
-	char *url, *root;    /* the CA and the root its TLS is pinned to */
+	char *url, *root;    /* the CA and the root its TLS is pinned to; CONFIG: url is the path */
 	char *subject;	     /* ENROLL */
 	char **sans;	     /* ENROLL; none: the token's */
 	size_t n_sans;
@@ -26,6 +29,7 @@ struct fg_job {
 	struct fg_err err;
 	char *out_chain;  /* ENROLL, RENEW */
 	char *out_bundle; /* FEDERATION */
+	struct fg_config *out_config; /* CONFIG: loaded and checked (fg_config_load) */
 };
 
 struct fg_jobq {

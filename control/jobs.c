@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* CA requests of the gateway, run by one helper thread; results come back by eventfd. */
+/*
+ * Work the control loop must not wait for, run by one helper thread per
+ * queue: CA requests, and a reload's config load (its files may hang on a
+ * mount). Results come back by eventfd.
+ */
 #include <errno.h>
 #include <signal.h>
 #include <time.h>
@@ -12,6 +16,7 @@
 #include <openssl/pem.h>
 
 #include "control/ca/client.h"
+#include "control/config.h"
 #include "control/jobs.h"
 
 /* Per network step; a CA that is down answers at once (connection refused). */
@@ -28,6 +33,21 @@ static EVP_PKEY *key_from_pem(const char *pem)
 	return key;
 }
 
+/* The config at j->url, into j->out_config; its file checks are bounded (file_poll.h). */
+static void load_config(struct fg_job *j)
+{
+	j->out_config = calloc(1, sizeof(*j->out_config));
+	if (!j->out_config) {
+		j->ret = fg_err_set(&j->err, -ENOMEM, "out of memory");
+		return;
+	}
+	j->ret = fg_config_load(j->url, j->out_config, &j->err);
+	if (j->ret) {
+		free(j->out_config);
+		j->out_config = NULL;
+	}
+}
+
 void fg_job_run(struct fg_job *j)
 {
 	struct fg_ca_client c;
@@ -35,6 +55,10 @@ void fg_job_run(struct fg_job *j)
 	char *new_key = NULL;
 
 	memset(&j->err, 0, sizeof(j->err));
+	if (j->kind == FG_JOB_CONFIG) {
+		load_config(j);
+		return;
+	}
 	j->ret = fg_ca_client_init(&c, j->url, j->root, &j->err);
 	if (j->ret)
 		return;
@@ -62,6 +86,8 @@ void fg_job_run(struct fg_job *j)
 	case FG_JOB_FEDERATION:
 		j->ret = fg_ca_federation(&c, &j->out_bundle, &j->err);
 		break;
+	case FG_JOB_CONFIG:
+		break;
 	}
 	fg_ca_client_exit(&c);
 }
@@ -87,6 +113,10 @@ void fg_job_free(struct fg_job *j)
 	}
 	free(j->out_chain);
 	free(j->out_bundle);
+	if (j->out_config) {
+		fg_config_free(j->out_config);
+		free(j->out_config);
+	}
 	free(j);
 }
 

@@ -3,12 +3,13 @@
 #define FEDGATE_JOBS_H
 
 /*
- * The gateway's requests to its CAs (enroll, renew, fetch /federation), run
- * off the control loop: a CA request blocks for seconds when the CA is slow
- * or down, and handshakes must not wait for it. A job queue is one helper thread
- * running its jobs in order; the gateway has two (identity jobs and
- * federation fetches) so that a slow federation source cannot delay a
- * renewal. Each finished job comes back through fg_jobq_take(), and the
+ * The gateway's work that may block for seconds, run off the control loop
+ * so that handshakes never wait for it: requests to its CAs (enroll, renew,
+ * fetch /federation), slow when a CA is slow or down, and a reload's config
+ * load, whose files may sit on a hung mount. A job queue is one helper
+ * thread running its jobs in order; the gateway has three (identity jobs,
+ * federation fetches, reloads) so that a slow federation source cannot delay
+ * a renewal. Each finished job comes back through fg_jobq_take(), and the
  * eventfd fg_jobq_fd() becomes readable when one is there.
  */
 #include "control/jobs-t.h"
@@ -21,7 +22,7 @@ void fg_job_free(struct fg_job *j);
 int fg_jobq_new(struct fg_jobq **out);
 /*
  * Stops the thread and frees the queue with every job. A job in flight
- * (a CA request) gets a short grace period; after it the thread is left to
+ * (a CA request, a config load) gets a short grace period; after it the thread is left to
  * finish on its own and free the queue then, so that shutdown never waits
  * on a slow CA. Accepts NULL.
  */

@@ -284,12 +284,16 @@ static int setup(struct gw *gw, const char *ports_file)
 	ret = fg_jobq_new(&gw->id_jobs);
 	if (!ret)
 		ret = fg_jobq_new(&gw->fed_jobs);
+	if (!ret)
+		ret = fg_jobq_new(&gw->reload_jobs);
 	if (ret)
 		return ret;
 	fg_ident_attach(gw->id, gw->id_jobs, gw->fed_jobs);
 	ret = add_source(gw, fg_jobq_fd(gw->id_jobs), &gw->id_jobs_src, SRC_JOBS);
 	if (!ret)
 		ret = add_source(gw, fg_jobq_fd(gw->fed_jobs), &gw->fed_jobs_src, SRC_JOBS);
+	if (!ret)
+		ret = add_source(gw, fg_jobq_fd(gw->reload_jobs), &gw->reload_src, SRC_RELOAD);
 	if (ret)
 		return ret;
 	return 0;
@@ -308,6 +312,7 @@ static void teardown(struct gw *gw)
 	/* A CA request in flight gets a short grace; the process does not wait on the CA. */
 	fg_jobq_free(gw->id_jobs);
 	fg_jobq_free(gw->fed_jobs);
+	fg_jobq_free(gw->reload_jobs); /* a load stuck on a hung mount is left to finish alone */
 	fg_resolver_free(gw->resolver);
 	fg_ident_free(gw->id);
 	gw_gen_exit(gw);
@@ -357,6 +362,10 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		break;
 	case SRC_RESOLVE:
 		fg_resolver_apply(gw->resolver, gw->cur->cfg);
+		break;
+	case SRC_RELOAD:
+		for (struct fg_job *j; (j = fg_jobq_take(gw->reload_jobs));)
+			gw_reload_done(gw, j);
 		break;
 	case SRC_DATAPLANE:
 		/* A data plane that dies is restarted there, never the gateway's end. */

@@ -2,7 +2,9 @@
 /*
  * SIGHUP and the config generations it makes: a connection keeps the
  * generation it was accepted under (its tunnel, allow rules and root rules)
- * until it ends, while new ones take the current generation.
+ * until it ends, while new ones take the current generation. The file is
+ * loaded and checked on a thread of its own (jobs.c): a config or identity
+ * file on a hung mount delays the reload, never a handshake or SIGTERM.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 #include "control/config.h"
 #include "control/gateway.h"
 #include "control/identity.h"
+#include "control/jobs.h"
+#include "fedgate/err.h"
 #include "fedgate/log.h"
 
 static void gen_free(struct gw_gen *g)
@@ -104,37 +108,62 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 	return 0;
 }
 
-/*
- * Everything that verifies applies to new handshakes; established tunnels and
- * handshakes in flight keep what they have. A config that fails leaves the
- * running one, with its error logged.
- */
 void gw_reload(struct gw *gw)
 {
-	struct fg_err err = {0};
-	struct fg_ident *id = NULL;
-	struct fg_config *cfg;
-	struct gw_gen *g;
-	int ret;
+	struct fg_job *j;
 
-	cfg = calloc(1, sizeof(*cfg));
-	g = calloc(1, sizeof(*g));
-	if (!cfg || !g) {
-		fg_error("SIGHUP: out of memory; the running config stays");
-		goto free_new;
+	if (gw->reloading) {
+		fg_info("SIGHUP: a reload is in progress; %s is loaded again after it",
+			gw->cur->cfg->path);
+		gw->reload_again = 1;
+		return;
 	}
-	fg_info("SIGHUP: reloading %s", gw->cur->cfg->path);
-	ret = fg_config_load(gw->cur->cfg->path, cfg, &err);
+	j = calloc(1, sizeof(*j));
+	if (j) {
+		j->kind = FG_JOB_CONFIG;
+		j->url = strdup(gw->cur->cfg->path);
+	}
+	if (!j || !j->url) {
+		fg_error("SIGHUP: out of memory; the running config stays");
+		fg_job_free(j);
+		return;
+	}
+	fg_info("SIGHUP: reloading %s", j->url);
+	gw->reloading = 1;
+	fg_jobq_submit(gw->reload_jobs, j);
+}
+
+/*
+ * Everything that verifies applies to new handshakes; established tunnels and
+ * handshakes in flight keep what they have. The identity's files were found
+ * answering by the load a moment ago; fg_ident_new() reads them again, within
+ * its own 5 s bound.
+ */
+void gw_reload_done(struct gw *gw, struct fg_job *j)
+{
+	struct fg_config *cfg = j->out_config;
+	struct fg_err err = j->err;
+	struct fg_ident *id = NULL;
+	struct gw_gen *g = NULL;
+	int ret = j->ret;
+
+	gw->reloading = 0;
 	if (!ret)
 		ret = reload_compatible(gw->cur->cfg, cfg, &err);
 	if (!ret)
 		ret = fg_ident_new(&id, cfg, gw->id, 0, &err);
+	if (!ret) {
+		g = calloc(1, sizeof(*g));
+		if (!g)
+			ret = fg_err_set(&err, -ENOMEM, "out of memory");
+	}
 	if (ret) {
 		fg_error("config not reloaded: %s; the running config stays",
 			 err.msg[0] ? err.msg : strerror(-ret));
-		fg_config_free(cfg);
-		goto free_new;
+		fg_ident_free(id);
+		goto free_job;
 	}
+	j->out_config = NULL; /* the generation's now */
 	g->cfg = cfg;
 	g->owned = 1;
 	g->refs = 1;
@@ -149,8 +178,10 @@ void gw_reload(struct gw *gw)
 	gw->cur = g;
 	fg_info("config reloaded: %zu tunnel(s), %d root(s) in the trust bundle, %zu root rule(s)",
 		cfg->n_tunnels, fg_ident_tls(id)->n_roots, cfg->n_root_rules);
-	return;
-free_new:
-	free(cfg);
-	free(g);
+free_job:
+	fg_job_free(j);
+	if (gw->reload_again) {
+		gw->reload_again = 0;
+		gw_reload(gw);
+	}
 }

@@ -10,6 +10,9 @@ well-behaved FUSE server does, so that a killed process can be reaped).
   the path after 5 s, and still exits 0 at once on SIGTERM (the stuck poll is left behind).
 - `fedgate check` against the hung mount exits 2 within the 5 s deadline (+1 s), with one line
   naming the path, instead of hanging.
+- A SIGHUP while the config file, or an identity file it names, hangs: handshakes go on (the
+  load runs on a thread of its own), the reload fails after 5 s naming the path, a SIGHUP that
+  came during the load gets a load of its own after it, and SIGTERM still stops at once.
 """
 
 import errno
@@ -220,6 +223,68 @@ def test_hung_mount_returns_and_the_poll_resumes(pki, tmp_path, mount, upstream)
         mount.release()
         if gw.proc.poll() is None:
             gw.stop()
+        up.close()
+
+
+@pytest.mark.parametrize("where", ["config", "cert"])
+def test_sighup_during_a_hang_keeps_serving_and_reloads_once_the_mount_answers(
+        pki, tmp_path, mount, upstream, where):
+    up = upstream()
+    ident = ident_on(mount, pki, "bar") if where == "cert" else identity(pki, "bar")
+    cfg = terminate_config(ident)
+    cfg["tunnels"][0]["upstream"] = up.addr
+    gw = Gateway(tmp_path, "gw", cfg)
+    if where == "config":
+        gw.config_path = mount.put(gw.config_path)
+    hung = ident["cert"]
+    gw.start()
+    try:
+        port = gw.port("t")
+        mount.hang()
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        gw.proc.send_signal(signal.SIGHUP)  # during the load: one more load after it
+        gw.wait_log("a reload is in progress", timeout=5)
+        n = 0
+        while time.monotonic() - t0 < 6:
+            try:
+                ok = handshake(pki, port, timeout=3)
+            except OSError as e:
+                ok = e
+            assert ok is True, f"handshake {n + 1} failed {time.monotonic() - t0:.1f} s " \
+                f"after SIGHUP ({ok!r})\n{gw.log()}"
+            n += 1
+            time.sleep(0.3)
+        where_why = "$" if where == "config" else f"$.identity.cert: {hung}"
+        failed = (f"config not reloaded: {gw.config_path}: {where_why}: not readable within "
+                  f"5 s (a hung NFS or FUSE mount?); the running config stays")
+        wait_for(lambda: failed in gw.log(), 5, f"the failed reload:\n{gw.log()}")
+        # The second load, queued behind the first, is waiting on the mount: it answers now.
+        mount.release()
+        gw.wait_log("config reloaded", timeout=10)
+        assert gw.log().count("config not reloaded") == 1, gw.log()
+        assert handshake(pki, port)
+        # A load stuck in the mount does not hold SIGTERM up.
+        mount.hang()
+        gw.proc.send_signal(signal.SIGHUP)
+        gw.wait_log("SIGHUP: reloading", timeout=5, count=3)
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        gw.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = gw.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            rc = None
+        secs = time.monotonic() - t0
+        assert rc == 0 and secs < 5, f"SIGTERM during a stuck reload: rc {rc} after " \
+            f"{secs:.1f} s\n{gw.log()}"
+    finally:
+        mount.release()
+        gw.logf.close()
+        if gw.proc.poll() is None:
+            gw.proc.kill()
+            gw.proc.wait()
         up.close()
 
 
