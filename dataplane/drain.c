@@ -71,9 +71,13 @@ bool dp_drain_step(struct dp_tunnel *t, enum dp_op op, int *res)
 	 * A plaintext side shut for reading still returns what keeps arriving:
 	 * the read that completes is taken for its end, and the backend sends
 	 * close_notify (what it read is dropped: the deadline cuts the stream).
+	 * So is an error: once the other direction has sent its FIN, the
+	 * kernel resets a socket shut both ways that still receives data (RFC
+	 * 1122 4.2.2.13; TCPAbortOnData), and the service that kept writing
+	 * gets that reset, while the TLS peer must still get close_notify.
 	 */
 	if (op == DP_OP_PLAIN_RECV) {
-		if (*res > 0)
+		if (*res > 0 || (*res < 0 && *res != -EAGAIN))
 			*res = 0;
 		return false;
 	}
