@@ -96,10 +96,14 @@ struct fg_capture_conf {
 #define FG_LIMIT_HANDSHAKES_DEFAULT 4096
 #define FG_LIMIT_HANDSHAKES_MAX 1000000
 #define FG_LIMIT_TUNNELS_MAX 10000000
+/* $.limits.open_files: the RLIMIT_NOFILE soft limit both processes run with (control/nofile.c). */
+#define FG_OPEN_FILES_MIN 256
+#define FG_OPEN_FILES_MAX (1 << 30)
 struct fg_limits_conf {
 	int handshakes;		   /* pending at once, every source together */
 	int handshakes_per_source; /* pending at once from one address (IPv6: one /64) */
 	int tunnels;		   /* established at once, all tunnels; 0: no cap but fds */
+	int open_files;		   /* RLIMIT_NOFILE to run with; 0: the hard limit */
 };
 #define FG_RUN_AS_MAX 33 /* $.run_as: a user name of at most 32 characters, and its NUL */
 

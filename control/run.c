@@ -18,6 +18,7 @@
 #include "control/identity.h"
 #include "control/local_redirect.h"
 #include "control/own_cert.h"
+#include "control/nofile.h"
 #include "control/privdrop.h"
 #include "control/run.h"
 #include "control/spawn.h"
@@ -152,6 +153,8 @@ int fg_run_main(int argc, char **argv)
 	if (ret)
 		goto free_tls;
 	ret = fg_sandbox_prepare(&cfg);
+	if (!ret)
+		ret = fg_nofile_apply(&cfg); /* before the data plane, which inherits it */
 	if (ret)
 		goto free_tls;
 	ret = fg_capbpf_start(&cfg);

@@ -6,6 +6,7 @@ Every process a test starts is stopped by its fixture; every wait is bounded.
 import json
 import os
 import re
+import resource
 import signal
 import socket
 import ssl
@@ -78,7 +79,8 @@ def stop_process(proc, timeout=10):
 class Gateway:
     """One `fedgate run` process with its config, ports file and log."""
 
-    def __init__(self, tmp, name, config):
+    def __init__(self, tmp, name, config, nofile=None):
+        """@nofile: (soft, hard) RLIMIT_NOFILE to start it with, as `ulimit -n` would."""
         self.name = name
         self.dir = tmp / name
         self.dir.mkdir(exist_ok=True)
@@ -86,13 +88,17 @@ class Gateway:
         self.config_path.write_text(json.dumps(config, indent=2))
         self.ports_path = self.dir / "ports"
         self.log_path = self.dir / "log"
+        self.nofile = nofile
         self.proc = None
 
     def start(self):
+        nofile = self.nofile
         self.logf = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             [FEDGATE, "run", "-c", str(self.config_path), "--ports-file", str(self.ports_path)],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT)
+            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
+            preexec_fn=(lambda: resource.setrlimit(resource.RLIMIT_NOFILE, nofile))
+            if nofile else None)
         try:
             wait_for(lambda: self.ports_path.exists() or self.proc.poll() is not None,
                      10, f"{self.name} to listen")
@@ -149,8 +155,8 @@ def gateways(tmp_path):
     """Factory: gateways(name, config) starts one; all are stopped at teardown."""
     started = []
 
-    def start(name, config):
-        gw = Gateway(tmp_path, name, config)
+    def start(name, config, nofile=None):
+        gw = Gateway(tmp_path, name, config, nofile)
         started.append(gw)
         return gw.start()
 

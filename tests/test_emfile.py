@@ -55,11 +55,9 @@ def emfile_gateway(pki, gateways, upstream):
          "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
     # The flood's sockets must outlive the flood: no deadline sheds them for us.
     cfg["tls"] = {"handshake_timeout_ms": 60000}
-    resource.setrlimit(resource.RLIMIT_NOFILE, (GW_NOFILE, hard))
-    try:
-        gw = gateways("terminate", cfg)
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    # Soft and hard, as `ulimit -n` sets them: fedgate raises a soft limit to the hard one.
+    gw = gateways("terminate", cfg, nofile=(GW_NOFILE, GW_NOFILE))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     limit = resource.prlimit(gw.proc.pid, resource.RLIMIT_NOFILE)
     assert limit[0] == GW_NOFILE, f"the gateway runs with RLIMIT_NOFILE {limit}"
     yield gw

@@ -12,46 +12,13 @@ import re
 import resource
 import socket
 import ssl
-import subprocess
 
 import pytest
 
-from conftest import FEDGATE, Gateway, client_ctx, gateway_config, stop_process, wait_for
+from conftest import Gateway, client_ctx, gateway_config, stop_process
 
 N_TUNNELS = 600
 NOFILE = 1024
-
-
-class LowFdGateway(Gateway):
-    """A Gateway started with RLIMIT_NOFILE @nofile (control process and data plane both)."""
-
-    def __init__(self, tmp, name, config, nofile):
-        super().__init__(tmp, name, config)
-        self.nofile = nofile
-
-    def start(self):
-        nofile = self.nofile
-
-        def limit():
-            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
-
-        self.logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen(
-            [FEDGATE, "run", "-c", str(self.config_path), "--ports-file", str(self.ports_path)],
-            stdin=subprocess.DEVNULL, stdout=self.logf, stderr=subprocess.STDOUT,
-            preexec_fn=limit)
-        try:
-            wait_for(lambda: self.ports_path.exists() or self.proc.poll() is not None,
-                     10, f"{self.name} to listen")
-        except AssertionError:
-            self.stop()
-            raise
-        assert self.proc.poll() is None, f"{self.name} exited:\n{self.log()}"
-        self.ports = {}
-        for line in self.ports_path.read_text().splitlines():
-            tunnel, addr = line.split()
-            self.ports[tunnel] = int(addr.rsplit(":", 1)[1])
-        return self
 
 
 def outcome(s, tag):
@@ -97,7 +64,7 @@ def test_tunnels_past_the_fd_limit_are_refused_not_accepted_then_dropped(pki, tm
         "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
         "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
     cfg.setdefault("tls", {})["handshake_timeout_ms"] = 30000
-    gw = LowFdGateway(tmp_path, "terminate", cfg, NOFILE).start()
+    gw = Gateway(tmp_path, "terminate", cfg, nofile=(NOFILE, NOFILE)).start()
     ctx = client_ctx(pki)
     clients, results = [], {}
     try:
