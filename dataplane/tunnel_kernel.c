@@ -133,10 +133,16 @@ static int down_control(struct dp_tunnel *t, int type, const uint8_t *p, size_t 
 			return 1;
 		}
 		if (len >= 4 && p[0] == TLS_HS_KEY_UPDATE) {
-			/* Linux before 6.14 cannot take a second TLS_RX key (EBUSY). */
+			/*
+			 * Linux before 6.14 cannot take a second TLS_RX key (EBUSY),
+			 * and the records after this one are under it. Our TX key is
+			 * still the peer's RX key: internal_error (RFC 8446 6.2, a
+			 * failure of ours, not the peer's) tells it why the stream ends.
+			 */
 			fg_warn("tunnel %s: peer sent KeyUpdate, and kernel TLS on this kernel "
-				"cannot rekey; closing the tunnel",
+				"cannot rekey; closing the tunnel with internal_error",
 				t->name);
+			dp_peer_error(t, TLS_ALERT_INTERNAL_ERROR);
 			return -EKEYEXPIRED;
 		}
 		fg_warn("tunnel %s: unexpected post-handshake message type %u", t->name,
