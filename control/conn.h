@@ -48,6 +48,12 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 			    ...) __attribute__((format(printf, 3, 4)));
 
 /*
+ * Over 100 refusals a second, the rest get no line of their own: this logs
+ * how many there were, once their second is over (from the loop's tick).
+ */
+void gw_conn_refuse_flush(int64_t now_ms);
+
+/*
  * The last phase (conn_handoff.c): hands @c's sockets and session keys to the
  * data plane's queue, or refuses. Always GW_STEP_DONE: the caller frees @c.
  */

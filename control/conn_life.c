@@ -31,6 +31,51 @@
 #include "fedgate/log.h"
 
 /*
+ * Refusal lines a second at most: every refusal of a real peer is worth its
+ * line, but a flood of broken or hostile clients (thousands a second) must
+ * not fill the disk. Past the cap they are counted, and the count is logged
+ * once a second (gw_conn_refuse_flush). The control loop is one thread.
+ */
+#define REFUSE_LINES_PER_S 100
+
+static struct {
+	int64_t window_ms; /* start of the current second */
+	unsigned int lines; /* logged in it */
+	uint64_t held;	    /* refusals not logged since the last count */
+} refuse_rl;
+
+static void refuse_report_held(void)
+{
+	if (!refuse_rl.held)
+		return;
+	fg_warn("refused %llu more connection(s) without a line each (over %d refusals a second)",
+		(unsigned long long)refuse_rl.held, REFUSE_LINES_PER_S);
+	refuse_rl.held = 0;
+}
+
+/* Whether this refusal gets its line now (else it is counted). */
+static int refuse_line_due(int64_t now)
+{
+	if (now - refuse_rl.window_ms >= 1000) {
+		refuse_report_held();
+		refuse_rl.window_ms = now;
+		refuse_rl.lines = 0;
+	}
+	if (refuse_rl.lines < REFUSE_LINES_PER_S) {
+		refuse_rl.lines++;
+		return 1;
+	}
+	refuse_rl.held++;
+	return 0;
+}
+
+void gw_conn_refuse_flush(int64_t now)
+{
+	if (now - refuse_rl.window_ms >= 1000)
+		refuse_report_held();
+}
+
+/*
  * The one line a refusal gets: who, which root, from where, on which tunnel,
  * why. Only logs; returns STEP_DONE so that a phase can end with it.
  */
@@ -40,6 +85,8 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 	char reason[1024], desc[2048];
 	va_list ap;
 
+	if (!refuse_line_due(fg_mono_ms()))
+		return GW_STEP_DONE;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);

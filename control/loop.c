@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "control/admit.h"
+#include "control/conn.h"
 #include "control/control.h"
 #include "control/dpctl.h"
 #include "control/gateway.h"
@@ -27,6 +28,7 @@
 #include "control/resolve.h"
 #include "control/privdrop.h"
 #include "fedgate/addr.h"
+#include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/heap.h"
 #include "fedgate/log.h"
@@ -42,6 +44,7 @@ static void handle_timer(struct gw *gw)
 	fg_ident_tick(gw->id);
 	fg_resolver_tick(gw->resolver, gw->cur->cfg);
 	gw_admit_tick(gw);
+	gw_conn_refuse_flush(fg_mono_ms());
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).

@@ -5,6 +5,7 @@ and the gateway logs one line naming the peer, its root and the reason.
 """
 
 import re
+import resource
 import socket
 import ssl
 import subprocess
@@ -142,3 +143,43 @@ def test_curl_without_client_cert_gets_an_error(pki, guarded):
                        timeout=20)
     assert r.returncode != 0
     assert_refused(gw, up, b"", r"peer did not return a certificate")
+
+
+def test_a_flood_of_bad_clients_gets_100_lines_a_second_and_a_count_of_the_rest(pki, guarded):
+    """1,500 plaintext clients at once: each refusal is accounted for, as its own line (100 a
+    second at most) or in a once-a-second count, so a flood cannot fill the disk."""
+    gw, _ = guarded
+    n = 1500
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard < n + 256:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {n + 256}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, n + 256), hard))
+    socks = []
+    t0 = time.monotonic()
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", gw.port("guarded")), timeout=10)
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            socks.append(s)
+        line = re.compile(r"refused 127\.0\.0\.1:\d+ on tunnel guarded: ")
+        count = re.compile(r"refused (\d+) more connection\(s\) without a line each \(over 100 "
+                           r"refusals a second\)")
+
+        def accounted():
+            log = gw.log()
+            return len(line.findall(log)) + sum(int(c) for c in count.findall(log))
+
+        deadline = time.monotonic() + 60
+        while accounted() < n and time.monotonic() < deadline:
+            time.sleep(0.2)
+        secs = time.monotonic() - t0
+        log = gw.log()
+        lines, counted = len(line.findall(log)), sum(int(c) for c in count.findall(log))
+        assert lines + counted == n, (lines, counted, log[-3000:])
+        # One window of 100 lines per second (and one more for the second it started in).
+        assert lines <= 100 * (int(secs) + 2), (lines, secs)
+        assert counted > 0, f"{n} refusals in {secs:.1f} s, every one with its line"
+    finally:
+        for s in socks:
+            s.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
