@@ -131,6 +131,15 @@ class Gateway:
         return stop_process(self.proc)
 
 
+REFUSALS_COUNTED = re.compile(r"refused (\d+) more connection\(s\) without a line each")
+
+
+def count_refusals(log, line):
+    """Refusals in @log: the lines matching @line, and those a flood had counted instead
+    (over 100 a second the gateway counts the rest in one line a second)."""
+    return len(re.findall(line, log, re.M)) + sum(int(n) for n in REFUSALS_COUNTED.findall(log))
+
+
 def identity(pki, leaf):
     return {"cert": pki["leaves"][leaf]["crt"], "key": pki["leaves"][leaf]["key"],
             "trust": pki["federated"]}
