@@ -71,6 +71,26 @@ def copy_identity(pki, tmp, leaf="foo"):
     return ident
 
 
+def sigterm_timed(gw, timeout=5):
+    """SIGTERM to @gw's process: (its exit status, None if still running after @timeout s;
+    the seconds it took)."""
+    t0 = time.monotonic()
+    gw.proc.send_signal(signal.SIGTERM)
+    try:
+        rc = gw.proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        rc = None
+    return rc, time.monotonic() - t0
+
+
+def kill_left(gw):
+    """The test's end: @gw's log closed, and its process killed if it still runs."""
+    gw.logf.close()
+    if gw.proc.poll() is None:
+        gw.proc.kill()
+        gw.proc.wait()
+
+
 def write_config(tmp, cfg, name="fedgate.json"):
     path = tmp / name
     path.write_text(cfg if isinstance(cfg, str) else json.dumps(cfg, indent=2))
@@ -158,18 +178,10 @@ def test_file_replaced_by_fifo_keeps_serving_and_obeys_sigterm(pki, tmp_path, up
         gw.wait_log(rf"{what} not usable: .*{ident[which]}: not a regular file \(a FIFO\)",
                     timeout=15)
         assert handshake(pki, port), "no longer serving after the reload met a FIFO"
-        t0 = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = gw.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            rc = None
-        assert rc == 0 and time.monotonic() - t0 < 5, f"SIGTERM: rc {rc}\n{gw.log()}"
+        rc, secs = sigterm_timed(gw)
+        assert rc == 0 and secs < 5, f"SIGTERM: rc {rc}\n{gw.log()}"
     finally:
-        gw.logf.close()
-        if gw.proc.poll() is None:
-            gw.proc.kill()
-            gw.proc.wait()
+        kill_left(gw)
         up.close()
 
 

@@ -26,7 +26,8 @@ import time
 import pytest
 
 from conftest import FEDGATE, Gateway, identity, wait_for
-from test_config_files import handshake, run_timed, terminate_config, write_config
+from test_config_files import (handshake, kill_left, run_timed, sigterm_timed, terminate_config,
+                               write_config)
 
 HANG_WARNING = ("identity: polling {} has not returned for 5 s (a hung NFS or FUSE mount?); "
                 "still serving the current identity")
@@ -187,21 +188,12 @@ def test_hung_identity_mount_keeps_serving_warns_once_and_obeys_sigterm(pki, tmp
         warning = HANG_WARNING.format(ident["cert"])
         wait_for(lambda: warning in gw.log(), 5, f"the warning:\n{gw.log()}")
         assert gw.log().count("has not returned") == 1, gw.log()
-        t0 = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = gw.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            rc = None
-        secs = time.monotonic() - t0
+        rc, secs = sigterm_timed(gw)
         assert rc == 0 and secs < 5, f"SIGTERM during the hang: rc {rc} after {secs:.1f} s\n" \
             f"{gw.log()}"
     finally:
         mount.release()
-        gw.logf.close()
-        if gw.proc.poll() is None:
-            gw.proc.kill()
-            gw.proc.wait()
+        kill_left(gw)
         up.close()
 
 
@@ -270,21 +262,12 @@ def test_sighup_during_a_hang_keeps_serving_and_reloads_once_the_mount_answers(
         gw.proc.send_signal(signal.SIGHUP)
         gw.wait_log("SIGHUP: reloading", timeout=5, count=3)
         time.sleep(0.5)
-        t0 = time.monotonic()
-        gw.proc.send_signal(signal.SIGTERM)
-        try:
-            rc = gw.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            rc = None
-        secs = time.monotonic() - t0
+        rc, secs = sigterm_timed(gw)
         assert rc == 0 and secs < 5, f"SIGTERM during a stuck reload: rc {rc} after " \
             f"{secs:.1f} s\n{gw.log()}"
     finally:
         mount.release()
-        gw.logf.close()
-        if gw.proc.poll() is None:
-            gw.proc.kill()
-            gw.proc.wait()
+        kill_left(gw)
         up.close()
 
 
