@@ -103,6 +103,11 @@ int fg_dataplane_main(int argc, char **argv)
 		fg_error("PR_SET_PDEATHSIG: %s", strerror(errno));
 		return 1;
 	}
+	/*
+	 * Exec'd as /proc/self/exe, the kernel named us "exe" (ps -o comm, ss -p,
+	 * top): the name says which of the two processes this is. Threads take it.
+	 */
+	prctl(PR_SET_NAME, "fedgate-dp");
 	signal(SIGPIPE, SIG_IGN);
 	/* Picks the record layer's AEAD library once, before any worker runs. */
 	aead = fg_record_aead_lib();
