@@ -2,7 +2,7 @@
 
 The data plane is exec'd as /proc/self/exe, so the kernel would name it "exe": in `ps -o
 comm`, `top` and `ss -p` nobody could tell it is fedgate's. It names itself "fedgate-dp"
-(its worker threads too); the control process is "fedgate".
+(its worker threads too); the control process keeps the name of its binary ("fedgate").
 """
 
 import os
@@ -10,7 +10,7 @@ import re
 import socket
 import subprocess
 
-from conftest import connect, recv_all
+from conftest import FEDGATE, connect, recv_all
 
 
 def comm(pid, tid=None):
@@ -23,7 +23,7 @@ def test_the_data_plane_is_fedgate_dp_in_ps_and_ss_and_the_control_process_fedga
         tunnel_pair):
     a, b, up = tunnel_pair()
     dp = int(re.search(r"data plane pid (\d+)", b.log()).group(1))
-    assert comm(b.proc.pid) == "fedgate"
+    assert comm(b.proc.pid) == os.path.basename(FEDGATE)[:15]
     assert comm(dp) == "fedgate-dp"
     for tid in os.listdir(f"/proc/{dp}/task"):
         assert comm(dp, tid) == "fedgate-dp", f"thread {tid} of the data plane"
