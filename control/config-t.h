@@ -169,6 +169,9 @@ struct fg_config {
 	struct fg_capture_conf capture; /* defaults even when $.capture is absent */
 	int dns_refresh_s; /* $.dns.refresh_s: how often names are re-resolved; 0: never */
 	struct fg_limits_conf limits;	/* defaults even when $.limits is absent */
+	/* $.admin.listen (config_admin.c): /metrics over HTTP there; has_admin 0: none */
+	int has_admin;
+	struct fg_addr admin_listen;
 	/* config_sandbox.c: $.dataplane.seccomp, $.sandbox.landlock, $.run_as ("": stay root) */
 	int seccomp, landlock;
 	char run_as[FG_RUN_AS_MAX];

@@ -289,7 +289,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 {
 	static const char *const keys[] = { "identity", "tls",	   "dataplane", "tunnels",
 					    "roots",	"routes",  "capture",	"dns",
-					    "limits",	"run_as",  "sandbox",	NULL };
+					    "limits",	"run_as",  "sandbox",	"admin",
+					    NULL };
 	struct fg_conf_walk w = { .file = file, .dir = dir, .err = err, .checks = checks };
 	const char *parse_end = NULL;
 	cJSON *root = NULL;
@@ -342,6 +343,8 @@ int fg_config_parse(const char *buf, size_t len, const char *file, const char *d
 		ret = fg_conf_parse_limits(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "limits"));
 	if (!ret)
 		ret = fg_conf_parse_sandbox(&w, cfg, root);
+	if (!ret)
+		ret = fg_conf_parse_admin(&w, cfg, cJSON_GetObjectItemCaseSensitive(root, "admin"));
 free_json:
 	cJSON_Delete(root);
 free_text:
@@ -386,6 +389,7 @@ void fg_config_free(struct fg_config *cfg)
 		free_allow(r->allow, r->n_allow);
 	}
 	free(cfg->routes);
+	fg_addr_exit(&cfg->admin_listen);
 	free(cfg->capture.cgroup);
 	free(cfg->path);
 	free(cfg->dir);

@@ -82,6 +82,8 @@ int fg_conf_parse_capture(struct fg_conf_walk *w, struct fg_config *cfg, const c
 int fg_conf_parse_dns(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
 /* $.limits (config_limits.c); defaults when @obj is NULL. */
 int fg_conf_parse_limits(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
+/* $.admin (config_admin.c): the admin listener's address, if any. */
+int fg_conf_parse_admin(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj);
 /* $.run_as, $.sandbox and $.dataplane.seccomp (config_sandbox.c), from the document's root. */
 int fg_conf_parse_sandbox(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *root);
 

@@ -23,6 +23,7 @@
 #include "control/keys.h"
 #include "control/linger.h"
 #include "control/local_redirect.h"
+#include "control/metrics.h"
 #include "control/sock.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
@@ -79,17 +80,39 @@ void gw_conn_refuse_flush(int64_t now)
  * The one line a refusal gets: who, which root, from where, on which tunnel,
  * why. Only logs; returns STEP_DONE so that a phase can end with it.
  */
+/*
+ * The metric's reason: the format up to its first ':' or conversion, never
+ * what fills it (an address, a name); a bare "%s" is a reason built
+ * elsewhere (verification, allow rules), whose start is as fixed.
+ */
+static void reason_of(const char *fmt, const char *text, char *out, size_t len)
+{
+	const char *src = strcmp(fmt, "%s") ? fmt : text;
+	size_t n = strcspn(src, ":%(");
+
+	while (n && src[n - 1] == ' ')
+		n--;
+	if (!strncmp(src, "allow[", 6))
+		snprintf(out, len, "no allow rule admits the peer");
+	else if (!n)
+		snprintf(out, len, "other");
+	else
+		snprintf(out, len, "%.*s", (int)n, src);
+}
+
 enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
 			    ...)
 {
-	char reason[1024], desc[2048];
+	char reason[1024], desc[2048], why[64];
 	va_list ap;
 
-	if (!refuse_line_due(fg_mono_ms()))
-		return GW_STEP_DONE;
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	reason_of(fmt, reason, why, sizeof(why));
+	gw_metrics_refused(c->t->name, why);
+	if (!refuse_line_due(fg_mono_ms()))
+		return GW_STEP_DONE;
 	if (who && (who->cn[0] || who->n_dns || who->n_uri)) {
 		fg_peer_describe(who, desc, sizeof(desc));
 		fg_warn("refused %s (issued by '%s', %sroot '%s') from %s on tunnel %s%s%s%s: %s",

@@ -29,6 +29,7 @@
 #include "control/local_redirect.h"
 #include "control/dpctl_int.h"
 #include "control/dptrack.h"
+#include "control/metrics.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
@@ -82,6 +83,7 @@ static void pend_unlink(struct gw_dp *dp, struct dp_pend *p)
 void gw_dp_refuse(struct gw_dp *dp, struct dp_pend *p, const char *why)
 {
 	dp->n_refused++;
+	gw_metrics_refused(p->tunnel, "handoff to the data plane failed");
 	gw_dptrack_del(dp->track, p->id);
 	fg_warn("refused %s on tunnel %s: %s; closed with a reset (%lu refused at handoff so far)",
 		p->peer, p->tunnel, why, dp->n_refused);
@@ -260,6 +262,7 @@ static void answered(struct gw_dp *dp, int i, const struct fg_handoff_ack *a)
 		return;
 	}
 	fg_info("%s", p->accepted);
+	gw_metrics_accepted(p->tunnel);
 	gw_dptrack_running(dp->track, p->id);
 	pend_unlink(dp, p);
 	close(p->plain_fd);

@@ -30,6 +30,12 @@ void gw_dp_free(struct gw_dp *dp);
 /* The data plane's pid, or -1 while it is down. */
 pid_t gw_dp_pid(const struct gw_dp *dp);
 
+/* How many times it died and was started again (/metrics). */
+unsigned int gw_dp_restarts(const struct gw_dp *dp);
+
+/* Its record backend, in words (/metrics): "userspace", "kernel TLS", ... */
+const char *gw_dp_backend_name(const struct gw_dp *dp);
+
 /* Registers its sockets and timer in @loop, as sources of kind SRC_DATAPLANE. 0 or -errno. */
 int gw_dp_attach(struct gw_dp *dp, struct fg_evloop *loop);
 

@@ -221,6 +221,24 @@ pid_t gw_dp_pid(const struct gw_dp *dp)
 	return dp->pid;
 }
 
+unsigned int gw_dp_restarts(const struct gw_dp *dp)
+{
+	return dp->restarts;
+}
+
+const char *gw_dp_backend_name(const struct gw_dp *dp)
+{
+	switch (dp->opts.backend) {
+	case FG_DP_USERSPACE:
+		return "userspace";
+	case FG_DP_KERNEL:
+		return "kernel TLS, userspace where a socket takes no key";
+	case FG_DP_KERNEL_ONLY:
+		return "kernel TLS";
+	}
+	return "unknown";
+}
+
 int gw_dp_attach(struct gw_dp *dp, struct fg_evloop *loop)
 {
 	int ret;

@@ -24,10 +24,12 @@ struct gw_admit;
 struct fg_jobq;
 struct gw_dp;
 struct gw_linger;
+struct gw_admin;
 
 /*
  * SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c);
  * SRC_RELOAD: a config loaded for SIGHUP is back (reload.c);
+ * SRC_ADMIN: the admin listener or one of its connections (admin.h);
  * SRC_LINGER: a refused socket after its alert (linger.h).
  */
 enum gw_src_kind {
@@ -39,7 +41,8 @@ enum gw_src_kind {
 	SRC_JOBS,
 	SRC_RESOLVE,
 	SRC_RELOAD,
-	SRC_LINGER
+	SRC_LINGER,
+	SRC_ADMIN
 };
 
 /* Every epoll registration points at one of these, first member of its owner. */
@@ -131,6 +134,7 @@ struct gw {
 	struct fg_resolver *resolver;
 	struct gw_src resolve_src;
 	struct gw_admit *admit; /* admit.c: limits on unauthenticated connections, the fd reserve */
+	struct gw_admin *admin; /* admin.c: /metrics; NULL without $.admin */
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */

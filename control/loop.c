@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/admin.h"
 #include "control/admit.h"
 #include "control/conn.h"
 #include "control/control.h"
@@ -25,6 +26,7 @@
 #include "control/jobs.h"
 #include "control/linger.h"
 #include "control/local_redirect.h"
+#include "control/metrics.h"
 #include "control/resolve.h"
 #include "control/privdrop.h"
 #include "fedgate/addr.h"
@@ -45,6 +47,7 @@ static void handle_timer(struct gw *gw)
 	fg_resolver_tick(gw->resolver, gw->cur->cfg);
 	gw_admit_tick(gw);
 	gw_conn_refuse_flush(fg_mono_ms());
+	gw_admin_tick(gw->admin, fg_mono_ms());
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
@@ -225,6 +228,8 @@ static int listen_all(struct gw *gw, const char *ports_file)
 	}
 	for (size_t i = 0; i < gw->n_listeners && !ret; i++)
 		ret = listen_on(gw, &gw->listeners[i], f);
+	if (!ret)
+		ret = gw_admin_new(&gw->admin, gw, f);
 	if (f) {
 		if (fclose(f) && !ret)
 			ret = -errno;
@@ -269,6 +274,8 @@ static int setup(struct gw *gw, const char *ports_file)
 		return ret;
 	ret = gw_admit_new(gw);
 	if (!ret)
+		ret = gw_metrics_init(gw->cur->cfg);
+	if (!ret)
 		ret = listen_all(gw, ports_file);
 	/*
 	 * Listeners bound: root's part is done. Before any thread of ours
@@ -304,6 +311,8 @@ static int setup(struct gw *gw, const char *ports_file)
 
 static void teardown(struct gw *gw)
 {
+	gw_admin_free(gw->admin);
+	gw_metrics_exit();
 	gw_conn_free_all(gw);
 	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
 	gw_admit_free(gw);
@@ -377,6 +386,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		break;
 	case SRC_LINGER:
 		gw_linger_ready(gw->linger, s);
+		break;
+	case SRC_ADMIN:
+		gw_admin_ready(gw->admin, s);
 		break;
 	}
 }

@@ -15,6 +15,7 @@
 #include "control/gateway.h"
 #include "control/identity.h"
 #include "control/jobs.h"
+#include "control/metrics.h"
 #include "fedgate/err.h"
 #include "fedgate/log.h"
 
@@ -157,6 +158,7 @@ void gw_reload_done(struct gw *gw, struct fg_job *j)
 		if (!g)
 			ret = fg_err_set(&err, -ENOMEM, "out of memory");
 	}
+	gw_metrics_reloaded(!ret);
 	if (ret) {
 		fg_error("config not reloaded: %s; the running config stays",
 			 err.msg[0] ? err.msg : strerror(-ret));

@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: MIT
+/* /metrics: the counts of control/metrics.h and the rest read from the gateway at render. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <openssl/asn1.h>
+#include <openssl/x509.h>
+
+#include "control/config.h"
+#include "control/dpctl.h"
+#include "control/gateway.h"
+#include "control/identity-t.h"
+#include "control/identity.h"
+#include "control/metrics.h"
+#include "control/version.h"
+
+#define REASONS_MAX 64
+#define REASON_LEN 64
+
+struct tunnel_counts {
+	char *name;
+	unsigned long long accepted, refused;
+};
+
+/* Refusals by (tunnel, reason): few, so a list. */
+struct reason_count {
+	size_t tunnel;
+	char reason[REASON_LEN];
+	unsigned long long n;
+};
+
+static struct {
+	struct tunnel_counts *t;
+	size_t n;
+	struct reason_count reasons[REASONS_MAX];
+	size_t n_reasons;
+	unsigned long long reloads[2]; /* failed, ok */
+} m;
+
+int gw_metrics_init(const struct fg_config *cfg)
+{
+	m.t = calloc(cfg->n_tunnels ? cfg->n_tunnels : 1, sizeof(*m.t));
+	if (!m.t)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
+		m.t[i].name = strdup(cfg->tunnels[i].name);
+		if (!m.t[i].name) {
+			gw_metrics_exit();
+			return -ENOMEM;
+		}
+		m.n = i + 1;
+	}
+	return 0;
+}
+
+void gw_metrics_exit(void)
+{
+	for (size_t i = 0; i < m.n; i++)
+		free(m.t[i].name);
+	free(m.t);
+	memset(&m, 0, sizeof(m));
+}
+
+static struct tunnel_counts *counts_of(const char *tunnel)
+{
+	for (size_t i = 0; i < m.n; i++)
+		if (!strcmp(m.t[i].name, tunnel))
+			return &m.t[i];
+	return NULL;
+}
+
+void gw_metrics_accepted(const char *tunnel)
+{
+	struct tunnel_counts *c = counts_of(tunnel);
+
+	if (c)
+		c->accepted++;
+}
+
+void gw_metrics_refused(const char *tunnel, const char *reason)
+{
+	struct tunnel_counts *c = counts_of(tunnel);
+	size_t t, i;
+
+	if (!c)
+		return;
+	c->refused++;
+	t = (size_t)(c - m.t);
+	for (i = 0; i < m.n_reasons; i++)
+		if (m.reasons[i].tunnel == t && !strcmp(m.reasons[i].reason, reason))
+			break;
+	if (i == m.n_reasons) {
+		if (m.n_reasons == REASONS_MAX) {
+			reason = "other";
+			for (i = 0; i < m.n_reasons; i++)
+				if (m.reasons[i].tunnel == t && !strcmp(m.reasons[i].reason, reason))
+					break;
+		}
+		if (i == m.n_reasons) {
+			if (m.n_reasons == REASONS_MAX)
+				i = REASONS_MAX - 1; /* "other" of another tunnel: the last slot */
+			else
+				m.n_reasons++;
+			m.reasons[i].tunnel = t;
+			snprintf(m.reasons[i].reason, sizeof(m.reasons[i].reason), "%s", reason);
+		}
+	}
+	m.reasons[i].n++;
+}
+
+void gw_metrics_reloaded(int ok)
+{
+	m.reloads[!!ok]++;
+}
+
+/* A growing text; on a failed append @failed is set and the rest are no-ops. */
+struct text {
+	char *buf;
+	size_t len, cap;
+	int failed;
+};
+
+static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct text *t, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		if (t->failed)
+			return;
+		va_start(ap, fmt);
+		n = vsnprintf(t->buf ? t->buf + t->len : NULL, t->buf ? t->cap - t->len : 0, fmt,
+			      ap);
+		va_end(ap);
+		if (n < 0) {
+			t->failed = 1;
+			return;
+		}
+		if (t->buf && (size_t)n < t->cap - t->len) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		char *nb;
+
+		while (cap < t->len + (size_t)n + 1)
+			cap *= 2;
+		nb = realloc(t->buf, cap);
+		if (!nb) {
+			t->failed = 1;
+			return;
+		}
+		t->buf = nb;
+		t->cap = cap;
+	}
+}
+
+/* HELP and TYPE of one metric family. */
+static void family(struct text *t, const char *name, const char *type, const char *help)
+{
+	put(t, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value as the format wants it: \ " and newline escaped (names are the config's). */
+static const char *label(const char *v, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	for (; *v && o + 3 < len; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			buf[o++] = '\\';
+			buf[o++] = *v == '\n' ? 'n' : *v;
+		} else {
+			buf[o++] = *v;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+/* notAfter of @leaf as Unix time; 0 if it cannot be read. */
+static long long not_after(const X509 *leaf)
+{
+	const ASN1_TIME *na = leaf ? X509_get0_notAfter(leaf) : NULL;
+	struct tm tm;
+
+	if (!na || !ASN1_TIME_to_tm(na, &tm))
+		return 0;
+	return (long long)timegm(&tm);
+}
+
+/* /proc/net/tls_stat, where the kernel has kTLS: "TlsCurrTxSw   3" lines. */
+static void tls_stat(struct text *t)
+{
+	char name[64], lb[128];
+	unsigned long long v;
+	FILE *f = fopen("/proc/net/tls_stat", "re");
+
+	if (!f)
+		return;
+	family(t, "fedgate_kernel_tls_stat", "gauge",
+	       "The kernel's TLS counters (/proc/net/tls_stat), machine-wide.");
+	while (fscanf(f, "%63s %llu", name, &v) == 2)
+		put(t, "fedgate_kernel_tls_stat{counter=\"%s\"} %llu\n", label(name, lb, sizeof(lb)),
+		    v);
+	fclose(f);
+}
+
+int gw_metrics_render(struct gw *gw, char **out, size_t *len)
+{
+	struct text t = {0};
+	char lb[256];
+
+	family(&t, "fedgate_info", "gauge", "The running fedgate: version and offload in use.");
+	put(&t, "fedgate_info{version=\"%s\",offload=\"%s\"} 1\n", FEDGATE_VERSION,
+	    gw_dp_backend_name(gw->dp));
+	family(&t, "fedgate_connections_accepted_total", "counter",
+	       "Connections authorized and taken by the data plane, by tunnel.");
+	for (size_t i = 0; i < m.n; i++)
+		put(&t, "fedgate_connections_accepted_total{tunnel=\"%s\"} %llu\n",
+		    label(m.t[i].name, lb, sizeof(lb)), m.t[i].accepted);
+	family(&t, "fedgate_connections_refused_total", "counter",
+	       "Connections refused (handshake, verification, allow rules, handoff), by tunnel.");
+	for (size_t i = 0; i < m.n; i++)
+		put(&t, "fedgate_connections_refused_total{tunnel=\"%s\"} %llu\n",
+		    label(m.t[i].name, lb, sizeof(lb)), m.t[i].refused);
+	family(&t, "fedgate_connections_refused_by_reason_total", "counter",
+	       "Refusals by tunnel and reason (the start of the refusal's log line).");
+	for (size_t i = 0; i < m.n_reasons; i++) {
+		char rb[2 * REASON_LEN + 1];
+
+		put(&t, "fedgate_connections_refused_by_reason_total{tunnel=\"%s\",reason=\"%s\"} "
+			"%llu\n",
+		    label(m.t[m.reasons[i].tunnel].name, lb, sizeof(lb)),
+		    label(m.reasons[i].reason, rb, sizeof(rb)), m.reasons[i].n);
+	}
+	family(&t, "fedgate_tunnels_open", "gauge",
+	       "Tunnels the data plane carries or is being handed now, by tunnel.");
+	for (size_t i = 0; i < m.n; i++)
+		put(&t, "fedgate_tunnels_open{tunnel=\"%s\"} %zu\n",
+		    label(m.t[i].name, lb, sizeof(lb)), gw_dp_tunnels(gw->dp, m.t[i].name));
+	family(&t, "fedgate_handshakes_in_progress", "gauge",
+	       "Connections accepted and not yet handed to the data plane or refused.");
+	put(&t, "fedgate_handshakes_in_progress %zu\n", gw->n_conns);
+	family(&t, "fedgate_dataplane_restarts_total", "counter",
+	       "Times the data plane died and was started again.");
+	put(&t, "fedgate_dataplane_restarts_total %u\n", gw_dp_restarts(gw->dp));
+	family(&t, "fedgate_reloads_total", "counter", "SIGHUP reloads, by result.");
+	put(&t, "fedgate_reloads_total{result=\"ok\"} %llu\n", m.reloads[1]);
+	put(&t, "fedgate_reloads_total{result=\"failed\"} %llu\n", m.reloads[0]);
+	family(&t, "fedgate_certificate_expiry_timestamp_seconds", "gauge",
+	       "notAfter of the gateway's own certificate, Unix time.");
+	put(&t, "fedgate_certificate_expiry_timestamp_seconds %lld\n", not_after(gw->id->id.leaf));
+	family(&t, "fedgate_trust_bundle_roots", "gauge",
+	       "Roots in the trust bundle new handshakes verify against.");
+	put(&t, "fedgate_trust_bundle_roots %d\n", fg_ident_tls(gw->id)->n_roots);
+	tls_stat(&t);
+	if (t.failed) {
+		free(t.buf);
+		return -ENOMEM;
+	}
+	*out = t.buf;
+	*len = t.len;
+	return 0;
+}
