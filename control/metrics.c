@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* /metrics: the counts of control/metrics.h and the rest read from the gateway at render. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <openssl/asn1.h>
 #include <openssl/x509.h>
 
@@ -37,10 +39,17 @@ static struct {
 	struct reason_count reasons[REASONS_MAX];
 	size_t n_reasons;
 	unsigned long long reloads[2]; /* failed, ok */
-} m;
+	/*
+	 * /proc/net/tls_stat, opened before Landlock: procfs makes a new inode
+	 * at each lookup of a /proc/net file, so no path rule can allow it
+	 * later. -1: no kTLS here.
+	 */
+	int tls_stat_fd;
+} m = {.tls_stat_fd = -1};
 
 int gw_metrics_init(const struct fg_config *cfg)
 {
+	m.tls_stat_fd = open("/proc/net/tls_stat", O_RDONLY | O_CLOEXEC);
 	m.t = calloc(cfg->n_tunnels ? cfg->n_tunnels : 1, sizeof(*m.t));
 	if (!m.t)
 		return -ENOMEM;
@@ -60,7 +69,10 @@ void gw_metrics_exit(void)
 	for (size_t i = 0; i < m.n; i++)
 		free(m.t[i].name);
 	free(m.t);
+	if (m.tls_stat_fd >= 0)
+		close(m.tls_stat_fd);
 	memset(&m, 0, sizeof(m));
+	m.tls_stat_fd = -1;
 }
 
 static struct tunnel_counts *counts_of(const char *tunnel)
@@ -193,21 +205,28 @@ static long long not_after(const X509 *leaf)
 	return (long long)timegm(&tm);
 }
 
-/* /proc/net/tls_stat, where the kernel has kTLS: "TlsCurrTxSw   3" lines. */
+/* /proc/net/tls_stat, where the kernel has kTLS: "TlsCurrTxSw   3" lines, read again. */
 static void tls_stat(struct text *t)
 {
-	char name[64], lb[128];
+	char buf[8192], name[64], lb[128];
 	unsigned long long v;
-	FILE *f = fopen("/proc/net/tls_stat", "re");
+	const char *p = buf;
+	ssize_t n;
+	int used;
 
-	if (!f)
+	if (m.tls_stat_fd < 0)
 		return;
+	n = pread(m.tls_stat_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
 	family(t, "fedgate_kernel_tls_stat", "gauge",
 	       "The kernel's TLS counters (/proc/net/tls_stat), machine-wide.");
-	while (fscanf(f, "%63s %llu", name, &v) == 2)
+	while (sscanf(p, "%63s %llu%n", name, &v, &used) == 2) {
 		put(t, "fedgate_kernel_tls_stat{counter=\"%s\"} %llu\n", label(name, lb, sizeof(lb)),
 		    v);
-	fclose(f);
+		p += used;
+	}
 }
 
 int gw_metrics_render(struct gw *gw, char **out, size_t *len)

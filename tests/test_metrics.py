@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import FEDGATE, client_ctx, gateway_config, wait_for
+from conftest import FEDGATE, client_ctx, gateway_config, kernel_side, wait_for
 
 parser = pytest.importorskip("prometheus_client.parser",
                              reason="SKIP: python3-prometheus-client is not installed "
@@ -80,6 +80,10 @@ def test_counters_follow_tunnels_refusals_reloads_and_restarts(pki, metered):
         s = scrape(gw)
         assert value(s, "fedgate_connections_accepted_total", tunnel="t") == 1
         assert value(s, "fedgate_tunnels_open", tunnel="t") == 1
+        if kernel_side("terminate"):
+            # kTLS (tests/vm): the kernel's own counters, this tunnel's sockets among them
+            assert value(s, "fedgate_kernel_tls_stat", counter="TlsCurrTxSw") >= 1, s
+            assert value(s, "fedgate_kernel_tls_stat", counter="TlsCurrRxSw") >= 1, s
     wait_for(lambda: value(scrape(gw), "fedgate_tunnels_open", tunnel="t") == 0, 5,
              "the tunnel's close to be counted")
 
