@@ -140,8 +140,8 @@ static int conn_read(struct gw_admin *a, struct admin_conn *c)
 			continue;
 		return respond(a, c, ret ? (err.status ? err.status : 400) : 0,
 			       err.msg[0] ? err.msg : "bad request\n")
-			       ? 1
-			       : 0;
+			   ? 1
+			   : 0;
 	}
 	if (!c->out) /* a head longer than the buffer: the parser's own limit is this size */
 		return answer_text(c, 431, "request head too large\n") ? 1 : 0;
@@ -287,8 +287,9 @@ int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports)
 		goto fail;
 	fg_addr_text(&ss, bound, sizeof(bound));
 	fg_info("admin: listening on %s: GET /metrics%s", bound,
-		is_loopback(&ss) ? "" : " (not a loopback address: anyone who reaches it "
-						"reads the gateway's counters)");
+		is_loopback(&ss) ? ""
+				 : " (not a loopback address: anyone who reaches it "
+				   "reads the gateway's counters)");
 	if (ports)
 		fprintf(ports, "@admin %s\n", bound);
 	*out = a;

@@ -17,7 +17,8 @@ int fg_conf_parse_admin(struct fg_conf_walk *w, struct fg_config *cfg, const cJS
 	if (!obj)
 		return 0;
 	if (!cJSON_IsObject(obj))
-		return fg_conf_fail(w->err, w->file, "$.admin", "expected an object {\"listen\": ...}");
+		return fg_conf_fail(w->err, w->file, "$.admin",
+				    "expected an object {\"listen\": ...}");
 	ret = fg_conf_check_keys(w, obj, "$.admin", keys);
 	if (ret)
 		return ret;

@@ -107,7 +107,8 @@ void gw_metrics_refused(const char *tunnel, const char *reason)
 		if (m.n_reasons == REASONS_MAX) {
 			reason = "other";
 			for (i = 0; i < m.n_reasons; i++)
-				if (m.reasons[i].tunnel == t && !strcmp(m.reasons[i].reason, reason))
+				if (m.reasons[i].tunnel == t &&
+				    !strcmp(m.reasons[i].reason, reason))
 					break;
 		}
 		if (i == m.n_reasons) {
@@ -223,8 +224,8 @@ static void tls_stat(struct text *t)
 	family(t, "fedgate_kernel_tls_stat", "gauge",
 	       "The kernel's TLS counters (/proc/net/tls_stat), machine-wide.");
 	while (sscanf(p, "%63s %llu%n", name, &v, &used) == 2) {
-		put(t, "fedgate_kernel_tls_stat{counter=\"%s\"} %llu\n", label(name, lb, sizeof(lb)),
-		    v);
+		put(t, "fedgate_kernel_tls_stat{counter=\"%s\"} %llu\n",
+		    label(name, lb, sizeof(lb)), v);
 		p += used;
 	}
 }
@@ -252,8 +253,9 @@ int gw_metrics_render(struct gw *gw, char **out, size_t *len)
 	for (size_t i = 0; i < m.n_reasons; i++) {
 		char rb[2 * REASON_LEN + 1];
 
-		put(&t, "fedgate_connections_refused_by_reason_total{tunnel=\"%s\",reason=\"%s\"} "
-			"%llu\n",
+		put(&t,
+		    "fedgate_connections_refused_by_reason_total{tunnel=\"%s\",reason=\"%s\"} "
+		    "%llu\n",
 		    label(m.t[m.reasons[i].tunnel].name, lb, sizeof(lb)),
 		    label(m.reasons[i].reason, rb, sizeof(rb)), m.reasons[i].n);
 	}

@@ -50,7 +50,8 @@ int fg_nofile_apply(const struct fg_config *cfg)
 			tunnels_within(want.rlim_cur, cfg->kernel_tx_splice));
 	} else {
 		fg_info("open files: soft limit %lu: room for about %lu tunnels",
-			(unsigned long)r.rlim_cur, tunnels_within(r.rlim_cur, cfg->kernel_tx_splice));
+			(unsigned long)r.rlim_cur,
+			tunnels_within(r.rlim_cur, cfg->kernel_tx_splice));
 	}
 	return 0;
 }
