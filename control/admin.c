@@ -11,7 +11,10 @@
 #include "control/admin.h"
 #include "control/ca/http.h"
 #include "control/config.h"
+#include "control/dpctl.h"
 #include "control/gateway.h"
+#include "control/identity-t.h"
+#include "control/identity.h"
 #include "control/metrics.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
@@ -97,6 +100,31 @@ static int answer_text(struct admin_conn *c, int status, const char *msg)
 	return answer(c, status, "text/plain; charset=utf-8", msg, strlen(msg));
 }
 
+/* /metrics: what the gateway's modules say now, rendered by metrics.c. 0 or -ENOMEM. */
+static int render(struct gw *gw, char **body, size_t *len)
+{
+	const struct fg_config *cfg = gw->cur->cfg;
+	struct gw_metrics_now now = {
+	    .backend = gw_dp_backend_name(gw->dp),
+	    .restarts = gw_dp_restarts(gw->dp),
+	    .handshakes = gw->n_conns,
+	    .n_open = cfg->n_tunnels,
+	    .leaf = gw->id->id.leaf,
+	    .n_roots = fg_ident_tls(gw->id)->n_roots,
+	};
+	size_t *open = calloc(cfg->n_tunnels ? cfg->n_tunnels : 1, sizeof(*open));
+	int ret;
+
+	if (!open)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_tunnels; i++)
+		open[i] = gw_dp_tunnels(gw->dp, cfg->tunnels[i].name);
+	now.open = open;
+	ret = gw_metrics_render(&now, body, len);
+	free(open);
+	return ret;
+}
+
 /* The request is in (or refused, @status): what it gets. 0 or -ENOMEM. */
 static int respond(struct gw_admin *a, struct admin_conn *c, int status, const char *why)
 {
@@ -112,7 +140,7 @@ static int respond(struct gw_admin *a, struct admin_conn *c, int status, const c
 		return answer_text(c, 400, "a GET has no body\n");
 	if (strcmp(c->req.path, "/metrics") && strncmp(c->req.path, "/metrics?", 9))
 		return answer_text(c, 404, "not found: GET /metrics is what is here\n");
-	if (gw_metrics_render(a->gw, &body, &len))
+	if (render(a->gw, &body, &len))
 		return answer_text(c, 500, "out of memory\n");
 	ret = answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
 	if (!ret && !strcmp(c->req.method, "HEAD"))

@@ -11,10 +11,6 @@
 #include <openssl/x509.h>
 
 #include "control/config.h"
-#include "control/dpctl.h"
-#include "control/gateway.h"
-#include "control/identity-t.h"
-#include "control/identity.h"
 #include "control/metrics.h"
 #include "control/version.h"
 
@@ -230,14 +226,13 @@ static void tls_stat(struct text *t)
 	}
 }
 
-int gw_metrics_render(struct gw *gw, char **out, size_t *len)
+int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 {
 	struct text t = {0};
 	char lb[256];
 
 	family(&t, "fedgate_info", "gauge", "The running fedgate: version and offload in use.");
-	put(&t, "fedgate_info{version=\"%s\",offload=\"%s\"} 1\n", FEDGATE_VERSION,
-	    gw_dp_backend_name(gw->dp));
+	put(&t, "fedgate_info{version=\"%s\",offload=\"%s\"} 1\n", FEDGATE_VERSION, now->backend);
 	family(&t, "fedgate_connections_accepted_total", "counter",
 	       "Connections authorized and taken by the data plane, by tunnel.");
 	for (size_t i = 0; i < m.n; i++)
@@ -263,22 +258,22 @@ int gw_metrics_render(struct gw *gw, char **out, size_t *len)
 	       "Tunnels the data plane carries or is being handed now, by tunnel.");
 	for (size_t i = 0; i < m.n; i++)
 		put(&t, "fedgate_tunnels_open{tunnel=\"%s\"} %zu\n",
-		    label(m.t[i].name, lb, sizeof(lb)), gw_dp_tunnels(gw->dp, m.t[i].name));
+		    label(m.t[i].name, lb, sizeof(lb)), i < now->n_open ? now->open[i] : 0);
 	family(&t, "fedgate_handshakes_in_progress", "gauge",
 	       "Connections accepted and not yet handed to the data plane or refused.");
-	put(&t, "fedgate_handshakes_in_progress %zu\n", gw->n_conns);
+	put(&t, "fedgate_handshakes_in_progress %zu\n", now->handshakes);
 	family(&t, "fedgate_dataplane_restarts_total", "counter",
 	       "Times the data plane died and was started again.");
-	put(&t, "fedgate_dataplane_restarts_total %u\n", gw_dp_restarts(gw->dp));
+	put(&t, "fedgate_dataplane_restarts_total %u\n", now->restarts);
 	family(&t, "fedgate_reloads_total", "counter", "SIGHUP reloads, by result.");
 	put(&t, "fedgate_reloads_total{result=\"ok\"} %llu\n", m.reloads[1]);
 	put(&t, "fedgate_reloads_total{result=\"failed\"} %llu\n", m.reloads[0]);
 	family(&t, "fedgate_certificate_expiry_timestamp_seconds", "gauge",
 	       "notAfter of the gateway's own certificate, Unix time.");
-	put(&t, "fedgate_certificate_expiry_timestamp_seconds %lld\n", not_after(gw->id->id.leaf));
+	put(&t, "fedgate_certificate_expiry_timestamp_seconds %lld\n", not_after(now->leaf));
 	family(&t, "fedgate_trust_bundle_roots", "gauge",
 	       "Roots in the trust bundle new handshakes verify against.");
-	put(&t, "fedgate_trust_bundle_roots %d\n", fg_ident_tls(gw->id)->n_roots);
+	put(&t, "fedgate_trust_bundle_roots %d\n", now->n_roots);
 	tls_stat(&t);
 	if (t.failed) {
 		free(t.buf);

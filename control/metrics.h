@@ -12,9 +12,9 @@
  * the tunnels (reload.c refuses one that changes them).
  */
 #include <stddef.h>
+#include <openssl/x509.h>
 
 struct fg_config;
-struct gw;
 
 /* Slots for @cfg's tunnels. 0 or -ENOMEM (then nothing is counted, all else works). */
 int gw_metrics_init(const struct fg_config *cfg);
@@ -30,9 +30,21 @@ void gw_metrics_refused(const char *tunnel, const char *reason);
 void gw_metrics_reloaded(int ok);
 
 /*
- * The exposition of @gw's state now: *@out (malloc'd, the caller frees),
- * *@len bytes. 0 or -ENOMEM.
+ * What the caller (admin.c) reads from the rest of the gateway for one
+ * render: this module only counts, so that the data plane's control can
+ * count here without this calling back into it.
  */
-int gw_metrics_render(struct gw *gw, char **out, size_t *len);
+struct gw_metrics_now {
+	const char *backend;   /* the data plane's record backend, in words */
+	unsigned int restarts; /* of the data plane */
+	size_t handshakes;     /* accepted, not yet handed over or refused */
+	const size_t *open;    /* tunnels open, per tunnel in config order */
+	size_t n_open;
+	const X509 *leaf; /* the own certificate, or NULL */
+	int n_roots;	  /* in the trust bundle */
+};
+
+/* The exposition now: *@out (malloc'd, the caller frees), *@len bytes. 0 or -ENOMEM. */
+int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len);
 
 #endif
