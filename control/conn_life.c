@@ -40,7 +40,7 @@
 #define REFUSE_LINES_PER_S 100
 
 static struct {
-	int64_t window_ms; /* start of the current second */
+	int64_t window_ms;  /* start of the current second */
 	unsigned int lines; /* logged in it */
 	uint64_t held;	    /* refusals not logged since the last count */
 } refuse_rl;
@@ -77,10 +77,6 @@ void gw_conn_refuse_flush(int64_t now)
 }
 
 /*
- * The one line a refusal gets: who, which root, from where, on which tunnel,
- * why. Only logs; returns STEP_DONE so that a phase can end with it.
- */
-/*
  * The metric's reason: the format up to its first ':' or conversion, never
  * what fills it (an address, a name); a bare "%s" is a reason built
  * elsewhere (verification, allow rules), whose start is as fixed.
@@ -100,6 +96,11 @@ static void reason_of(const char *fmt, const char *text, char *out, size_t len)
 		snprintf(out, len, "%.*s", (int)n, src);
 }
 
+/*
+ * The one line a refusal gets: who, which root, from where, on which tunnel,
+ * why (and its count in metrics.c). Only logs; returns STEP_DONE so that a
+ * phase can end with it.
+ */
 enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
 			    ...)
 {

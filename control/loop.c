@@ -40,14 +40,16 @@ static const int handled_signals[] = {SIGINT, SIGTERM, SIGCHLD, SIGHUP};
 static void handle_timer(struct gw *gw)
 {
 	uint64_t n;
+	int64_t now;
 
 	if (read(gw->timerfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		fg_debug("timerfd: %s", strerror(errno));
 	fg_ident_tick(gw->id);
 	fg_resolver_tick(gw->resolver, gw->cur->cfg);
 	gw_admit_tick(gw);
-	gw_conn_refuse_flush(fg_mono_ms());
-	gw_admin_tick(gw->admin, fg_mono_ms());
+	now = fg_mono_ms();
+	gw_conn_refuse_flush(now);
+	gw_admin_tick(gw->admin, now);
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
