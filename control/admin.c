@@ -16,6 +16,7 @@
 #include "control/identity-t.h"
 #include "control/identity.h"
 #include "control/metrics.h"
+#include "control/status.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
 #include "fedgate/err-t.h"
@@ -41,6 +42,7 @@ struct gw_admin {
 	struct gw_src src; /* the listener's */
 	struct gw *gw;
 	int fd;
+	int64_t started_ms; /* wall clock: the uptime in /status */
 	struct admin_conn *conns[ADMIN_CONNS];
 };
 
@@ -111,18 +113,34 @@ static int render(struct gw *gw, char **body, size_t *len)
 	    .n_open = cfg->n_tunnels,
 	    .leaf = gw->id->id.leaf,
 	    .n_roots = fg_ident_tls(gw->id)->n_roots,
+	    .roots_expiry = (long long)fg_ident_roots_expiry(gw->id),
 	};
-	size_t *open = calloc(cfg->n_tunnels ? cfg->n_tunnels : 1, sizeof(*open));
-	int ret;
+	size_t n = cfg->n_tunnels ? cfg->n_tunnels : 1;
+	size_t *open = calloc(n, sizeof(*open));
+	uint64_t(*bytes)[2] = calloc(n, sizeof(*bytes));
+	int ret = -ENOMEM;
 
-	if (!open)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_tunnels; i++)
+	if (!open || !bytes)
+		goto free_counts;
+	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		open[i] = gw_dp_tunnels(gw->dp, cfg->tunnels[i].name);
+		gw_dp_bytes(gw->dp, cfg->tunnels[i].name, &bytes[i][0], &bytes[i][1]);
+	}
 	now.open = open;
+	now.bytes = (const uint64_t(*)[2])bytes;
 	ret = gw_metrics_render(&now, body, len);
+free_counts:
+	free(bytes);
 	free(open);
 	return ret;
+}
+
+/* Whether @path is @page, with or without a query. */
+static int is_page(const char *path, const char *page)
+{
+	size_t n = strlen(page);
+
+	return !strncmp(path, page, n) && (!path[n] || path[n] == '?');
 }
 
 /* The request is in (or refused, @status): what it gets. 0 or -ENOMEM. */
@@ -130,19 +148,24 @@ static int respond(struct gw_admin *a, struct admin_conn *c, int status, const c
 {
 	char *body = NULL;
 	size_t len = 0;
-	int ret;
+	int ret, status_page;
 
 	if (status)
 		return answer_text(c, status, why);
 	if (strcmp(c->req.method, "GET") && strcmp(c->req.method, "HEAD"))
-		return answer_text(c, 405, "only GET /metrics here\n");
+		return answer_text(c, 405, "only GET /metrics and GET /status here\n");
 	if (c->req.body_len)
 		return answer_text(c, 400, "a GET has no body\n");
-	if (strcmp(c->req.path, "/metrics") && strncmp(c->req.path, "/metrics?", 9))
-		return answer_text(c, 404, "not found: GET /metrics is what is here\n");
-	if (render(a->gw, &body, &len))
+	status_page = is_page(c->req.path, "/status");
+	if (!status_page && !is_page(c->req.path, "/metrics"))
+		return answer_text(c, 404,
+				   "not found: GET /metrics and GET /status are what is here\n");
+	if (status_page ? gw_status_render(a->gw, a->started_ms, &body, &len)
+			: render(a->gw, &body, &len))
 		return answer_text(c, 500, "out of memory\n");
-	ret = answer(c, 200, "text/plain; version=0.0.4; charset=utf-8", body, len);
+	ret = answer(c, 200,
+		     status_page ? "application/json" : "text/plain; version=0.0.4; charset=utf-8",
+		     body, len);
 	if (!ret && !strcmp(c->req.method, "HEAD"))
 		c->out_len -= len;
 	free(body);
@@ -297,6 +320,7 @@ int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports)
 	if (!a)
 		return -ENOMEM;
 	a->gw = gw;
+	a->started_ms = fg_wall_ms();
 	a->src.kind = SRC_ADMIN;
 	a->fd = socket(at->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (a->fd < 0) {
@@ -314,10 +338,10 @@ int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports)
 	if (ret)
 		goto fail;
 	fg_addr_text(&ss, bound, sizeof(bound));
-	fg_info("admin: listening on %s: GET /metrics%s", bound,
+	fg_info("admin: listening on %s: GET /metrics, GET /status%s", bound,
 		is_loopback(&ss) ? ""
 				 : " (not a loopback address: anyone who reaches it "
-				   "reads the gateway's counters)");
+				   "reads the gateway's counters and status)");
 	if (ports)
 		fprintf(ports, "@admin %s\n", bound);
 	*out = a;

@@ -22,6 +22,7 @@
 
 #include "control/admit.h"
 #include "control/dpctl.h"
+#include "control/metrics.h"
 #include "control/sock.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
@@ -310,6 +311,9 @@ static struct gw_conn *victim(struct gw *gw, struct gw_pend_list *tiers, int per
 
 	if (!l)
 		return NULL;
+	gw_metrics_limit(why == SHED_SOURCE   ? "handshakes_per_source"
+			 : why == SHED_GLOBAL ? "handshakes"
+					      : "open_files");
 	shed_log(gw, why, fg_ratelimit_hit(&gw->admit->shed_rl[why], fg_mono_ms()));
 	if (per_source)
 		return (struct gw_conn *)((char *)l - offsetof(struct gw_conn, pend.src));
@@ -453,6 +457,8 @@ void gw_admit_accept_failed(struct gw *gw, struct gw_listener *l, int err)
 	}
 	snprintf(a->fail_tunnel, sizeof(a->fail_tunnel), "%s", l->t->name);
 	a->fail_err = err;
+	if (no_fds)
+		gw_metrics_limit("accept_open_files");
 	fail_log(gw, fg_ratelimit_hit(&a->fail_rl, now));
 }
 
@@ -521,6 +527,7 @@ int gw_admit_tunnel(struct gw *gw, const struct fg_tunnel_conf *t)
 	snprintf(a->cap_tunnel[why], sizeof(a->cap_tunnel[why]), "%s", t->name);
 	a->cap_n[why] = n;
 	a->cap_max[why] = max;
+	gw_metrics_limit(why == CAP_TUNNEL ? "max_tunnels" : "tunnels");
 	cap_log(gw, why, fg_ratelimit_hit(&a->cap_rl[why], fg_mono_ms()));
 	return -EUSERS;
 }

@@ -200,6 +200,17 @@ size_t gw_dp_tunnels(const struct gw_dp *dp, const char *tunnel)
 	return gw_dptrack_count(dp->track, tunnel);
 }
 
+void gw_dp_each(const struct gw_dp *dp,
+		void (*fn)(void *ctx, const char *tunnel, const char *peer, int running), void *ctx)
+{
+	gw_dptrack_each(dp->track, fn, ctx);
+}
+
+void gw_dp_bytes(const struct gw_dp *dp, const char *tunnel, uint64_t *up, uint64_t *down)
+{
+	gw_dptrack_bytes_of(dp->track, tunnel, up, down);
+}
+
 int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_fd,
 		  const char *accepted)
 {
@@ -208,7 +219,7 @@ int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_
 	uint64_t owner = h->legs_slot >= 0 ? gw_lr_owner(h->legs_slot) : 0;
 
 	if (!p || !(p->accepted = strdup(accepted)) ||
-	    gw_dptrack_add(dp->track, id, h->tunnel, h->legs_slot, owner)) {
+	    gw_dptrack_add(dp->track, id, h->tunnel, h->peer, h->legs_slot, owner)) {
 		if (p)
 			free(p->accepted);
 		free(p);
@@ -270,15 +281,21 @@ static void answered(struct gw_dp *dp, int i, const struct fg_handoff_ack *a)
 	pend_free(p);
 }
 
-/* Worker @i freed the tunnels of @c's handoffs. */
+/* Worker @i tallied the bytes of @c's handoffs, and freed their tunnels if @c is a close report. */
 static void closed(struct gw_dp *dp, int i, const struct fg_handoff_closed *c)
 {
+	int freed = c->magic == FG_HANDOFF_CLOSED_MAGIC;
+
 	dp->w[i].n_tunnels = c->n_tunnels;
-	for (uint32_t k = 0; k < c->n; k++)
-		if (gw_dptrack_del(dp->track, c->id[k]))
-			fg_warn("data plane worker %d reported handoff %u closed, which it did "
+	for (uint32_t k = 0; k < c->n; k++) {
+		uint32_t id = c->t[k].id;
+
+		if (gw_dptrack_bytes(dp->track, id, c->t[k].up, c->t[k].down) ||
+		    (freed && gw_dptrack_del(dp->track, id)))
+			fg_warn("data plane worker %d reported handoff %u %s, which it did "
 				"not run",
-				i, c->id[k]);
+				i, id, freed ? "closed" : "moving bytes");
+	}
 }
 
 /*

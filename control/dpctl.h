@@ -51,6 +51,17 @@ int gw_dp_room(const struct gw_dp *dp);
  */
 size_t gw_dp_tunnels(const struct gw_dp *dp, const char *tunnel);
 
+/* Each tunnel carried or being handed, as gw_dptrack_each() (control/dptrack.h) gives it. */
+void gw_dp_each(const struct gw_dp *dp,
+		void (*fn)(void *ctx, const char *tunnel, const char *peer, int running), void *ctx);
+
+/*
+ * Plaintext bytes @tunnel's tunnels moved toward the TLS peer (*@up) and from
+ * it (*@down), as the data plane told (running ones up to a second behind;
+ * those lost with a dead data plane only up to their last tally).
+ */
+void gw_dp_bytes(const struct gw_dp *dp, const char *tunnel, uint64_t *up, uint64_t *down);
+
 /*
  * Queues @h (taken: wiped and freed here, whatever happens) with the two
  * sockets (taken: the control process's copies, closed once the data plane

@@ -21,11 +21,13 @@ struct track_rec {
 	int running;
 	int legs_slot; /* -1: none */
 	uint64_t legs_owner;
+	char peer[]; /* its verified identity, as the handoff names it */
 };
 
 struct track_name {
 	char name[64];
 	size_t n;
+	uint64_t up, down;
 };
 
 struct gw_dptrack {
@@ -82,6 +84,7 @@ static long name_slot(struct gw_dptrack *tr, const char *tunnel)
 	}
 	snprintf(tr->names[tr->n_names].name, sizeof(tr->names[0].name), "%s", tunnel);
 	tr->names[tr->n_names].n = 0;
+	tr->names[tr->n_names].up = tr->names[tr->n_names].down = 0;
 	return (long)tr->n_names++;
 }
 
@@ -94,10 +97,11 @@ static struct track_rec **find(struct gw_dptrack *tr, uint32_t id)
 	return pp;
 }
 
-int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, int legs_slot,
-		   uint64_t legs_owner)
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const char *peer,
+		   int legs_slot, uint64_t legs_owner)
 {
-	struct track_rec *r = calloc(1, sizeof(*r));
+	size_t plen = strlen(peer);
+	struct track_rec *r = calloc(1, sizeof(*r) + plen + 1);
 	struct track_rec **pp;
 	long slot;
 
@@ -109,6 +113,7 @@ int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, int l
 		return -ENOMEM;
 	}
 	r->id = id;
+	memcpy(r->peer, peer, plen + 1);
 	r->name = (unsigned int)slot;
 	r->legs_slot = legs_slot;
 	r->legs_owner = legs_owner;
@@ -177,4 +182,33 @@ size_t gw_dptrack_count(const struct gw_dptrack *tr, const char *tunnel)
 		return tr->total;
 	slot = lookup(tr, tunnel);
 	return slot < 0 ? 0 : tr->names[slot].n;
+}
+
+void gw_dptrack_each(const struct gw_dptrack *tr,
+		     void (*fn)(void *ctx, const char *tunnel, const char *peer, int running),
+		     void *ctx)
+{
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (const struct track_rec *r = tr->bucket[b]; r; r = r->next)
+			fn(ctx, tr->names[r->name].name, r->peer, r->running);
+}
+
+int gw_dptrack_bytes(struct gw_dptrack *tr, uint32_t id, uint64_t up, uint64_t down)
+{
+	struct track_rec *r = *find(tr, id);
+
+	if (!r)
+		return -ENOENT;
+	tr->names[r->name].up += up;
+	tr->names[r->name].down += down;
+	return 0;
+}
+
+void gw_dptrack_bytes_of(const struct gw_dptrack *tr, const char *tunnel, uint64_t *up,
+			 uint64_t *down)
+{
+	long slot = lookup(tr, tunnel);
+
+	*up = slot < 0 ? 0 : tr->names[slot].up;
+	*down = slot < 0 ? 0 : tr->names[slot].down;
 }

@@ -8,7 +8,8 @@
  * (control/admit.c). A handoff counts from the moment it is queued until its
  * refusal, its close report (fedgate/handoff-t.h struct fg_handoff_closed),
  * or the data plane's death. Names are counted, not configs: a reload keeps
- * the counts of the tunnels it keeps.
+ * the counts of the tunnels it keeps. The bytes each moved are summed by
+ * name too, from the data plane's tallies.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -20,12 +21,12 @@ int gw_dptrack_new(struct gw_dptrack **tr);
 void gw_dptrack_free(struct gw_dptrack *tr);
 
 /*
- * Handoff @id (nonzero, not tracked) of @tunnel is queued, its reader in local
- * redirect slot @legs_slot (-1: none) with owner word @legs_owner. 0, or
- * -ENOMEM: not counted.
+ * Handoff @id (nonzero, not tracked) of @tunnel with peer identity @peer is
+ * queued, its reader in local redirect slot @legs_slot (-1: none) with owner
+ * word @legs_owner. 0, or -ENOMEM: not counted.
  */
-int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, int legs_slot,
-		   uint64_t legs_owner);
+int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const char *peer,
+		   int legs_slot, uint64_t legs_owner);
 
 /* The data plane took handoff @id: it runs until a close report or the data plane's death. */
 void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id);
@@ -42,5 +43,26 @@ size_t gw_dptrack_lost(struct gw_dptrack *tr, void (*drop)(int legs_slot, uint64
 
 /* Tunnels of @tunnel counted now; @tunnel NULL: of all names. */
 size_t gw_dptrack_count(const struct gw_dptrack *tr, const char *tunnel);
+
+/*
+ * Handoff @id's tunnel moved @up more bytes toward its TLS peer and @down
+ * from it: added to its name's totals. 0, or -ENOENT (unknown id: not counted).
+ */
+int gw_dptrack_bytes(struct gw_dptrack *tr, uint32_t id, uint64_t up, uint64_t down);
+
+/*
+ * Calls @fn with each tracked handoff's tunnel name, peer and whether it runs
+ * yet (`fedgate status`), in no order. @fn must not change @tr.
+ */
+void gw_dptrack_each(const struct gw_dptrack *tr,
+		     void (*fn)(void *ctx, const char *tunnel, const char *peer, int running),
+		     void *ctx);
+
+/*
+ * The bytes of @tunnel's tunnels as told so far (those still running, up to
+ * a second behind), since the first config: zeros for a name never seen.
+ */
+void gw_dptrack_bytes_of(const struct gw_dptrack *tr, const char *tunnel, uint64_t *up,
+			 uint64_t *down);
 
 #endif

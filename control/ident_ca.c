@@ -22,6 +22,7 @@
 #include "control/config.h"
 #include "control/ident_issued.h"
 #include "control/ident_source.h"
+#include "control/metrics.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
 #include "fedgate/log.h"
@@ -259,6 +260,7 @@ static void ca_job_done(struct fg_ident_source *s, struct fg_job *j)
 
 	c->renew_busy = 0;
 	if (!j->ret && !apply_issued(id, j, &err)) {
+		gw_metrics_renewal(j->kind == FG_JOB_ENROLL, 1);
 		c->enroll_due = 0;
 		schedule_renewal(c);
 		fg_cert_describe(id->id.leaf, desc, sizeof(desc));
@@ -270,6 +272,7 @@ static void ca_job_done(struct fg_ident_source *s, struct fg_job *j)
 		fg_ident_refresh(id);
 		return;
 	}
+	gw_metrics_renewal(j->kind == FG_JOB_ENROLL, 0);
 	renewal_backoff(c);
 	fg_cert_describe(id->id.leaf, desc, sizeof(desc));
 	fg_warn("%s at %s failed (attempt %d): %s; still serving %s; retrying in %lld s", what,
@@ -354,6 +357,7 @@ static int enroll_now(struct ident_ca *c, uint64_t until_ms, struct fg_err *err)
 	fg_job_free(j);
 	if (ret)
 		return ret;
+	gw_metrics_renewal(1, 1); /* one that fails stops the start: no count to keep */
 	schedule_renewal(c);
 	fg_cert_describe(id->id.leaf, desc, sizeof(desc));
 	fg_info("enrolled at %s: %s", id->cfg->ca->ca.url, desc);

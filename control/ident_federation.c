@@ -82,6 +82,7 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 			fg_debug("federation %s: bundle unchanged", j->url);
 		s->failures = 0;
 		s->next_ms = fg_mono_ms() + refresh;
+		id->bundle_ms[j->index] = fg_wall_ms();
 		return;
 	}
 	if (!ret && !id->id_jobs) {
@@ -104,6 +105,7 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 	if (!ret) {
 		s->failures = 0;
 		s->next_ms = fg_mono_ms() + refresh;
+		id->bundle_ms[j->index] = fg_wall_ms();
 		fg_ident_roots_describe(*roots, desc, sizeof(desc));
 		fg_info("trust bundle from %s: %d root(s): %s", j->url, fg_ident_n_roots(*roots),
 			desc);
@@ -137,6 +139,7 @@ static int carry(struct ident_federation *f, size_t i, struct fg_ident *old)
 			if (!id->bundles[i])
 				return -ENOMEM;
 		}
+		id->bundle_ms[i] = old->bundle_ms[k];
 		f->ep[i].next_ms = o->ep[k].next_ms;
 		f->ep[i].failures = o->ep[k].failures;
 		return 1;

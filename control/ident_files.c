@@ -162,6 +162,7 @@ static int files_load(struct fg_ident_source *s, const struct fg_ident_start *st
 	if (ret)
 		goto free_material;
 	id->bundles[FG_IDENT_TRUST_FILE_SLOT(cfg)] = fg_ident_take_roots(&m);
+	id->bundle_ms[FG_IDENT_TRUST_FILE_SLOT(cfg)] = fg_wall_ms();
 free_material:
 	fg_material_free(&m);
 free_poll:
@@ -235,6 +236,7 @@ static void reload_trust(struct ident_files *f, struct fg_file_poll *lk,
 			err.msg[0] ? err.msg : "out of memory");
 	} else {
 		f->applied[F_TRUST] = now[F_TRUST];
+		id->bundle_ms[FG_IDENT_TRUST_FILE_SLOT(id->cfg)] = fg_wall_ms();
 		fg_ident_roots_describe(*slot, desc, sizeof(desc));
 		fg_info("trust bundle reloaded from %s: %d root(s): %s", path, sk_X509_num(*slot),
 			desc);

@@ -82,6 +82,12 @@ struct fg_ident {
 	 */
 	STACK_OF(X509) * *bundles;
 	/*
+	 * Per slot of @bundles, the wall clock (ms) when its source last gave it
+	 * as good (fetched, changed or not; a file read): its age in `fedgate
+	 * status`. 0: never.
+	 */
+	int64_t *bundle_ms;
+	/*
 	 * After a reload that names only new federation sources: the previous
 	 * identity's bundle, trusted until one of them answers (never empty).
 	 */

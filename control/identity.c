@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "control/config.h"
+#include "control/ident_issued.h"
 #include "control/ident_source.h"
 #include "control/identity.h"
 #include "control/roots.h"
@@ -73,6 +74,21 @@ STACK_OF(X509) * fg_ident_union_roots(struct fg_ident *id)
 		}
 	}
 	return all;
+}
+
+int64_t fg_ident_roots_expiry(struct fg_ident *id)
+{
+	STACK_OF(X509) *all = fg_ident_union_roots(id);
+	int64_t first = 0;
+
+	for (int i = 0; i < sk_X509_num(all); i++) {
+		int64_t na = fg_ident_cert_time(X509_get0_notAfter(sk_X509_value(all, i)));
+
+		if (na && (!first || na < first))
+			first = na;
+	}
+	sk_X509_pop_free(all, X509_free);
+	return first;
 }
 
 void fg_ident_roots_describe(STACK_OF(X509) * sk, char *out, size_t len)
@@ -250,9 +266,9 @@ int fg_ident_create(struct fg_ident **out, const struct fg_config *cfg,
 		    struct fg_ident *old, int offline, struct fg_err *err)
 {
 	struct fg_ident_start st = {
-		.old = old,
-		.offline = offline,
-		.until_ms = fg_mono_ms() + STARTUP_DEADLINE_MS,
+	    .old = old,
+	    .offline = offline,
+	    .until_ms = fg_mono_ms() + STARTUP_DEADLINE_MS,
 	};
 	struct fg_ident *id;
 	int ret;
@@ -266,7 +282,8 @@ int fg_ident_create(struct fg_ident **out, const struct fg_config *cfg,
 	id->cfg = cfg;
 	id->gen = next_gen++;
 	id->bundles = calloc(cfg->n_federation + 1, sizeof(*id->bundles));
-	if (!id->bundles) {
+	id->bundle_ms = calloc(cfg->n_federation + 1, sizeof(*id->bundle_ms));
+	if (!id->bundles || !id->bundle_ms) {
 		ret = -ENOMEM;
 		goto free_ident;
 	}
@@ -307,6 +324,7 @@ void fg_ident_free(struct fg_ident *id)
 	for (size_t i = 0; id->bundles && i < id->cfg->n_federation + 1; i++)
 		sk_X509_pop_free(id->bundles[i], X509_free);
 	free(id->bundles);
+	free(id->bundle_ms);
 	sk_X509_pop_free(id->interim_roots, X509_free);
 	for (size_t i = 0; i < id->n_src; i++) {
 		if (id->src[i]->ops->release)

@@ -40,6 +40,9 @@ int fg_ident_new(struct fg_ident **out, const struct fg_config *cfg, struct fg_i
 		 int offline, struct fg_err *err);
 void fg_ident_free(struct fg_ident *id);
 
+/* The first notAfter among the roots new handshakes trust, Unix time; 0: none (or no memory). */
+int64_t fg_ident_roots_expiry(struct fg_ident *id);
+
 /* The contexts for new handshakes; valid until the next tick/job/free. */
 struct fg_tls *fg_ident_tls(struct fg_ident *id);
 

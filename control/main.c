@@ -7,6 +7,7 @@
 #include "control/ca/ca.h"
 #include "control/capture_cmd.h"
 #include "control/run.h"
+#include "control/status_cmd.h"
 #include "control/version.h"
 #include "dataplane/dataplane.h"
 
@@ -29,6 +30,7 @@ static const struct {
 } subcommands[] = {
 	{ "run", fg_run_main, "-c FILE [--ports-file FILE]", "run the gateway" },
 	{ "check", fg_check_main, "-c FILE", "validate a config and its PKI" },
+	{ "status", fg_status_main, "-c FILE | --admin ADDR [--json]", "a running gateway's state" },
 	{ "capture", fg_capture_main, "up|down -c FILE", "install/remove transparent capture" },
 	{ "ca", fg_ca_main, "COMMAND ...", "online CA and client (ca help)" },
 	{ "version", version_main, NULL, "print versions" },

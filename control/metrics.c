@@ -7,15 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <openssl/asn1.h>
 #include <openssl/x509.h>
 
 #include "control/config.h"
+#include "control/ident_issued.h"
 #include "control/metrics.h"
 #include "control/version.h"
 
 #define REASONS_MAX 64
 #define REASON_LEN 64
+#define LIMITS_MAX 8
 
 struct tunnel_counts {
 	char *name;
@@ -34,7 +35,13 @@ static struct {
 	size_t n;
 	struct reason_count reasons[REASONS_MAX];
 	size_t n_reasons;
-	unsigned long long reloads[2]; /* failed, ok */
+	unsigned long long reloads[2];	   /* failed, ok */
+	unsigned long long renewals[2][2]; /* [renew, enroll][failed, ok] */
+	struct {
+		const char *limit; /* a literal of the caller's */
+		unsigned long long n;
+	} limits[LIMITS_MAX];
+	size_t n_limits;
 	/*
 	 * /proc/net/tls_stat, opened before Landlock: procfs makes a new inode
 	 * at each lookup of a /proc/net file, so no path rule can allow it
@@ -124,6 +131,34 @@ void gw_metrics_reloaded(int ok)
 	m.reloads[!!ok]++;
 }
 
+void gw_metrics_counts(const char *tunnel, unsigned long long *accepted,
+		       unsigned long long *refused)
+{
+	const struct tunnel_counts *c = counts_of(tunnel);
+
+	*accepted = c ? c->accepted : 0;
+	*refused = c ? c->refused : 0;
+}
+
+void gw_metrics_renewal(int enroll, int ok)
+{
+	m.renewals[!!enroll][!!ok]++;
+}
+
+void gw_metrics_limit(const char *limit)
+{
+	size_t i;
+
+	for (i = 0; i < m.n_limits && strcmp(m.limits[i].limit, limit); i++)
+		;
+	if (i == m.n_limits) {
+		if (i == LIMITS_MAX)
+			return;
+		m.limits[m.n_limits++].limit = limit;
+	}
+	m.limits[i].n++;
+}
+
 /* A growing text; on a failed append @failed is set and the rest are no-ops. */
 struct text {
 	char *buf;
@@ -191,17 +226,6 @@ static const char *label(const char *v, char *buf, size_t len)
 	return buf;
 }
 
-/* notAfter of @leaf as Unix time; 0 if it cannot be read. */
-static long long not_after(const X509 *leaf)
-{
-	const ASN1_TIME *na = leaf ? X509_get0_notAfter(leaf) : NULL;
-	struct tm tm;
-
-	if (!na || !ASN1_TIME_to_tm(na, &tm))
-		return 0;
-	return (long long)timegm(&tm);
-}
-
 /* /proc/net/tls_stat, where the kernel has kTLS: "TlsCurrTxSw   3" lines, read again. */
 static void tls_stat(struct text *t)
 {
@@ -259,6 +283,21 @@ int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 	for (size_t i = 0; i < m.n; i++)
 		put(&t, "fedgate_tunnels_open{tunnel=\"%s\"} %zu\n",
 		    label(m.t[i].name, lb, sizeof(lb)), i < now->n_open ? now->open[i] : 0);
+	family(&t, "fedgate_tunnel_bytes_total", "counter",
+	       "Plaintext bytes tunnels carried, by tunnel and direction (running ones: up to a "
+	       "second behind).");
+	for (size_t i = 0; i < m.n; i++) {
+		label(m.t[i].name, lb, sizeof(lb));
+		put(&t, "fedgate_tunnel_bytes_total{tunnel=\"%s\",direction=\"to_peer\"} %llu\n",
+		    lb, i < now->n_open ? (unsigned long long)now->bytes[i][0] : 0ULL);
+		put(&t, "fedgate_tunnel_bytes_total{tunnel=\"%s\",direction=\"from_peer\"} %llu\n",
+		    lb, i < now->n_open ? (unsigned long long)now->bytes[i][1] : 0ULL);
+	}
+	family(&t, "fedgate_limit_hits_total", "counter",
+	       "Connections shed or refused at a limit, by the limit's config key.");
+	for (size_t i = 0; i < m.n_limits; i++)
+		put(&t, "fedgate_limit_hits_total{limit=\"%s\"} %llu\n", m.limits[i].limit,
+		    m.limits[i].n);
 	family(&t, "fedgate_handshakes_in_progress", "gauge",
 	       "Connections accepted and not yet handed to the data plane or refused.");
 	put(&t, "fedgate_handshakes_in_progress %zu\n", now->handshakes);
@@ -268,12 +307,22 @@ int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 	family(&t, "fedgate_reloads_total", "counter", "SIGHUP reloads, by result.");
 	put(&t, "fedgate_reloads_total{result=\"ok\"} %llu\n", m.reloads[1]);
 	put(&t, "fedgate_reloads_total{result=\"failed\"} %llu\n", m.reloads[0]);
+	family(&t, "fedgate_renewals_total", "counter",
+	       "Enrollments and renewals at identity.ca, by kind and result.");
+	for (int k = 0; k < 2; k++)
+		for (int ok = 1; ok >= 0; ok--)
+			put(&t, "fedgate_renewals_total{kind=\"%s\",result=\"%s\"} %llu\n",
+			    k ? "enroll" : "renew", ok ? "ok" : "failed", m.renewals[k][ok]);
 	family(&t, "fedgate_certificate_expiry_timestamp_seconds", "gauge",
 	       "notAfter of the gateway's own certificate, Unix time.");
-	put(&t, "fedgate_certificate_expiry_timestamp_seconds %lld\n", not_after(now->leaf));
+	put(&t, "fedgate_certificate_expiry_timestamp_seconds %lld\n",
+	    (long long)fg_ident_cert_time(now->leaf ? X509_get0_notAfter(now->leaf) : NULL));
 	family(&t, "fedgate_trust_bundle_roots", "gauge",
 	       "Roots in the trust bundle new handshakes verify against.");
 	put(&t, "fedgate_trust_bundle_roots %d\n", now->n_roots);
+	family(&t, "fedgate_trust_bundle_expiry_timestamp_seconds", "gauge",
+	       "The first notAfter among the trust bundle's roots, Unix time (0: no root).");
+	put(&t, "fedgate_trust_bundle_expiry_timestamp_seconds %lld\n", now->roots_expiry);
 	tls_stat(&t);
 	if (t.failed) {
 		free(t.buf);

@@ -129,6 +129,7 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	struct iovec down_iov, up_iov;
 	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
+	uint64_t told_up, told_down; /* of those, told the control process (closed.c) */
 	struct fg_legs_slot *legs; /* the plain side's local redirect slot, or NULL */
 	uint32_t idle_s;	   /* closed after this many seconds without a byte; 0: never */
 	uint64_t active_tick;	   /* the worker's tick of the last completion that moved bytes */
@@ -166,7 +167,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	} acks[128];
 	size_t n_acks;
 	bool report_poll;
-	uint32_t *closed;  /* closed.c: ids of freed tunnels not yet reported */
+	struct fg_handoff_tally *closed; /* closed.c: freed tunnels not yet reported */
 	size_t n_closed, cap_closed;
 	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */
 	struct __kernel_timespec drain_ts;
@@ -252,14 +253,26 @@ void dp_down_finish(struct dp_tunnel *t);
 /*
  * ---- closed.c: close reports (fedgate/handoff-t.h struct fg_handoff_closed) ----
  * The control process counts tunnels per name ($.tunnels[].max_tunnels), so
- * each freed tunnel's handoff id goes back to it, in batches.
+ * each freed tunnel's handoff id goes back to it, in batches, with the bytes
+ * it moved since its last tally.
  */
 
-/* @id's tunnel was freed: kept for dp_closed_flush(). Without memory it is dropped (logged). */
-void dp_closed_note(struct dp_worker *w, uint32_t id);
+/*
+ * @t is being freed: its id and untold bytes are kept for dp_closed_flush().
+ * Without memory they are dropped (logged).
+ */
+void dp_closed_note(struct dp_worker *w, struct dp_tunnel *t);
 
 /*
- * Sends what was noted, FG_HANDOFF_CLOSED_MAX ids a message, without waiting;
+ * Tells the bytes each running tunnel moved since its last tally, in
+ * batches, without waiting; a full socket leaves the rest untold for the
+ * next call or the close report. Called once a second (idle.c), and only
+ * while no answer or close report waits: those go first.
+ */
+void dp_bytes_report(struct dp_worker *w);
+
+/*
+ * Sends what was noted, FG_HANDOFF_CLOSED_MAX tunnels a message, without waiting;
  * a full socket keeps the rest for the next call. Frees the buffer at @final.
  */
 void dp_closed_flush(struct dp_worker *w, bool final);
@@ -297,7 +310,7 @@ const char *dp_down_error(int err);
  * closes those that moved none for longer than their limit.
  */
 
-/* A tunnel with an idle limit started: the tick runs (it stops itself once none is left). */
+/* A tunnel started: the tick runs (it stops itself once none is left). */
 void dp_idle_arm(struct dp_worker *w);
 
 /* The tick's completion (@res -ETIME): reaps idle tunnels, re-arms; another @res stops it. */

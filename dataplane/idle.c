@@ -4,9 +4,9 @@
  * that moved no byte either way for longer than that is closed, cleanly: a
  * close_notify and a FIN toward the TLS peer, a FIN toward the plaintext side.
  *
- * The cost is one timeout a second per worker, and only while one of its
- * tunnels has a limit: tunnel.c notes the worker's tick count on every
- * completion that moved bytes. The ticks are relative timeouts re-armed when
+ * The cost is one timeout a second per worker while it has tunnels (the
+ * same tick sends their bytes tallies, worker.c): tunnel.c notes the
+ * worker's tick count on every completion that moved bytes. The ticks are relative timeouts re-armed when
  * each completes, so they never run ahead of the clock: a tunnel is never cut
  * early, and one idle for N seconds is closed within N + 1 (and a busy worker's
  * lag).
@@ -128,8 +128,6 @@ static void reap(struct dp_tunnel *t)
 
 void dp_idle_tick(struct dp_worker *w, int res)
 {
-	bool timed = false;
-
 	/*
 	 * -ETIME is the timeout expiring. Any other result (a ring that refuses
 	 * timeouts) would come back at once on every retry: the tick stays
@@ -152,9 +150,7 @@ void dp_idle_tick(struct dp_worker *w, int res)
 		 */
 		if (w->ticks - t->active_tick > t->idle_s)
 			reap(t);
-		else
-			timed = true;
 	}
-	if (timed && w->handoff_open)
+	if (w->n_tunnels && w->handoff_open)
 		queue_tick(w);
 }

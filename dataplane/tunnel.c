@@ -227,8 +227,7 @@ int dp_tunnel_start(struct dp_worker *w, const struct fg_handoff *h, int plain_f
 		w->tunnels->prev = t;
 	w->tunnels = t;
 	w->n_tunnels++;
-	if (t->idle_s)
-		dp_idle_arm(w);
+	dp_idle_arm(w);
 	t->backend->start(t);
 	return 0;
 

@@ -43,7 +43,7 @@ static void tunnel_free(struct dp_tunnel *t)
 	if (t->next)
 		t->next->prev = t->prev;
 	w->n_tunnels--;
-	dp_closed_note(w, t->id);
+	dp_closed_note(w, t);
 	free(t);
 }
 

@@ -159,6 +159,9 @@ static void handle_cqe(struct dp_worker *w, const struct io_uring_cqe *cqe)
 		break;
 	case DP_OP_TICK:
 		dp_idle_tick(owner, cqe->res);
+		/* Answers and close reports wait: they go first, and the socket is full. */
+		if (cqe->res == -ETIME && !w->n_acks && !w->n_closed)
+			dp_bytes_report(w);
 		break;
 	case DP_OP_REPORT: /* report() runs after the batch */
 		w->report_poll = false;

@@ -56,17 +56,17 @@ int fg_handoff_ack_check(const void *buf, size_t len, struct fg_handoff_ack *ack
 
 int fg_handoff_closed_check(const void *buf, size_t len, struct fg_handoff_closed *c)
 {
-	const size_t hdr = offsetof(struct fg_handoff_closed, id);
+	const size_t hdr = offsetof(struct fg_handoff_closed, t);
 
 	if (len < hdr || len > sizeof(*c))
 		return -EPROTO;
 	memcpy(c, buf, len);
-	if (c->magic != FG_HANDOFF_CLOSED_MAGIC || !c->n || c->n > FG_HANDOFF_CLOSED_MAX ||
-	    len != hdr + c->n * sizeof(c->id[0]))
+	if ((c->magic != FG_HANDOFF_CLOSED_MAGIC && c->magic != FG_HANDOFF_BYTES_MAGIC) || !c->n ||
+	    c->n > FG_HANDOFF_CLOSED_MAX || len != hdr + c->n * sizeof(c->t[0]))
 		return -EPROTO;
 	/* 0 is no handoff's id: a report naming it is not one fedgate sends. */
 	for (uint32_t i = 0; i < c->n; i++)
-		if (!c->id[i])
+		if (!c->t[i].id)
 			return -EPROTO;
 	return 0;
 }

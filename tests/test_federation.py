@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 import pytest
 from cryptography import x509
@@ -793,8 +794,10 @@ def test_renewal_refuses_a_certificate_for_other_sans_and_keeps_serving_the_curr
     cloud, kube, federated = cas
     fake_ca.not_before, fake_ca.lifetime = -200, 100  # two thirds of the lifetime are over
     fake_ca.mode["/renew"] = "other-sans"
-    h = gateways("h", gw_config(fake_identity(fake_ca, tmp_path / "h"), str(federated),
-                                [terminate(hello, B_ALLOW, proxy_v2=True)]))
+    cfg = gw_config(fake_identity(fake_ca, tmp_path / "h"), str(federated),
+                    [terminate(hello, B_ALLOW, proxy_v2=True)])
+    cfg["admin"] = {"listen": "127.0.0.1:0"}
+    h = gateways("h", cfg)
     h.wait_log(r"enrolled at " + re.escape(fake_ca.url) + r": gw\.fake\.internal")
     before = (tmp_path / "h" / "gw.crt").read_bytes()
     # Renewal is due now, give or take its jitter (5% of the 300 s life: up to 15 s later).
@@ -809,6 +812,23 @@ def test_renewal_refuses_a_certificate_for_other_sans_and_keeps_serving_the_curr
     fake_ca.not_before, fake_ca.lifetime = -60, 3600
     h.wait_log(r"renewed at " + re.escape(fake_ca.url), timeout=20)
     assert (tmp_path / "h" / "gw.crt").read_bytes() != before
+    # /metrics counts each: the enrollment, the refused renewal(s), the good one
+    renewals = admin_renewals(h)
+    assert renewals[("enroll", "ok")] == 1 and renewals[("enroll", "failed")] == 0, renewals
+    assert renewals[("renew", "ok")] == 1 and renewals[("renew", "failed")] >= 1, renewals
+    assert renewals[("renew", "failed")] == h.log().count("renewal at " + fake_ca.url +
+                                                          " failed"), renewals
+
+
+def admin_renewals(gw):
+    """fedgate_renewals_total of @gw's /metrics, by (kind, result)."""
+    from prometheus_client.parser import text_string_to_metric_families
+    url = f"http://127.0.0.1:{gw.port('@admin')}/metrics"
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    return {(s.labels["kind"], s.labels["result"]): s.value
+            for fam in text_string_to_metric_families(text) for s in fam.samples
+            if s.name == "fedgate_renewals_total"}
 
 
 def test_an_enrollment_whose_certificate_cannot_be_written_keeps_the_previous_key(

@@ -86,6 +86,15 @@ def test_counters_follow_tunnels_refusals_reloads_and_restarts(pki, metered):
             assert value(s, "fedgate_kernel_tls_stat", counter="TlsCurrRxSw") >= 1, s
     wait_for(lambda: value(scrape(gw), "fedgate_tunnels_open", tunnel="t") == 0, 5,
              "the tunnel's close to be counted")
+    # its bytes, each way, from the close report
+    s = scrape(gw)
+    assert value(s, "fedgate_tunnel_bytes_total", tunnel="t", direction="to_peer") == 5
+    assert value(s, "fedgate_tunnel_bytes_total", tunnel="t", direction="from_peer") == 5
+    assert time.time() < value(s, "fedgate_trust_bundle_expiry_timestamp_seconds") \
+        < time.time() + 30 * 365 * 86400
+    # a gateway with files for its identity neither enrolls nor renews
+    assert value(s, "fedgate_renewals_total", kind="renew", result="ok") == 0
+    assert value(s, "fedgate_renewals_total", kind="enroll", result="failed") == 0
 
     # a refusal: a client whose certificate the allow rules do not admit
     with pytest.raises((ssl.SSLError, OSError)):
@@ -176,3 +185,23 @@ def test_admin_listen_must_be_an_address(pki, tmp_path):
                            timeout=20)
         assert r.returncode == 2, (bad, r.stderr)
         assert why in r.stderr, (bad, r.stderr)
+
+
+def test_a_tunnel_refused_at_max_tunnels_counts_as_a_limit_hit(pki, gateways, upstream):
+    up = upstream()
+    cfg = gateway_config(pki, "bar", [{
+        "name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+        "max_tunnels": 1, "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]}])
+    cfg["admin"] = {"listen": "127.0.0.1:0"}
+    gw = gateways("terminate", cfg)
+    assert not [k for k in scrape(gw) if k[0] == "fedgate_limit_hits_total"]
+    with tunnel(pki, gw) as first:
+        first.sendall(b"ping\n")
+        assert first.recv(5) == b"ping\n"
+        with pytest.raises((ssl.SSLError, OSError)):
+            with tunnel(pki, gw) as second:
+                second.sendall(b"x")
+                assert second.recv(1) == b""
+        wait_for(lambda: ("fedgate_limit_hits_total", (("limit", "max_tunnels"),))
+                 in scrape(gw), 5, "the refusal at max_tunnels to be counted")
+        assert value(scrape(gw), "fedgate_limit_hits_total", limit="max_tunnels") == 1

@@ -42,18 +42,33 @@ struct fg_handoff_ack {
 };
 
 /*
- * From a data plane worker: the tunnels of handoffs @id[0..@n) were freed
- * (for the control process's per-tunnel counts, $.tunnels[].max_tunnels).
- * Only offsetof(id) + 4 * @n bytes travel; a worker sends what closed in
- * one batch after each round of completions.
+ * What one tunnel moved since the worker last told: plaintext bytes toward
+ * the TLS peer (@up) and from it (@down), for /metrics and `fedgate status`.
+ */
+struct fg_handoff_tally {
+	uint32_t id; /* its handoff's */
+	uint32_t pad;
+	uint64_t up, down;
+};
+
+/*
+ * From a data plane worker: the tunnels of handoffs @t[0..@n) were freed
+ * (for the control process's per-tunnel counts, $.tunnels[].max_tunnels),
+ * each with the bytes it moved since its last tally. With magic
+ * FG_HANDOFF_BYTES_MAGIC the same layout is a tally of tunnels that still
+ * run, sent once a second at most. Only offsetof(t) + sizeof(t[0]) * @n
+ * bytes travel; a worker sends what closed in one batch after each round of
+ * completions. Bytes of tunnels lost with a dead data plane are not told.
  */
 #define FG_HANDOFF_CLOSED_MAGIC 0x63686766u /* "fghc" */
+#define FG_HANDOFF_BYTES_MAGIC 0x62686766u  /* "fghb" */
 #define FG_HANDOFF_CLOSED_MAX 60
 struct fg_handoff_closed {
 	uint32_t magic;
 	uint32_t n;	    /* 1 .. FG_HANDOFF_CLOSED_MAX */
-	uint32_t n_tunnels; /* the worker's tunnels, these no longer counted */
-	uint32_t id[FG_HANDOFF_CLOSED_MAX];
+	uint32_t n_tunnels; /* the worker's tunnels, these no longer counted (closed) */
+	uint32_t pad;
+	struct fg_handoff_tally t[FG_HANDOFF_CLOSED_MAX];
 };
 
 /*

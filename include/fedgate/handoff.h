@@ -37,8 +37,9 @@ uint32_t fg_handoff_id(const struct fg_handoff *h, size_t len);
 int fg_handoff_ack_check(const void *buf, size_t len, struct fg_handoff_ack *ack);
 
 /*
- * @len bytes in @buf as a close report: 0 with *@c filled (its first @c->n
- * ids, each nonzero), or -EPROTO. Pure.
+ * @len bytes in @buf as a close report or a bytes tally (@c->magic says
+ * which): 0 with *@c filled (its first @c->n tallies, each id nonzero), or
+ * -EPROTO. Pure.
  */
 int fg_handoff_closed_check(const void *buf, size_t len, struct fg_handoff_closed *c);
 

@@ -50,10 +50,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (!fg_handoff_closed_check(buf, size, &closed)) {
 		if (!closed.n || closed.n > FG_HANDOFF_CLOSED_MAX ||
-		    size != offsetof(struct fg_handoff_closed, id) + 4 * closed.n)
+		    size != offsetof(struct fg_handoff_closed, t) + sizeof(closed.t[0]) * closed.n ||
+		    (closed.magic != FG_HANDOFF_CLOSED_MAGIC && closed.magic != FG_HANDOFF_BYTES_MAGIC))
 			abort();
 		for (uint32_t i = 0; i < closed.n; i++)
-			if (!closed.id[i])
+			if (!closed.t[i].id)
 				abort();
 	}
 	if (fg_handoff_id(h, size) && size < HEADER_LEN)

@@ -351,43 +351,56 @@ UNIT_TEST(ack_and_drain_check)
 
 UNIT_TEST(closed_check)
 {
-	struct fg_handoff_closed c = {FG_HANDOFF_CLOSED_MAGIC, 3, 7, {11, 12, 13}}, out;
-	const size_t hdr = offsetof(struct fg_handoff_closed, id);
+	struct fg_handoff_closed c = {FG_HANDOFF_CLOSED_MAGIC,
+				      3,
+				      7,
+				      0,
+				      {{11, 0, 0, 0}, {12, 0, 0, 0}, {13, 0, 5, 6}}},
+				 out;
+	const size_t hdr = offsetof(struct fg_handoff_closed, t), one = sizeof(c.t[0]);
 	int sv[2];
 	uint8_t buf[sizeof(c)];
 
-	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 12, &out), 0);
+	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 3 * one, &out), 0);
 	CHECK_EQ(out.n, 3);
 	CHECK_EQ(out.n_tunnels, 7);
-	CHECK_EQ(out.id[2], 13);
+	CHECK_EQ(out.t[2].id, 13);
+	CHECK_EQ(out.t[2].up, 5);
+	CHECK_EQ(out.t[2].down, 6);
 	/* the length is the count's, neither more nor less */
-	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 8, &out), -EPROTO);
-	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 16, &out), -EPROTO);
+	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 2 * one, &out), -EPROTO);
+	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 4 * one, &out), -EPROTO);
+	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 3 * one - 1, &out), -EPROTO);
 	CHECK_EQ(fg_handoff_closed_check(&c, hdr - 1, &out), -EPROTO);
 	CHECK_EQ(fg_handoff_closed_check(&c, sizeof(c) + 1, &out), -EPROTO);
 	c.n = 0;
 	CHECK_EQ(fg_handoff_closed_check(&c, hdr, &out), -EPROTO);
 	c.n = FG_HANDOFF_CLOSED_MAX + 1;
-	CHECK_EQ(fg_handoff_closed_check(&c, hdr + 4 * c.n, &out), -EPROTO);
+	CHECK_EQ(fg_handoff_closed_check(&c, hdr + one * c.n, &out), -EPROTO);
 	c.n = FG_HANDOFF_CLOSED_MAX;
 	for (uint32_t i = 0; i < c.n; i++)
-		c.id[i] = i + 1;
+		c.t[i].id = i + 1;
 	CHECK_EQ(fg_handoff_closed_check(&c, sizeof(c), &out), 0);
-	c.id[59] = 0; /* no handoff has id 0 */
+	/* a bytes tally has the same layout and its own magic */
+	c.magic = FG_HANDOFF_BYTES_MAGIC;
+	CHECK_EQ(fg_handoff_closed_check(&c, sizeof(c), &out), 0);
+	CHECK_EQ(out.magic, FG_HANDOFF_BYTES_MAGIC);
+	c.magic = FG_HANDOFF_CLOSED_MAGIC;
+	c.t[59].id = 0; /* no handoff has id 0 */
 	CHECK_EQ(fg_handoff_closed_check(&c, sizeof(c), &out), -EPROTO);
-	c.id[59] = 60;
+	c.t[59].id = 60;
 	c.magic = FG_HANDOFF_ACK_MAGIC;
 	CHECK_EQ(fg_handoff_closed_check(&c, sizeof(c), &out), -EPROTO);
-	/* an ack is no close report, and a close report of one id is no ack */
+	/* an ack is no close report, and a close report of one tunnel is no ack */
 	c.magic = FG_HANDOFF_CLOSED_MAGIC;
 	c.n = 1;
-	CHECK_EQ(fg_handoff_ack_check(&c, hdr + 4, (struct fg_handoff_ack *)buf), -EPROTO);
+	CHECK_EQ(fg_handoff_ack_check(&c, hdr + one, (struct fg_handoff_ack *)buf), -EPROTO);
 
 	CHECK_EQ(socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sv), 0);
-	CHECK_EQ(fg_handoff_send_small(sv[1], &c, hdr + 4), 0);
-	CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), (ssize_t)(hdr + 4));
-	CHECK_EQ(fg_handoff_closed_check(buf, hdr + 4, &out), 0);
-	CHECK_EQ(out.id[0], 1);
+	CHECK_EQ(fg_handoff_send_small(sv[1], &c, hdr + one), 0);
+	CHECK_EQ(recv(sv[0], buf, sizeof(buf), 0), (ssize_t)(hdr + one));
+	CHECK_EQ(fg_handoff_closed_check(buf, hdr + one, &out), 0);
+	CHECK_EQ(out.t[0].id, 1);
 	close(sv[0]);
 	close(sv[1]);
 }
