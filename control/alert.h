@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include "control/tls-t.h"
 
+#define FG_ALERT_CERTIFICATE_UNKNOWN 46
 #define FG_ALERT_ACCESS_DENIED 49
 #define FG_ALERT_DECODE_ERROR 50
 

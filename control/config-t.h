@@ -41,6 +41,7 @@ struct fg_tunnel_conf {
 	int transparent;	 /* terminate: dials the destination the peer names (no target) */
 	int idle_timeout_s;	 /* the data plane closes a tunnel idle this long; 0: never */
 	int max_tunnels;	 /* established at once (control/admit.c); 0: no cap of its own */
+	int revalidate; /* a change of trust or rules closes its tunnels that no longer pass */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };

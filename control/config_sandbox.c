@@ -5,22 +5,6 @@
 #include "control/config.h"
 #include "control/config_walk.h"
 
-/* A boolean at @path.@key into *@out, left alone when absent. */
-static int get_bool(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
-		    int *out)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
-	char jp[256];
-
-	if (!it)
-		return 0;
-	if (!cJSON_IsBool(it))
-		return fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, key),
-				    "expected true or false");
-	*out = cJSON_IsTrue(it);
-	return 0;
-}
-
 /* A user name as useradd takes them: the database decides whether it exists (run.c). */
 static int valid_user(const char *s)
 {
@@ -47,11 +31,11 @@ int fg_conf_parse_sandbox(struct fg_conf_walk *w, struct fg_config *cfg, const c
 	cfg->landlock = 1;
 	cfg->run_as[0] = '\0';
 	if (dp)
-		ret = get_bool(w, dp, "$.dataplane", "seccomp", &cfg->seccomp);
+		ret = fg_conf_get_bool(w, dp, "$.dataplane", "seccomp", &cfg->seccomp);
 	if (!ret && sb) {
 		ret = fg_conf_check_keys(w, sb, "$.sandbox", keys);
 		if (!ret)
-			ret = get_bool(w, sb, "$.sandbox", "landlock", &cfg->landlock);
+			ret = fg_conf_get_bool(w, sb, "$.sandbox", "landlock", &cfg->landlock);
 	}
 	if (ret || !ra)
 		return ret;

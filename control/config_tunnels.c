@@ -207,10 +207,9 @@ static int parse_capture(struct fg_conf_walk *w, const cJSON *obj, const char *p
 	else if (!strcmp(cap, "cgroup"))
 		t->capture = FG_CAPTURE_CGROUP;
 	else
-		ret =
-		    fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "capture"),
-				 "expected \"tproxy\" or \"redirect\" (or \"cgroup\"), got \"%s\"",
-				 cap);
+		ret = fg_conf_fail(
+		    w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "capture"),
+		    "expected \"tproxy\" or \"redirect\" (or \"cgroup\"), got \"%s\"", cap);
 	free(cap);
 	if (!ret)
 		ret = refuse_keys(w, obj, path, own,
@@ -251,10 +250,10 @@ static int parse_transparent(struct fg_conf_walk *w, const cJSON *obj, const cha
 static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			struct fg_tunnel_conf *t)
 {
-	static const char *const keys[] = {"name",     "mode",	      "listen", "peer",
-					   "upstream", "server_name", "allow",	"proxy_protocol",
-					   "capture",  "transparent", "idle_timeout_s", "max_tunnels",
-					   NULL};
+	static const char *const keys[] = {
+	    "name",	      "mode",	     "listen",	       "peer",	  "upstream",
+	    "server_name",    "allow",	     "proxy_protocol", "capture", "transparent",
+	    "idle_timeout_s", "max_tunnels", "revalidate",     NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -282,6 +281,9 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 	if (!ret)
 		ret = fg_conf_get_int(w, obj, path, "max_tunnels", 0, FG_LIMIT_TUNNELS_MAX,
 				      &t->max_tunnels);
+	t->revalidate = 1;
+	if (!ret)
+		ret = fg_conf_get_bool(w, obj, path, "revalidate", &t->revalidate);
 	if (ret)
 		goto out;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "capture")) {

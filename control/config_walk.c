@@ -73,6 +73,21 @@ int fg_conf_get_str(struct fg_conf_walk *w, const cJSON *obj, const char *path, 
 	return *out ? 0 : -ENOMEM;
 }
 
+int fg_conf_get_bool(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
+		     int *out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char jp[256];
+
+	if (!it)
+		return 0;
+	if (!cJSON_IsBool(it))
+		return fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, key),
+				    "expected true or false");
+	*out = cJSON_IsTrue(it);
+	return 0;
+}
+
 int fg_conf_get_int(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
 		    int lo, int hi, int *out)
 {

@@ -21,6 +21,10 @@ int fg_conf_check_keys(struct fg_conf_walk *w, const cJSON *obj, const char *pat
 int fg_conf_get_str(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
 		    int required, char **out);
 
+/* Boolean member @key into *@out (0 or 1); a missing one leaves *@out as it is. */
+int fg_conf_get_bool(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
+		     int *out);
+
 /* Integer member @key in @lo..@hi into *@out; a missing one leaves *@out as it is. */
 int fg_conf_get_int(struct fg_conf_walk *w, const cJSON *obj, const char *path, const char *key,
 		    int lo, int hi, int *out);

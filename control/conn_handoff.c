@@ -16,6 +16,7 @@
 #include "control/dpctl.h"
 #include "control/gateway.h"
 #include "control/keys.h"
+#include "control/proof.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
 #include "fedgate/tls13.h"
@@ -28,6 +29,7 @@
  */
 enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 {
+	struct gw_proof *proof = NULL;
 	struct fg_handoff *h;
 	char desc[2048], accepted[4096];
 	int ret;
@@ -71,6 +73,13 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);
+	/* What the peer showed, for a later change of trust or rules to check again. */
+	ret = gw_proof_new(&proof, c->ssl, c->route ? c->route->server_name : c->t->server_name,
+			   c->route || c->t->transparent ? &c->dst : NULL, c->epoch);
+	if (ret) {
+		gw_conn_refuse(c, c->peer, "cannot keep the peer's chain: %s", strerror(-ret));
+		goto wipe;
+	}
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	snprintf(accepted, sizeof(accepted),
@@ -84,8 +93,8 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	c->watch_fd = -1;
-	ret = gw_dp_handoff(gw->dp, h, c->plain_fd, c->tls_fd, accepted);
-	h = NULL; /* taken, whatever the result */
+	ret = gw_dp_handoff(gw->dp, h, c->plain_fd, c->tls_fd, accepted, proof);
+	h = NULL; /* taken, whatever the result, and the proof too */
 	if (ret)
 		return gw_conn_refuse(c, c->peer, "cannot queue the handoff: %s", strerror(-ret));
 	/* The queue holds the sockets now, and the data plane releases the slot. */

@@ -171,6 +171,7 @@ struct gw_conn *gw_conn_new(struct gw *gw, const struct fg_tunnel_conf *t)
 	}
 	c->src.kind = SRC_CONN;
 	c->gen = gw_gen_hold(gw);
+	c->epoch = gw->reval_epoch;
 	c->t = t;
 	c->plain_fd = c->tls_fd = c->watch_fd = -1;
 	c->legs_slot = -1;

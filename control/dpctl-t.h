@@ -15,6 +15,7 @@
 
 struct fg_evloop;
 struct fg_handoff;
+struct fg_handoff_revoke;
 struct gw_dptrack;
 
 struct dp_pend {
@@ -37,6 +38,9 @@ struct dp_sock {
 	size_t n_tunnels;  /* as the worker last reported */
 	size_t inflight;
 	int drain_due; /* SIGTERM: its drain request is still to be sent */
+	/* revocations to send (revalidate.c), in order, before any handoff */
+	struct fg_handoff_revoke *revoke;
+	size_t n_revoke, cap_revoke;
 	int64_t heard; /* when it last sent anything (or started): ms on fg_mono_ms() */
 };
 
@@ -59,6 +63,7 @@ struct gw_dp {
 	int64_t kill_at;
 	unsigned long n_refused;  /* handoffs the data plane did not take: for the log */
 	struct gw_dptrack *track; /* queued and running tunnels, by id and name */
+	int stale;		  /* a tunnel accepted under older rules runs now (gw_dp_stale) */
 };
 
 #endif

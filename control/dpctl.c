@@ -29,7 +29,9 @@
 #include "control/local_redirect.h"
 #include "control/dpctl_int.h"
 #include "control/dptrack.h"
+#include "control/alert.h"
 #include "control/metrics.h"
+#include "control/proof.h"
 #include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
@@ -140,11 +142,35 @@ static void send_drain(struct gw_dp *dp, struct dp_sock *s, int i)
 		fg_error("data plane worker %d: cannot ask it to drain: %s", i, strerror(-ret));
 }
 
+/* Worker @i's revocations, in order, while its socket has room. */
+static void send_revokes(struct gw_dp *dp, struct dp_sock *s, int i)
+{
+	size_t done = 0;
+	int ret = 0;
+
+	while (done < s->n_revoke &&
+	       !(ret = fg_handoff_send_small(s->fd, &s->revoke[done], sizeof(s->revoke[0]))))
+		done++;
+	if (ret == -EAGAIN)
+		watch_out(dp, s, 1);
+	else if (ret)
+		fg_error("data plane worker %d: cannot ask it to close revoked tunnels: %s", i,
+			 strerror(-ret));
+	/* Another error means the socket is going: the data plane's death forgets them all. */
+	if (ret && ret != -EAGAIN)
+		done = s->n_revoke;
+	memmove(s->revoke, s->revoke + done, (s->n_revoke - done) * sizeof(s->revoke[0]));
+	s->n_revoke -= done;
+}
+
 void gw_dp_flush(struct gw_dp *dp)
 {
-	for (int i = 0; i < dp->opts.workers; i++)
+	for (int i = 0; i < dp->opts.workers; i++) {
 		if (dp->w[i].drain_due && dp->w[i].fd >= 0)
 			send_drain(dp, &dp->w[i], i);
+		if (dp->w[i].n_revoke && dp->w[i].fd >= 0)
+			send_revokes(dp, &dp->w[i], i);
+	}
 	for (struct dp_pend *p = dp->head, *next; p; p = next) {
 		int tried = 0, ret = -EAGAIN;
 
@@ -188,6 +214,64 @@ void gw_dp_flush(struct gw_dp *dp)
 	}
 }
 
+struct revalidation {
+	struct gw_dp *dp;
+	int (*check)(void *ctx, const char *tunnel, const char *peer, const struct gw_proof *p,
+		     uint8_t *alert);
+	void *ctx;
+	size_t n;
+};
+
+/* gw_dptrack_revalidate()'s callback: 1 once the revocation is queued. */
+static int revalidate_one(void *ctx, uint32_t id, int worker, const char *tunnel, const char *peer,
+			  const struct gw_proof *proof)
+{
+	struct revalidation *v = ctx;
+	struct dp_sock *s = &v->dp->w[worker];
+	struct fg_handoff_revoke *grown;
+	uint8_t alert = 0;
+	size_t cap;
+
+	if (!v->check(v->ctx, tunnel, peer, proof, &alert))
+		return 0;
+	if (s->n_revoke == s->cap_revoke) {
+		cap = s->cap_revoke ? s->cap_revoke * 2 : 16;
+		grown = realloc(s->revoke, cap * sizeof(*grown));
+		if (!grown) {
+			fg_error("tunnel %s: %s: no memory to close it; it runs on", tunnel, peer);
+			return 0;
+		}
+		s->revoke = grown;
+		s->cap_revoke = cap;
+	}
+	s->revoke[s->n_revoke++] = (struct fg_handoff_revoke){
+	    .magic = FG_HANDOFF_REVOKE_MAGIC,
+	    .id = id,
+	    .alert = alert ? alert : FG_ALERT_ACCESS_DENIED,
+	};
+	v->n++;
+	return 1;
+}
+
+size_t gw_dp_revalidate(struct gw_dp *dp, unsigned long epoch,
+			int (*check)(void *ctx, const char *tunnel, const char *peer,
+				     const struct gw_proof *p, uint8_t *alert),
+			void *ctx)
+{
+	struct revalidation v = {.dp = dp, .check = check, .ctx = ctx};
+
+	dp->stale = 0;
+	gw_dptrack_revalidate(dp->track, epoch, revalidate_one, &v);
+	if (v.n)
+		gw_dp_flush(dp);
+	return v.n;
+}
+
+int gw_dp_stale(const struct gw_dp *dp)
+{
+	return dp->stale;
+}
+
 int gw_dp_room(const struct gw_dp *dp)
 {
 	if (dp->draining)
@@ -212,14 +296,15 @@ void gw_dp_bytes(const struct gw_dp *dp, const char *tunnel, uint64_t *up, uint6
 }
 
 int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_fd,
-		  const char *accepted)
+		  const char *accepted, struct gw_proof *proof)
 {
 	struct dp_pend *p = calloc(1, sizeof(*p));
 	uint32_t id = dp->next_id;
 	uint64_t owner = h->legs_slot >= 0 ? gw_lr_owner(h->legs_slot) : 0;
 
 	if (!p || !(p->accepted = strdup(accepted)) ||
-	    gw_dptrack_add(dp->track, id, h->tunnel, h->peer, h->legs_slot, owner)) {
+	    gw_dptrack_add(dp->track, id, h->tunnel, h->peer, h->legs_slot, owner, proof)) {
+		gw_proof_free(proof);
 		if (p)
 			free(p->accepted);
 		free(p);
@@ -274,7 +359,8 @@ static void answered(struct gw_dp *dp, int i, const struct fg_handoff_ack *a)
 	}
 	fg_info("%s", p->accepted);
 	gw_metrics_accepted(p->tunnel);
-	gw_dptrack_running(dp->track, p->id);
+	if (gw_dptrack_running(dp->track, p->id, i))
+		dp->stale = 1;
 	pend_unlink(dp, p);
 	close(p->plain_fd);
 	close(p->tls_fd);

@@ -15,6 +15,7 @@
 #include "fedgate/handoff-t.h"
 
 struct gw_dp;
+struct gw_proof;
 struct gw_src;
 struct fg_evloop;
 
@@ -53,7 +54,8 @@ size_t gw_dp_tunnels(const struct gw_dp *dp, const char *tunnel);
 
 /* Each tunnel carried or being handed, as gw_dptrack_each() (control/dptrack.h) gives it. */
 void gw_dp_each(const struct gw_dp *dp,
-		void (*fn)(void *ctx, const char *tunnel, const char *peer, int running), void *ctx);
+		void (*fn)(void *ctx, const char *tunnel, const char *peer, int running),
+		void *ctx);
 
 /*
  * Plaintext bytes @tunnel's tunnels moved toward the TLS peer (*@up) and from
@@ -63,14 +65,31 @@ void gw_dp_each(const struct gw_dp *dp,
 void gw_dp_bytes(const struct gw_dp *dp, const char *tunnel, uint64_t *up, uint64_t *down);
 
 /*
+ * Offers each running tunnel whose proof (control/proof.h) is of an epoch
+ * older than @epoch to @check; one it returns nonzero for, with *@alert set,
+ * is closed: its worker is asked to (when its socket has room, before any
+ * handoff), its TLS peer gets the alert, and it is not offered again; the
+ * others pass for @epoch. Returns how many were asked to close.
+ */
+size_t gw_dp_revalidate(struct gw_dp *dp, unsigned long epoch,
+			int (*check)(void *ctx, const char *tunnel, const char *peer,
+				     const struct gw_proof *p, uint8_t *alert),
+			void *ctx);
+
+/* Whether a tunnel accepted under an epoch older than the last gw_dp_revalidate()'s began to run
+ * since. */
+int gw_dp_stale(const struct gw_dp *dp);
+
+/*
  * Queues @h (taken: wiped and freed here, whatever happens) with the two
  * sockets (taken: the control process's copies, closed once the data plane
- * answered). @accepted is logged when it says the tunnel runs; a refusal or
- * a loss is logged instead and the client gets a reset. Returns 0; on -errno
- * (no memory) nothing but @h was taken.
+ * answered) and @proof (taken whatever happens: kept while the tunnel runs,
+ * for gw_dp_revalidate(); may be NULL). @accepted is logged when it says the
+ * tunnel runs; a refusal or a loss is logged instead and the client gets a
+ * reset. Returns 0; on -errno (no memory) nothing but @h and @proof was taken.
  */
 int gw_dp_handoff(struct gw_dp *dp, struct fg_handoff *h, int plain_fd, int tls_fd,
-		  const char *accepted);
+		  const char *accepted, struct gw_proof *proof);
 
 /* One of its sources (@s) is ready. */
 void gw_dp_event(struct gw_dp *dp, struct gw_src *s);

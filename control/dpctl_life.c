@@ -105,6 +105,7 @@ static void down(struct gw_dp *dp, int status, const char *why)
 			close(s->fd);
 		}
 		s->fd = -1;
+		s->n_revoke = 0; /* their tunnels are gone with it */
 	}
 	for (struct dp_pend *p = dp->head, *next; p; p = next) {
 		next = p->next;
@@ -213,6 +214,8 @@ void gw_dp_free(struct gw_dp *dp)
 	if (dp->timerfd >= 0)
 		close(dp->timerfd);
 	gw_dptrack_free(dp->track);
+	for (int i = 0; i < FG_DP_WORKERS_MAX; i++)
+		free(dp->w[i].revoke);
 	free(dp);
 }
 

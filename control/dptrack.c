@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "control/dptrack.h"
+#include "control/proof.h"
 
 #define BUCKETS 4096 /* a power of two; ids are sequential, so the low bits spread them */
 
@@ -19,6 +20,9 @@ struct track_rec {
 	uint32_t id;
 	unsigned int name; /* index into names */
 	int running;
+	int worker;  /* once running */
+	int revoked; /* asked to close: its peer no longer passes (revalidate.c) */
+	struct gw_proof *proof;
 	int legs_slot; /* -1: none */
 	uint64_t legs_owner;
 	char peer[]; /* its verified identity, as the handoff names it */
@@ -35,6 +39,7 @@ struct gw_dptrack {
 	struct track_name *names;
 	size_t n_names, cap_names;
 	size_t total;
+	unsigned long epoch; /* of the last revalidation */
 };
 
 int gw_dptrack_new(struct gw_dptrack **out)
@@ -50,6 +55,7 @@ void gw_dptrack_free(struct gw_dptrack *tr)
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct track_rec *r = tr->bucket[b], *next; r; r = next) {
 			next = r->next;
+			gw_proof_free(r->proof);
 			free(r);
 		}
 	free(tr->names);
@@ -98,7 +104,7 @@ static struct track_rec **find(struct gw_dptrack *tr, uint32_t id)
 }
 
 int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const char *peer,
-		   int legs_slot, uint64_t legs_owner)
+		   int legs_slot, uint64_t legs_owner, struct gw_proof *proof)
 {
 	size_t plen = strlen(peer);
 	struct track_rec *r = calloc(1, sizeof(*r) + plen + 1);
@@ -117,6 +123,7 @@ int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const
 	r->name = (unsigned int)slot;
 	r->legs_slot = legs_slot;
 	r->legs_owner = legs_owner;
+	r->proof = proof;
 	pp = &tr->bucket[id & (BUCKETS - 1)];
 	r->next = *pp;
 	*pp = r;
@@ -125,12 +132,15 @@ int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const
 	return 0;
 }
 
-void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id)
+int gw_dptrack_running(struct gw_dptrack *tr, uint32_t id, int worker)
 {
 	struct track_rec *r = *find(tr, id);
 
-	if (r)
-		r->running = 1;
+	if (!r)
+		return 0;
+	r->running = 1;
+	r->worker = worker;
+	return r->proof && r->proof->epoch < tr->epoch;
 }
 
 static void unlink_rec(struct gw_dptrack *tr, struct track_rec **pp)
@@ -140,6 +150,7 @@ static void unlink_rec(struct gw_dptrack *tr, struct track_rec **pp)
 	*pp = r->next;
 	tr->names[r->name].n--;
 	tr->total--;
+	gw_proof_free(r->proof);
 	free(r);
 }
 
@@ -191,6 +202,23 @@ void gw_dptrack_each(const struct gw_dptrack *tr,
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (const struct track_rec *r = tr->bucket[b]; r; r = r->next)
 			fn(ctx, tr->names[r->name].name, r->peer, r->running);
+}
+
+void gw_dptrack_revalidate(struct gw_dptrack *tr, unsigned long epoch,
+			   int (*fn)(void *ctx, uint32_t id, int worker, const char *tunnel,
+				     const char *peer, const struct gw_proof *proof),
+			   void *ctx)
+{
+	tr->epoch = epoch;
+	for (size_t b = 0; b < BUCKETS; b++)
+		for (struct track_rec *r = tr->bucket[b]; r; r = r->next) {
+			if (!r->running || !r->proof || r->revoked || r->proof->epoch >= epoch)
+				continue;
+			if (fn(ctx, r->id, r->worker, tr->names[r->name].name, r->peer, r->proof))
+				r->revoked = 1;
+			else
+				r->proof->epoch = epoch;
+		}
 }
 
 int gw_dptrack_bytes(struct gw_dptrack *tr, uint32_t id, uint64_t up, uint64_t down)

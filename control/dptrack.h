@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct gw_dptrack;
+struct gw_proof;
 
 int gw_dptrack_new(struct gw_dptrack **tr);
 /* NULL is fine. */
@@ -23,13 +24,30 @@ void gw_dptrack_free(struct gw_dptrack *tr);
 /*
  * Handoff @id (nonzero, not tracked) of @tunnel with peer identity @peer is
  * queued, its reader in local redirect slot @legs_slot (-1: none) with owner
- * word @legs_owner. 0, or -ENOMEM: not counted.
+ * word @legs_owner, @proof (control/proof.h; may be NULL) what its peer
+ * showed. 0 with @proof taken (freed with the record), or -ENOMEM: not
+ * counted, @proof still the caller's.
  */
 int gw_dptrack_add(struct gw_dptrack *tr, uint32_t id, const char *tunnel, const char *peer,
-		   int legs_slot, uint64_t legs_owner);
+		   int legs_slot, uint64_t legs_owner, struct gw_proof *proof);
 
-/* The data plane took handoff @id: it runs until a close report or the data plane's death. */
-void gw_dptrack_running(struct gw_dptrack *tr, uint32_t id);
+/*
+ * Worker @worker took handoff @id: it runs until a close report or the data
+ * plane's death. Returns 1 when its proof is of an epoch older than the last
+ * revalidation's (it is to be checked: gw_dptrack_revalidate), else 0.
+ */
+int gw_dptrack_running(struct gw_dptrack *tr, uint32_t id, int worker);
+
+/*
+ * Calls @fn for each running tunnel whose proof is of an epoch older than
+ * @epoch and that is not revoked; where it returns nonzero, the tunnel is
+ * marked revoked (it is not offered again: @fn has asked its worker to close
+ * it), else its proof is of @epoch now. @fn must not change @tr.
+ */
+void gw_dptrack_revalidate(struct gw_dptrack *tr, unsigned long epoch,
+			   int (*fn)(void *ctx, uint32_t id, int worker, const char *tunnel,
+				     const char *peer, const struct gw_proof *proof),
+			   void *ctx);
 
 /* Handoff @id is refused, or its tunnel closed: no longer counted. 0, or -ENOENT (unknown). */
 int gw_dptrack_del(struct gw_dptrack *tr, uint32_t id);

@@ -110,6 +110,7 @@ struct gw_conn {
 	int legs_slot;	      /* the plain side's local redirect slot, -1: none */
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
 	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
+	unsigned long epoch;  /* gw.reval_epoch when accepted: the rules it is authorized under */
 };
 
 struct gw {
@@ -138,6 +139,12 @@ struct gw {
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */
+	/*
+	 * revalidate.c: the epoch of the trust and rules new connections are
+	 * accepted under (moved on by each change), and the identity's trust
+	 * generation the last pass saw.
+	 */
+	unsigned long reval_epoch, trust_gen_seen;
 };
 
 #endif

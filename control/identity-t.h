@@ -87,6 +87,8 @@ struct fg_ident {
 	 * status`. 0: never.
 	 */
 	int64_t *bundle_ms;
+	/* Moves on with each change of the bundle new handshakes trust (revalidate.c). */
+	unsigned long trust_gen;
 	/*
 	 * After a reload that names only new federation sources: the previous
 	 * identity's bundle, trusted until one of them answers (never empty).

@@ -186,6 +186,7 @@ int fg_ident_swap_roots(struct fg_ident *id, STACK_OF(X509) * *slot, STACK_OF(X5
 		return ret;
 	}
 	sk_X509_pop_free(prev, X509_free);
+	id->trust_gen++;
 	/* A source of the new config answered: the previous config's bundle is done. */
 	sk_X509_pop_free(id->interim_roots, X509_free);
 	id->interim_roots = NULL;

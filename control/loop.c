@@ -28,6 +28,7 @@
 #include "control/local_redirect.h"
 #include "control/metrics.h"
 #include "control/resolve.h"
+#include "control/revalidate.h"
 #include "control/privdrop.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
@@ -50,6 +51,7 @@ static void handle_timer(struct gw *gw)
 	now = fg_mono_ms();
 	gw_conn_refuse_flush(now);
 	gw_admin_tick(gw->admin, now);
+	gw_revalidate_poll(gw); /* a trust file the tick read again */
 	/*
 	 * glibc keeps what a flood's connections freed in its arenas: once
 	 * hundreds have gone, it goes back to the system (cheap at one a second).
@@ -68,6 +70,7 @@ static void handle_jobs(struct gw *gw, struct fg_jobq *q)
 
 	while ((j = fg_jobq_take(q)))
 		fg_ident_job_done(gw->id, j);
+	gw_revalidate_poll(gw);
 }
 
 /* The loop ends once the data plane is done: drained (0), or killed by its filter (fatal). */
@@ -187,9 +190,9 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	if (l->t->capture)
 		fg_info("tunnel %s (originate, capture %s) listening on %s, peers by $.routes",
 			l->t->name,
-			l->t->capture == FG_CAPTURE_TPROXY	 ? "tproxy"
+			l->t->capture == FG_CAPTURE_TPROXY     ? "tproxy"
 			: l->t->capture == FG_CAPTURE_REDIRECT ? "redirect"
-								: "cgroup",
+							       : "cgroup",
 			bound);
 	else if (l->t->transparent)
 		fg_info("tunnel %s (terminate, transparent) listening on %s, upstream: the "
@@ -384,6 +387,7 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 	case SRC_DATAPLANE:
 		/* A data plane that dies is restarted there, never the gateway's end. */
 		gw_dp_event(gw->dp, s);
+		gw_revalidate_poll(gw);
 		dp_done(gw);
 		break;
 	case SRC_LINGER:
@@ -412,9 +416,10 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {
-		int n = fg_evloop_wait(&loop, evs, 64,
-				       sooner(sooner(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)),
-					      gw_admit_timeout(&gw)));
+		int n = fg_evloop_wait(
+		    &loop, evs, 64,
+		    sooner(sooner(gw_conn_timeout(&gw), gw_linger_timeout(gw.linger)),
+			   gw_admit_timeout(&gw)));
 
 		if (n < 0) {
 			gw.fatal = n;

@@ -16,6 +16,7 @@
 #include "control/identity.h"
 #include "control/jobs.h"
 #include "control/metrics.h"
+#include "control/revalidate.h"
 #include "fedgate/err.h"
 #include "fedgate/log.h"
 
@@ -135,8 +136,9 @@ void gw_reload(struct gw *gw)
 }
 
 /*
- * Everything that verifies applies to new handshakes; established tunnels and
- * handshakes in flight keep what they have. The identity's files were found
+ * Everything that verifies applies to new handshakes; handshakes in flight
+ * keep what they have, and established tunnels are checked again
+ * (revalidate.c), as are those in flight once they run. The identity's files were found
  * answering by the load a moment ago; fg_ident_new() reads them again, within
  * its own 5 s bound.
  */
@@ -180,6 +182,7 @@ void gw_reload_done(struct gw *gw, struct fg_job *j)
 	gw->cur = g;
 	fg_info("config reloaded: %zu tunnel(s), %d root(s) in the trust bundle, %zu root rule(s)",
 		cfg->n_tunnels, fg_ident_tls(id)->n_roots, cfg->n_root_rules);
+	gw_revalidate_changed(gw, "a config reload");
 free_job:
 	fg_job_free(j);
 	if (gw->reload_again) {

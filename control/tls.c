@@ -72,20 +72,71 @@ static void peer_from_leaf(X509 *leaf, struct fg_peer_id *peer)
 	GENERAL_NAMES_free(sans);
 }
 
-int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
+int fg_tls_peer_of(X509 *leaf, STACK_OF(X509) * verified, struct fg_peer_id *peer)
 {
-	STACK_OF(X509) *chain;
-	X509 *leaf, *root;
+	X509 *root;
 
 	memset(peer, 0, sizeof(*peer));
-	leaf = SSL_get0_peer_certificate(ssl);
-	chain = SSL_get0_verified_chain(ssl);
-	if (!leaf || !chain || sk_X509_num(chain) < 1 || SSL_get_verify_result(ssl) != X509_V_OK)
+	if (!leaf || !verified || sk_X509_num(verified) < 1)
 		return -EACCES;
 	peer_from_leaf(leaf, peer);
-	root = sk_X509_value(chain, sk_X509_num(chain) - 1);
+	root = sk_X509_value(verified, sk_X509_num(verified) - 1);
 	fg_x509_cn(X509_get_subject_name(root), peer->root_cn, sizeof(peer->root_cn));
 	return fg_x509_sha256(root, peer->root_sha256) ? -EACCES : 0;
+}
+
+int fg_tls_verify_again(struct fg_tls *t, int is_server, STACK_OF(X509) * chain,
+			const char *expect_name, STACK_OF(X509) * *verified, char *why, size_t len)
+{
+	SSL_CTX *ctx = is_server ? t->server : t->client;
+	STACK_OF(X509) *untrusted = NULL;
+	X509_STORE_CTX *xctx = X509_STORE_CTX_new();
+	X509_VERIFY_PARAM *param;
+	int ret = -ENOMEM, err;
+
+	*verified = NULL;
+	if (!xctx || !ctx || sk_X509_num(chain) < 1)
+		goto out;
+	/* The certificates between leaf and anchor: only the current store may anchor them. */
+	untrusted = sk_X509_dup(chain);
+	if (!untrusted)
+		goto out;
+	(void)sk_X509_shift(untrusted);
+	if (sk_X509_num(untrusted) > 0)
+		(void)sk_X509_pop(untrusted);
+	if (!X509_STORE_CTX_init(xctx, SSL_CTX_get_cert_store(ctx), sk_X509_value(chain, 0),
+				 untrusted))
+		goto out;
+	/* As a handshake of this context would: its purpose, depth and flags. */
+	param = X509_STORE_CTX_get0_param(xctx);
+	if (!X509_STORE_CTX_set_default(xctx, is_server ? "ssl_client" : "ssl_server") ||
+	    !X509_VERIFY_PARAM_set1(param, SSL_CTX_get0_param(ctx)) ||
+	    (expect_name && !X509_VERIFY_PARAM_set1_host(param, expect_name, 0)))
+		goto out;
+	ERR_clear_error();
+	if (X509_verify_cert(xctx) <= 0) {
+		err = X509_STORE_CTX_get_error(xctx);
+		snprintf(why, len, "%s (depth %d)",
+			 err ? X509_verify_cert_error_string(err) : "verification failed",
+			 X509_STORE_CTX_get_error_depth(xctx));
+		ret = -EACCES;
+		goto out;
+	}
+	*verified = X509_STORE_CTX_get1_chain(xctx);
+	ret = *verified ? 0 : -ENOMEM;
+out:
+	sk_X509_free(untrusted);
+	X509_STORE_CTX_free(xctx);
+	return ret;
+}
+
+int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer)
+{
+	if (SSL_get_verify_result(ssl) != X509_V_OK) {
+		memset(peer, 0, sizeof(*peer));
+		return -EACCES;
+	}
+	return fg_tls_peer_of(SSL_get0_peer_certificate(ssl), SSL_get0_verified_chain(ssl), peer);
 }
 
 /* Remembers the first failure with the identity it concerns; the verdict stays OpenSSL's. */
@@ -93,7 +144,7 @@ static int verify_cb(int ok, X509_STORE_CTX *xctx)
 {
 	SSL *ssl = X509_STORE_CTX_get_ex_data(xctx, SSL_get_ex_data_X509_STORE_CTX_idx());
 	struct fg_tls_conn *st = ssl ? fg_keys_conn(ssl) : NULL;
-	STACK_OF(X509) *chain;
+	STACK_OF(X509) * chain;
 	X509 *top;
 
 	if (ok || !st || st->verify_error)
@@ -140,8 +191,7 @@ SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect
 		SSL_set_accept_state(ssl);
 	} else {
 		SSL_set_connect_state(ssl);
-		if (!SSL_set_tlsext_host_name(ssl, expect_name) ||
-		    !SSL_set1_host(ssl, expect_name))
+		if (!SSL_set_tlsext_host_name(ssl, expect_name) || !SSL_set1_host(ssl, expect_name))
 			goto free_ssl;
 	}
 	return ssl;
@@ -249,8 +299,7 @@ int fg_material_load_identity(struct fg_material *m, const struct fg_config *cfg
 			goto free_bio;
 		}
 	/* The end of the text is the only error expected after the leaf. */
-	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE &&
-	    ERR_peek_last_error()) {
+	if (ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE && ERR_peek_last_error()) {
 		ret = fg_conf_fail(err, cfg->path, "$.identity.cert",
 				   "%s is not a usable PEM certificate chain: %s", cert_file,
 				   fg_tls_error(ebuf, sizeof(ebuf)));
@@ -353,8 +402,8 @@ void fg_cert_describe(X509 *x, char *out, size_t len)
 
 		until[n > 0 ? n : 0] = '\0';
 	}
-	snprintf(out, len, "%s, serial %s, valid until %s", cn[0] ? cn : "(no CN)",
-		 hex ? hex : "?", until);
+	snprintf(out, len, "%s, serial %s, valid until %s", cn[0] ? cn : "(no CN)", hex ? hex : "?",
+		 until);
 	BIO_free(mem);
 	OPENSSL_free(hex);
 	BN_free(bn);

@@ -56,6 +56,22 @@ SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect
 /* The verified peer's identity. Returns 0, or -EACCES when the peer is not verified. */
 int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer);
 
+/*
+ * Verifies @chain (leaf first, as a handshake received and verified it) again
+ * against @t's context for the side @is_server (the terminate side verifies
+ * clients), with @expect_name (NULL: none) as the name it must hold, now.
+ * Returns 0 with *@verified (the chain built, the caller frees it with
+ * sk_X509_pop_free), -EACCES with the reason in @why (@len bytes), or -ENOMEM.
+ */
+int fg_tls_verify_again(struct fg_tls *t, int is_server, STACK_OF(X509) * chain,
+			const char *expect_name, STACK_OF(X509) * *verified, char *why, size_t len);
+
+/*
+ * The identity of @leaf as @verified (the chain a verification built, leaf
+ * first, its anchor last) vouches for it. 0, or -EACCES (no chain).
+ */
+int fg_tls_peer_of(X509 *leaf, STACK_OF(X509) * verified, struct fg_peer_id *peer);
+
 /* Describes the first queued OpenSSL error (and clears the queue) into @buf. */
 const char *fg_tls_error(char *buf, size_t len);
 

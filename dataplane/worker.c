@@ -89,8 +89,38 @@ static void report(struct dp_worker *w)
 	}
 }
 
+/*
+ * The control process revoked handoff @r->id: its peer no longer passes. Its
+ * TLS peer gets the alert, its plaintext side a reset (dp_tunnel_abort). The
+ * linger waits for every operation first, and an idle tunnel's wait for the
+ * peer's next record would never end: those are cancelled (a send is not,
+ * so that the alert never lands inside a record).
+ */
+static void revoke_tunnel(struct dp_worker *w, const struct fg_handoff_revoke *r)
+{
+	static const enum dp_op waits[] = {DP_OP_DOWN_READY, DP_OP_TLS_RECV};
+
+	for (struct dp_tunnel *t = w->tunnels; t; t = t->next) {
+		if (t->id != r->id || t->closing)
+			continue;
+		for (size_t i = 0; i < sizeof(waits) / sizeof(waits[0]); i++) {
+			struct io_uring_sqe *sqe = dp_get_sqe(w);
+
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)t | waits[i],
+					       IORING_ASYNC_CANCEL_ALL);
+			dp_set_data(sqe, t, DP_OP_POLL); /* its result is not needed */
+			t->inflight++;
+		}
+		dp_peer_error(t, (uint8_t)r->alert);
+		dp_tunnel_abort(t, "revoked by the control process: its peer no longer passes "
+				   "(the control process's log names the rule)");
+		return;
+	}
+}
+
 static void handle_handoff(struct dp_worker *w, int res)
 {
+	struct fg_handoff_revoke r;
 	struct fg_handoff_drain d;
 	int fds[2], ret;
 	uint32_t id;
@@ -107,6 +137,11 @@ static void handle_handoff(struct dp_worker *w, int res)
 	}
 	if (!fg_handoff_drain_check(w->h, (size_t)res, &d)) {
 		dp_drain_start(w, d.deadline_ms);
+		queue_handoff(w);
+		return;
+	}
+	if (!fg_handoff_revoke_check(w->h, (size_t)res, &r)) {
+		revoke_tunnel(w, &r);
 		queue_handoff(w);
 		return;
 	}

@@ -81,3 +81,13 @@ int fg_handoff_drain_check(const void *buf, size_t len, struct fg_handoff_drain 
 		return -EPROTO;
 	return 0;
 }
+
+int fg_handoff_revoke_check(const void *buf, size_t len, struct fg_handoff_revoke *r)
+{
+	if (len != sizeof(*r))
+		return -EPROTO;
+	memcpy(r, buf, sizeof(*r));
+	if (r->magic != FG_HANDOFF_REVOKE_MAGIC || !r->id || !r->alert || r->alert > 255)
+		return -EPROTO;
+	return 0;
+}

@@ -84,4 +84,17 @@ struct fg_handoff_drain {
 	uint32_t deadline_ms;
 };
 
+/*
+ * From the control process: close the tunnel of handoff @id now, its TLS peer
+ * getting fatal alert @alert (1..255), for its peer no longer passes the
+ * trust bundle or the rules (control/revalidate.c). A worker that no longer
+ * runs @id ignores it: the tunnel closed on its own meanwhile.
+ */
+#define FG_HANDOFF_REVOKE_MAGIC 0x78686766u /* "fghx" */
+struct fg_handoff_revoke {
+	uint32_t magic;
+	uint32_t id;
+	uint32_t alert;
+};
+
 #endif

@@ -46,6 +46,9 @@ int fg_handoff_closed_check(const void *buf, size_t len, struct fg_handoff_close
 /* @len bytes in @buf as a drain request: 0 with *@d filled, or -EPROTO. Pure. */
 int fg_handoff_drain_check(const void *buf, size_t len, struct fg_handoff_drain *d);
 
+/* @len bytes in @buf as a revocation: 0 with *@r filled (id nonzero), or -EPROTO. Pure. */
+int fg_handoff_revoke_check(const void *buf, size_t len, struct fg_handoff_revoke *r);
+
 /*
  * Checks a received message of @len bytes in @h with control data in @msg.
  * On success returns 0 with fds[0] = plain, fds[1] = TLS (now owned by the

@@ -21,6 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fg_handoff_ack ack;
 	struct fg_handoff_drain drain;
 	struct fg_handoff_closed closed;
+	struct fg_handoff_revoke revoke;
 	uint8_t *buf;
 
 	buf = malloc(size ? size : 1);
@@ -57,6 +58,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (!closed.t[i].id)
 				abort();
 	}
+	if (!fg_handoff_revoke_check(buf, size, &revoke) &&
+	    (size != sizeof(revoke) || !revoke.id || !revoke.alert || revoke.alert > 255))
+		abort();
 	if (fg_handoff_id(h, size) && size < HEADER_LEN)
 		abort();
 	free(buf);

@@ -405,7 +405,28 @@ UNIT_TEST(closed_check)
 	close(sv[1]);
 }
 
+UNIT_TEST(revoke_check)
+{
+	struct fg_handoff_revoke r = {FG_HANDOFF_REVOKE_MAGIC, 7, 49}, out;
+
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r), &out), 0);
+	CHECK_EQ(out.id, 7);
+	CHECK_EQ(out.alert, 49);
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r) - 1, &out), -EPROTO);
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r) + 1, &out), -EPROTO);
+	r.id = 0; /* no handoff has id 0 */
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r), &out), -EPROTO);
+	r.id = 7;
+	r.alert = 0; /* not an alert: the tunnel would close with none */
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r), &out), -EPROTO);
+	r.alert = 256;
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r), &out), -EPROTO);
+	r.alert = 49;
+	r.magic = FG_HANDOFF_DRAIN_MAGIC;
+	CHECK_EQ(fg_handoff_revoke_check(&r, sizeof(r), &out), -EPROTO);
+}
+
 UNIT_MAIN("handoff", UNIT_CASE(check_accepts), UNIT_CASE(check_refuses),
 	  UNIT_CASE(check_reads_only_len), UNIT_CASE(send_and_parse), UNIT_CASE(check_legs_slot),
 	  UNIT_CASE(parse_emfile), UNIT_CASE(check_id), UNIT_CASE(ack_and_drain_check),
-	  UNIT_CASE(closed_check))
+	  UNIT_CASE(closed_check), UNIT_CASE(revoke_check))
