@@ -4,7 +4,8 @@ works from where it installs it: `fedgate check` of the shipped example through 
 own ExecStartPre, the demo with the installed binary, `systemd-analyze verify` of the unit
 in the unpacked tree, `fedgate run` under the unit's CapabilityBoundingSet and
 NoNewPrivileges (emulated with setpriv: these machines' init is not systemd), and every
-system call a gateway pair makes (strace) inside the unit's SystemCallFilter.
+system call a gateway pair makes (strace) inside the unit's SystemCallFilter and
+MemoryDenyWriteExecute.
 
 The package is unpacked with `dpkg -x` into a throwaway root (no maintainer scripts run);
 the host's libraries serve the binary there, as Depends would on a real install.
@@ -353,7 +354,7 @@ def stop_traced(gw):
 STRACE_CALL = re.compile(r"^\d+\s+([a-z_0-9]+)\(", re.M)
 
 
-def test_unit_syscall_filter_allows_every_call_a_gateway_pair_makes(
+def test_unit_syscall_filter_and_mdwe_allow_every_call_a_gateway_pair_makes(
         root, pki, tmp_path, upstream, monkeypatch):
     # start, handshake, a tunnel in the data plane (io_uring, seccomp), SIGHUP, SIGTERM drain:
     # a call outside the unit's filter would fail with EPERM under systemd
@@ -390,9 +391,16 @@ def test_unit_syscall_filter_allows_every_call_a_gateway_pair_makes(
     finally:
         rc_b = stop_traced(b)
     assert (rc_a, rc_b) == (0, 0), a.log() + b.log()
-    calls = set()
+    calls, wx = set(), []
     for f in traces.iterdir():
-        calls |= set(STRACE_CALL.findall(f.read_text()))
+        text = f.read_text()
+        calls |= set(STRACE_CALL.findall(text))
+        # MemoryDenyWriteExecute refuses a mapping both writable and executable, and
+        # making any mapping executable afterwards
+        wx += re.findall(r"^\d+\s+(?:mmap\([^)]*PROT_WRITE\|PROT_EXEC|"
+                         r"(?:pkey_)?mprotect\([^)]*PROT_EXEC).*$", text, re.M)
+    assert unit_lines(root, "MemoryDenyWriteExecute") == ["yes"]
+    assert not wx, f"MemoryDenyWriteExecute would refuse: {wx[:5]}"
     # the trace did follow both processes of both gateways
     assert {"execve", "io_uring_enter", "seccomp", "landlock_restrict_self"} <= calls, calls
     outside = sorted(calls - allowed)
