@@ -5,7 +5,7 @@ own ExecStartPre, the demo with the installed binary, `systemd-analyze verify` o
 in the unpacked tree, `fedgate run` under the unit's CapabilityBoundingSet and
 NoNewPrivileges (emulated with setpriv: these machines' init is not systemd), and every
 system call a gateway pair makes (strace) inside the unit's SystemCallFilter and
-MemoryDenyWriteExecute.
+MemoryDenyWriteExecute. The maintainer scripts run with a stub systemctl.
 
 The package is unpacked with `dpkg -x` into a throwaway root (no maintainer scripts run);
 the host's libraries serve the binary there, as Depends would on a real install.
@@ -405,3 +405,45 @@ def test_unit_syscall_filter_and_mdwe_allow_every_call_a_gateway_pair_makes(
     assert {"execve", "io_uring_enter", "seccomp", "landlock_restrict_self"} <= calls, calls
     outside = sorted(calls - allowed)
     assert not outside, f"fedgate calls {outside}, which the unit's SystemCallFilter refuses"
+
+
+MAINT = {  # argv -> the systemctl calls it makes where systemd runs
+    ("postinst", "configure", ""): ["--system daemon-reload"],
+    ("postinst", "configure", "0.0.9"): ["--system daemon-reload",
+                                         "try-restart fedgate@*.service"],
+    ("prerm", "remove"): ["stop fedgate@*.service"],
+    ("prerm", "upgrade", "0.2.0"): [],
+    ("postrm", "remove"): ["--system daemon-reload"],
+    ("postrm", "purge"): ["--system daemon-reload"],
+}
+
+
+def test_maintainer_scripts_reload_systemd_restart_on_upgrade_and_stop_on_remove(deb, tmp_path):
+    need("unshare")
+    if os.geteuid():
+        pytest.skip("SKIP: a private /run/systemd/system needs root (unshare -m)")
+    ctl = tmp_path / "control"
+    subprocess.run(["dpkg-deb", "--control", deb, str(ctl)], check=True)
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    calls = tmp_path / "calls"
+    (stub / "systemctl").write_text(f'#!/bin/sh\necho "$*" >>{calls}\n')
+    (stub / "systemctl").chmod(0o755)
+    for argv, want in MAINT.items():
+        script = ctl / argv[0]
+        assert script.stat().st_mode & 0o777 == 0o755, argv
+        assert subprocess.run(["dash", "-n", str(script)]).returncode == 0, argv
+        # where systemd is not the init (these machines), nothing is called
+        calls.write_text("")
+        r = subprocess.run(["dash", str(script), *argv[1:]], capture_output=True, text=True,
+                           env=dict(os.environ, PATH=f"{stub}:{os.environ['PATH']}"))
+        assert r.returncode == 0 and calls.read_text() == "", (argv, r.stderr, calls.read_text())
+        # and under a /run/systemd/system of its own, what the package promises
+        calls.write_text("")
+        args = " ".join(f"'{a}'" for a in argv[1:])
+        r = subprocess.run(["unshare", "-m", "sh", "-c",
+                            "mount -t tmpfs none /run && mkdir -p /run/systemd/system && "
+                            f"PATH={stub}:$PATH exec dash {script} {args}"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, (argv, r.stderr)
+        assert calls.read_text().splitlines() == want, (argv, calls.read_text())
