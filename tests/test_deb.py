@@ -31,7 +31,8 @@ EXAMPLE = "usr/share/doc/fedgate/examples/gateway.json"
 BIN = "usr/bin/fedgate"
 # What the README's "Packaging" section promises is in the package.
 EXPECTED = [BIN, UNIT, EXAMPLE, "usr/share/doc/fedgate/README.md.gz",
-            "usr/share/doc/fedgate/copyright", "etc/fedgate/", "var/lib/fedgate/"]
+            "usr/share/doc/fedgate/copyright", "usr/share/doc/fedgate/changelog.gz",
+            "etc/fedgate/", "var/lib/fedgate/"]
 
 
 def version_h():
