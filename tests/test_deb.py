@@ -342,13 +342,15 @@ def traced(proc):
 
 
 def stop_traced(gw):
-    """SIGTERM to the traced gateway (a drain); strace exits with its status."""
+    """SIGTERM to the traced gateway (a drain); strace exits with its status. Stopping
+    strace instead would detach it and leave the gateway running: past 60 s it is killed."""
     if gw.proc.poll() is None:
-        os.kill(traced(gw.proc), signal.SIGTERM)
+        pid = traced(gw.proc)
+        os.kill(pid, signal.SIGTERM)
         try:
             gw.proc.wait(60)
         except subprocess.TimeoutExpired:
-            pass
+            os.kill(pid, signal.SIGKILL)
     return gw.stop()
 
 
