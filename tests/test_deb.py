@@ -400,8 +400,8 @@ def test_unit_syscall_filter_and_mdwe_allow_every_call_a_gateway_pair_makes(
         calls |= set(STRACE_CALL.findall(text))
         # MemoryDenyWriteExecute refuses a mapping both writable and executable, and
         # making any mapping executable afterwards
-        wx += re.findall(r"^\d+\s+(?:mmap\([^)]*PROT_WRITE\|PROT_EXEC|"
-                         r"(?:pkey_)?mprotect\([^)]*PROT_EXEC).*$", text, re.M)
+        wx += re.findall(r"^\d+\s+(?:mmap\([^)\n]*PROT_WRITE\|PROT_EXEC|"
+                         r"(?:pkey_)?mprotect\([^)\n]*PROT_EXEC).*$", text, re.M)
     assert unit_lines(root, "MemoryDenyWriteExecute") == ["yes"]
     assert not wx, f"MemoryDenyWriteExecute would refuse: {wx[:5]}"
     # the trace did follow both processes of both gateways
