@@ -44,7 +44,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS_STAMP := build/.deps-build
 
-.PHONY: all deps test demo clean unit bench fuzz
+.PHONY: all deps test demo clean unit bench fuzz deb
 all: $(BUILD)/fedgate $(ARCHIVES)
 
 # The first build installs what is missing (as root) or says what to install.
@@ -156,6 +156,17 @@ bench: $(BUILD)/fedgate $(BENCH_BINS)
 demo: $(BUILD)/fedgate
 	$(Q)scripts/deps demo
 	$(Q)FEDGATE=$(abspath $(BUILD)/fedgate) /usr/bin/python3 scripts/demo.py
+
+# make deb: $(BUILD)/fedgate_VERSION_ARCH.deb from the tree (scripts/mkdeb, packaging/): the
+# binary, fedgate@.service, an example config; Depends by dpkg-shlibdeps. The version is
+# control/version.h's, as `fedgate version` says it.
+DEB_VERSION := $(shell sed -n 's/^\#define FEDGATE_VERSION "\(.*\)"/\1/p' control/version.h)
+DEB := $(BUILD)/fedgate_$(DEB_VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+deb: $(DEB)
+$(DEB): $(BUILD)/fedgate scripts/mkdeb $(wildcard packaging/*/*) README.md
+	$(Q)scripts/deps deb
+	$(call msg,DEB,$@)
+	$(Q)scripts/mkdeb $(BUILD)/fedgate $(DEB_VERSION) $@
 
 clean:
 	rm -rf build
