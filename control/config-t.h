@@ -139,6 +139,10 @@ struct fg_root_rule {
 /* $.dns.refresh_s when absent: names are re-resolved every 30 s (control/resolve.c). */
 #define FG_DNS_REFRESH_DEFAULT_S 30
 
+/* identity.trust.cache_max_age_s: a week by default, a year at most. */
+#define FG_TRUST_CACHE_MAX_AGE_DEFAULT 604800
+#define FG_TRUST_CACHE_MAX_AGE_MAX 31536000
+
 struct fg_config {
 	char *path; /* the file, for messages */
 	char *dir;  /* relative paths in the file are relative to this */
@@ -148,6 +152,9 @@ struct fg_config {
 	struct fg_ca_endpoint *federation; /* identity.trust.federation[] */
 	size_t n_federation;
 	int refresh_s; /* identity.trust.refresh_s */
+	/* identity.trust.cache: the last good federation bundle on disk (trust_cache.c); NULL: none */
+	char *trust_cache;
+	int trust_cache_max_age_s; /* an older cache is not used */
 	struct fg_root_rule *root_rules;
 	size_t n_root_rules;
 	uint16_t ciphers[FG_MAX_CIPHERS]; /* in tls.ciphers order: the server's preference */

@@ -33,7 +33,7 @@ static int parse_endpoint(struct fg_conf_walk *w, const cJSON *obj, const char *
 
 static int parse_ca_identity(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *obj)
 {
-	static const char *const keys[] = { "url", "root", "token_file", "subject", "sans", NULL };
+	static const char *const keys[] = {"url", "root", "token_file", "subject", "sans", NULL};
 	static const char *path = "$.identity.ca";
 	struct fg_ca_identity *ca;
 	int ret;
@@ -53,11 +53,15 @@ static int parse_ca_identity(struct fg_conf_walk *w, struct fg_config *cfg, cons
 	return ret;
 }
 
-/* identity.trust: a PEM file, or {"federation": [{"url","root"}...], "refresh_s": N}. */
+/*
+ * identity.trust: a PEM file, or {"federation": [{"url","root"}...],
+ * "refresh_s": N, "cache": PATH, "cache_max_age_s": N}.
+ */
 static int parse_trust(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *trust)
 {
-	static const char *const keys[] = { "federation", "refresh_s", NULL };
-	static const char *const ep_keys[] = { "url", "root", NULL };
+	static const char *const keys[] = {"federation", "refresh_s", "cache", "cache_max_age_s",
+					   NULL};
+	static const char *const ep_keys[] = {"url", "root", NULL};
 	const cJSON *fed, *it;
 	char jp[256];
 	int ret, i = 0;
@@ -70,6 +74,14 @@ static int parse_trust(struct fg_conf_walk *w, struct fg_config *cfg, const cJSO
 	if (!ret)
 		ret = fg_conf_get_int(w, trust, "$.identity.trust", "refresh_s", 1, 86400,
 				      &cfg->refresh_s);
+	cfg->trust_cache_max_age_s = FG_TRUST_CACHE_MAX_AGE_DEFAULT;
+	if (!ret && cJSON_GetObjectItemCaseSensitive(trust, "cache"))
+		ret = fg_conf_get_str(w, trust, "$.identity.trust", "cache", 1, &cfg->trust_cache);
+	if (!ret)
+		ret = fg_conf_get_int(w, trust, "$.identity.trust", "cache_max_age_s", 60,
+				      FG_TRUST_CACHE_MAX_AGE_MAX, &cfg->trust_cache_max_age_s);
+	if (!ret)
+		ret = fg_conf_resolve_path(w, &cfg->trust_cache);
 	if (ret)
 		return ret;
 	fed = cJSON_GetObjectItemCaseSensitive(trust, "federation");
@@ -95,7 +107,7 @@ static int parse_trust(struct fg_conf_walk *w, struct fg_config *cfg, const cJSO
 
 int fg_conf_parse_identity(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON *id)
 {
-	static const char *const keys[] = { "cert", "key", "trust", "ca", NULL };
+	static const char *const keys[] = {"cert", "key", "trust", "ca", NULL};
 	const cJSON *ca, *trust;
 	int ret;
 
@@ -139,7 +151,7 @@ int fg_conf_parse_identity(struct fg_conf_walk *w, struct fg_config *cfg, const 
 static int parse_root_rule(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			   struct fg_root_rule *r)
 {
-	static const char *const keys[] = { "cn", "sha256", "dns", "uri", "leaf_cn", NULL };
+	static const char *const keys[] = {"cn", "sha256", "dns", "uri", "leaf_cn", NULL};
 	char jp[256];
 	int ret;
 

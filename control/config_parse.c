@@ -396,6 +396,7 @@ void fg_config_free(struct fg_config *cfg)
 	free(cfg->cert_file);
 	free(cfg->key_file);
 	free(cfg->trust_file);
+	free(cfg->trust_cache);
 	free(cfg->local_redirect_cgroup);
 	if (cfg->ca) {
 		free(cfg->ca->ca.url);

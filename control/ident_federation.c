@@ -13,6 +13,7 @@
 #include "control/config.h"
 #include "control/ident_source.h"
 #include "control/tls.h"
+#include "control/trust_cache.h"
 #include "fedgate/clock.h"
 #include "fedgate/log.h"
 
@@ -53,6 +54,70 @@ static int same_endpoint(const struct fg_ca_endpoint *a, const struct fg_ca_endp
 	return !strcmp(a->url, b->url) && !strcmp(a->root, b->root);
 }
 
+/* After a good answer: every source's bundle to identity.trust.cache, if there is one. */
+static void save_cache(struct fg_ident *id)
+{
+	struct fg_err err = {0};
+
+	if (!id->cfg->trust_cache)
+		return;
+	if (fg_trust_cache_save(id->cfg, id->id.key, id->bundles, id->bundle_ms, fg_wall_ms(),
+				&err))
+		fg_warn("trust cache: cannot save it: %s; the bundle in force is not affected",
+			err.msg[0] ? err.msg : "out of memory");
+}
+
+/*
+ * At start, when no federation source answered: the bundles saved in
+ * identity.trust.cache, if it is there, good and recent enough. Returns the
+ * roots taken (0: none, with @why saying why).
+ */
+static int load_cache(struct fg_ident *id, char *why, size_t wlen)
+{
+	const struct fg_config *cfg = id->cfg;
+	char **pem = calloc(cfg->n_federation, sizeof(*pem));
+	int64_t *at = calloc(cfg->n_federation, sizeof(*at)), now = fg_wall_ms();
+	struct fg_err err = {0};
+	int total = 0;
+
+	if (!pem || !at) {
+		snprintf(why, wlen, "out of memory");
+		goto out;
+	}
+	if (fg_trust_cache_read(cfg, id->id.key, now, pem, at, why, wlen))
+		goto out;
+	for (size_t i = 0; i < cfg->n_federation; i++) {
+		struct fg_material m = {0};
+
+		if (!pem[i])
+			continue;
+		if (fg_material_load_trust(&m, cfg, cfg->trust_cache, pem[i], &err)) {
+			fg_warn("trust cache: the bundle of %s is not usable: %s",
+				cfg->federation[i].url, err.msg);
+			fg_material_free(&m);
+			continue;
+		}
+		sk_X509_pop_free(id->bundles[i], X509_free);
+		id->bundles[i] = fg_ident_take_roots(&m);
+		id->bundle_ms[i] = at[i];
+		id->bundle_cached[i] = 1;
+		total += fg_ident_n_roots(id->bundles[i]);
+		fg_warn("trust cache: %s did not answer: trusting its bundle from %s, %lld s old "
+			"(%d root(s)) until it does",
+			cfg->federation[i].url, cfg->trust_cache, (long long)((now - at[i]) / 1000),
+			fg_ident_n_roots(id->bundles[i]));
+		fg_material_free(&m);
+	}
+	if (!total)
+		snprintf(why, wlen, "no usable bundle in it");
+out:
+	for (size_t i = 0; pem && i < cfg->n_federation; i++)
+		free(pem[i]);
+	free(pem);
+	free(at);
+	return total;
+}
+
 /*
  * A fetched bundle. While starting (no job queue yet) it is only stored:
  * fg_ident_new() builds the contexts once, and a bundle it cannot use fails
@@ -83,6 +148,8 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 		s->failures = 0;
 		s->next_ms = fg_mono_ms() + refresh;
 		id->bundle_ms[j->index] = fg_wall_ms();
+		id->bundle_cached[j->index] = 0;
+		save_cache(id);
 		return;
 	}
 	if (!ret && !id->id_jobs) {
@@ -106,6 +173,8 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 		s->failures = 0;
 		s->next_ms = fg_mono_ms() + refresh;
 		id->bundle_ms[j->index] = fg_wall_ms();
+		id->bundle_cached[j->index] = 0;
+		save_cache(id);
 		fg_ident_roots_describe(*roots, desc, sizeof(desc));
 		fg_info("trust bundle from %s: %d root(s): %s", j->url, fg_ident_n_roots(*roots),
 			desc);
@@ -140,6 +209,7 @@ static int carry(struct ident_federation *f, size_t i, struct fg_ident *old)
 				return -ENOMEM;
 		}
 		id->bundle_ms[i] = old->bundle_ms[k];
+		id->bundle_cached[i] = old->bundle_cached[k];
 		f->ep[i].next_ms = o->ep[k].next_ms;
 		f->ep[i].failures = o->ep[k].failures;
 		return 1;
@@ -188,8 +258,13 @@ static int fed_load(struct fg_ident_source *src, const struct fg_ident_start *st
 			"(%d root(s)) stays in force until one answers",
 			sk_X509_num(id->interim_roots));
 	} else if (!total && !st->offline) {
+		char why[512] = "not configured (identity.trust.cache)";
+
+		if (id->cfg->trust_cache && load_cache(id, why, sizeof(why)))
+			return 0;
 		fg_conf_fail(err, id->cfg->path, "$.identity.trust.federation",
-			     "no CA answered with a bundle: no root to trust");
+			     "no CA answered with a bundle: no root to trust; trust cache: %s",
+			     why);
 		return -EHOSTUNREACH;
 	}
 	return 0;
@@ -232,10 +307,10 @@ static struct fg_ident_source *fed_alloc(struct fg_ident *id)
 }
 
 const struct fg_ident_source_ops fg_ident_federation_ops = {
-	.job_kinds = 1u << FG_JOB_FEDERATION,
-	.alloc = fed_alloc,
-	.load = fed_load,
-	.tick = fed_tick,
-	.job_done = fed_job_done,
-	.refresh = fed_refresh,
+    .job_kinds = 1u << FG_JOB_FEDERATION,
+    .alloc = fed_alloc,
+    .load = fed_load,
+    .tick = fed_tick,
+    .job_done = fed_job_done,
+    .refresh = fed_refresh,
 };

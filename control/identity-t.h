@@ -87,6 +87,8 @@ struct fg_ident {
 	 * status`. 0: never.
 	 */
 	int64_t *bundle_ms;
+	/* Per slot: its bundle came from identity.trust.cache and no answer since. */
+	unsigned char *bundle_cached;
 	/* Moves on with each change of the bundle new handshakes trust (revalidate.c). */
 	unsigned long trust_gen;
 	/*

@@ -284,7 +284,8 @@ int fg_ident_create(struct fg_ident **out, const struct fg_config *cfg,
 	id->gen = next_gen++;
 	id->bundles = calloc(cfg->n_federation + 1, sizeof(*id->bundles));
 	id->bundle_ms = calloc(cfg->n_federation + 1, sizeof(*id->bundle_ms));
-	if (!id->bundles || !id->bundle_ms) {
+	id->bundle_cached = calloc(cfg->n_federation + 1, sizeof(*id->bundle_cached));
+	if (!id->bundles || !id->bundle_ms || !id->bundle_cached) {
 		ret = -ENOMEM;
 		goto free_ident;
 	}
@@ -326,6 +327,7 @@ void fg_ident_free(struct fg_ident *id)
 		sk_X509_pop_free(id->bundles[i], X509_free);
 	free(id->bundles);
 	free(id->bundle_ms);
+	free(id->bundle_cached);
 	sk_X509_pop_free(id->interim_roots, X509_free);
 	for (size_t i = 0; i < id->n_src; i++) {
 		if (id->src[i]->ops->release)

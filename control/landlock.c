@@ -156,6 +156,8 @@ int fg_landlock_enter(const struct fg_config *cfg, const char *exe)
 		ret = allow_dir_of(ruleset, handled, cfg->key_file, id_rights);
 	if (!ret)
 		ret = allow_dir_of(ruleset, handled, cfg->trust_file, FS_READ);
+	if (!ret && cfg->trust_cache) /* written atomically: a new file renamed over it */
+		ret = allow_dir_of(ruleset, handled, cfg->trust_cache, FS_WRITE);
 	if (!ret && cfg->ca) {
 		ret = allow_dir_of(ruleset, handled, cfg->ca->ca.root, FS_READ);
 		if (!ret)

@@ -146,6 +146,7 @@ static cJSON *source_json(const struct fg_ident *id, size_t slot, int64_t now)
 				     file ? cfg->trust_file : cfg->federation[slot].url) ||
 	    !cJSON_AddNumberToObject(o, "roots",
 				     id->bundles[slot] ? sk_X509_num(id->bundles[slot]) : 0) ||
+	    !cJSON_AddBoolToObject(o, "from_cache", id->bundle_cached[slot]) ||
 	    !attach(o, "age_s", age(id->bundle_ms[slot], now))) {
 		cJSON_Delete(o);
 		return NULL;

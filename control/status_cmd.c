@@ -212,9 +212,12 @@ static int print_lines(const char *body)
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(tr, "sources"))
 	{
 		if (num(e, "age_s") >= 0)
-			printf("  %s %s: %.0f root(s), %.0f s old\n", str(e, "kind"),
+			printf("  %s %s: %.0f root(s), %.0f s old%s\n", str(e, "kind"),
 			       cJSON_GetObjectItem(e, "url") ? str(e, "url") : str(e, "path"),
-			       num(e, "roots"), num(e, "age_s"));
+			       num(e, "roots"), num(e, "age_s"),
+			       cJSON_IsTrue(cJSON_GetObjectItem(e, "from_cache"))
+				   ? " (from the trust cache: it has not answered since the start)"
+				   : "");
 		else
 			printf("  %s %s: no bundle yet\n", str(e, "kind"),
 			       cJSON_GetObjectItem(e, "url") ? str(e, "url") : str(e, "path"));

@@ -12,6 +12,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -321,6 +322,66 @@ def test_ca_down_gateways_keep_serving_and_recover_when_it_returns(cas, gateways
     assert echo_roundtrip(a.port("to-gcp")) == b"ping through the federation\n"
 
 
+def test_a_restart_while_its_ca_is_down_starts_from_the_signed_trust_cache(
+        cas, gateways, upstream, tmp_path):
+    cloud, kube, federated = cas
+    up = upstream()
+    cache = tmp_path / "b" / "trust-cache.json"
+    b_trust = dict(federation(kube), cache=str(cache))
+    b_cfg = gw_config(ca_identity(kube, tmp_path / "b", "bar.k8s.internal", B_SANS), b_trust,
+                      [terminate(up.addr, B_ALLOW)], [K8S_ROOT_RULE])
+    b_cfg["admin"] = {"listen": "127.0.0.1:0"}
+    b = gateways("b", b_cfg)
+    a = gateways("a", gw_config(ca_identity(cloud, tmp_path / "a", "foo.internal", A_SANS),
+                                federation(cloud),
+                                [originate(b.port("from-aws"), "bar.k8s.internal", A_ALLOW)],
+                                [K8S_ROOT_RULE]))
+    assert echo_roundtrip(a.port("to-gcp")) == b"ping through the federation\n"
+    # saved after the first good answer: 0600, JSON then its HMAC line
+    wait_for(lambda: cache.exists(), 5, "the trust cache")
+    assert oct(cache.stat().st_mode & 0o777) == "0o600"
+    body, mac = cache.read_bytes().rsplit(b"\nhmac-sha256 ", 1)
+    assert re.fullmatch(rb"[0-9a-f]{64}\n", mac), mac
+    saved = json.loads(body)
+    assert [src["url"] for src in saved["sources"]] == [kube.url]
+    assert saved["sources"][0]["pem"].count("BEGIN CERTIFICATE") == 2
+    b.stop()
+    kube.stop()
+    kube.addr_file.unlink()
+    try:
+        # every CA of its federation down: it starts from the cache instead of exiting 2
+        b.ports_path.unlink()
+        b.start()
+        b.wait_log(r"trust cache: " + re.escape(kube.url) + r" did not answer: trusting its "
+                   r"bundle from .*trust-cache\.json, \d+ s old \(2 root\(s\)\) until it does")
+        # and it verifies a Cloud client with the cached bundle (Cloud's root came from it)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(str(federated))
+        ctx.load_cert_chain(str(tmp_path / "a" / "gw.crt"), str(tmp_path / "a" / "gw.key"))
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", b.port("from-aws")),
+                                                      timeout=10),
+                             server_hostname="bar.k8s.internal") as c:
+            c.sendall(b"cached trust\n")
+            assert c.recv(100) == b"cached trust\n"
+        # `fedgate status` says where the bundle came from, and how old it is
+        st = json.loads(fedgate("status", "--admin", f"127.0.0.1:{b.port('@admin')}",
+                                "--json").stdout)
+        src = st["trust"]["sources"][0]
+        assert (src["url"], src["roots"], src["from_cache"]) == (kube.url, 2, True), src
+        assert src["age_s"] >= 0, src
+        assert b.stop() == 0
+        # a cache changed by anyone but the gateway is refused: exit 2, naming why
+        tampered = cache.read_bytes().replace(b'"version":1', b'"version":1 ', 1)
+        assert tampered != cache.read_bytes()
+        cache.write_bytes(tampered)
+        r = fedgate("run", "-c", b.config_path)
+        assert r.returncode == 2, r
+        assert "no CA answered with a bundle: no root to trust; trust cache: its hmac does " \
+               "not match" in r.stderr, r.stderr
+    finally:
+        kube.start()
+
+
 # --- name constraints ------------------------------------------------------------------------
 
 
@@ -447,9 +508,11 @@ def test_sighup_with_a_bad_config_keeps_the_running_one_and_a_good_one_applies_t
                r"restart")
     assert echo_roundtrip(a.port("to-gcp")) == b"ping through the federation\n"
 
-    # a good config that no longer admits foo.internal: new tunnels refused, the old one flows
+    # a good config that no longer admits foo.internal: new tunnels refused; the old one flows
+    # as the tunnel does not revalidate (tests/test_revalidate.py: by default it is closed)
     strict = json.loads(json.dumps(good))
     strict["tunnels"][0]["allow"] = [{"dns": "nobody.internal"}]
+    strict["tunnels"][0]["revalidate"] = False
     b.config_path.write_text(json.dumps(strict))
     b.proc.send_signal(signal.SIGHUP)
     b.wait_log(r"config reloaded: 1 tunnel\(s\)")
@@ -477,6 +540,10 @@ def test_sighup_with_a_bad_config_keeps_the_running_one_and_a_good_one_applies_t
      "expected a non-empty array"),
     (lambda c: c["identity"]["trust"].update(refresh_s=0), "$.identity.trust.refresh_s",
      "must be between 1 and 86400"),
+    (lambda c: c["identity"]["trust"].update(cache_max_age_s=59),
+     "$.identity.trust.cache_max_age_s", "must be between 60 and 31536000"),
+    (lambda c: c["identity"]["trust"].update(cache=""), "$.identity.trust.cache",
+     "must not be empty"),
     (lambda c: c["identity"]["trust"]["federation"][0].update(root="/nonexistent.pem"),
      "$.identity.trust.federation[0].root", "cannot read /nonexistent.pem"),
     (lambda c: c.update(roots=[{"dns": ["*.x"]}]), "$.roots[0]", 'name the root with "cn"'),
