@@ -16,6 +16,7 @@
 #include "control/identity-t.h"
 #include "control/identity.h"
 #include "control/metrics.h"
+#include "control/sock.h"
 #include "control/status.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
@@ -304,7 +305,21 @@ void gw_admin_tick(struct gw_admin *a, int64_t now)
 			conn_close(a, i);
 }
 
-int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports)
+int gw_admin_fd(const struct gw_admin *a)
+{
+	return a ? a->fd : -1;
+}
+
+void gw_admin_close_listener(struct gw_admin *a)
+{
+	if (!a || a->fd < 0)
+		return;
+	fg_evloop_del(a->gw->loop, a->fd);
+	close(a->fd);
+	a->fd = -1;
+}
+
+int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports, int handed)
 {
 	const struct fg_addr *at = &gw->cur->cfg->admin_listen;
 	struct sockaddr_storage ss;
@@ -314,21 +329,32 @@ int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports)
 	int one = 1, ret;
 
 	*out = NULL;
+	if (!gw->cur->cfg->has_admin || (handed >= 0 && !fg_sock_listening_at(handed, at))) {
+		if (handed >= 0)
+			close(handed);
+		handed = -1;
+	}
 	if (!gw->cur->cfg->has_admin)
 		return 0;
 	a = calloc(1, sizeof(*a));
-	if (!a)
+	if (!a) {
+		if (handed >= 0)
+			close(handed);
 		return -ENOMEM;
+	}
 	a->gw = gw;
 	a->started_ms = fg_wall_ms();
 	a->src.kind = SRC_ADMIN;
-	a->fd = socket(at->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	a->fd = handed >= 0
+		    ? handed
+		    : socket(at->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (a->fd < 0) {
 		ret = -errno;
 		goto fail;
 	}
 	setsockopt(a->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(a->fd, (const struct sockaddr *)&at->sa, at->len) || listen(a->fd, 64) ||
+	if ((handed < 0 &&
+	     (bind(a->fd, (const struct sockaddr *)&at->sa, at->len) || listen(a->fd, 64))) ||
 	    getsockname(a->fd, (struct sockaddr *)&ss, &sl)) {
 		ret = -errno;
 		fg_error("admin: cannot listen on %s: %s", at->text, strerror(errno));
@@ -360,7 +386,6 @@ void gw_admin_free(struct gw_admin *a)
 	for (int i = 0; i < ADMIN_CONNS; i++)
 		if (a->conns[i])
 			conn_close(a, i);
-	fg_evloop_del(a->gw->loop, a->fd);
-	close(a->fd);
+	gw_admin_close_listener(a);
 	free(a);
 }

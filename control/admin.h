@@ -18,10 +18,19 @@ struct gw_admin;
 struct gw_src;
 
 /*
- * Binds $.admin.listen when the config has one (*@out NULL when not) and adds
- * "@admin ADDR" to @ports (may be NULL). 0, or -errno with the reason logged.
+ * Binds $.admin.listen when the config has one (*@out NULL when not), or
+ * takes @handed (a listening socket a predecessor handed over, takeover.h;
+ * -1: none) when it is bound to that address, and adds "@admin ADDR" to
+ * @ports (may be NULL). @handed is taken either way. 0, or -errno with the
+ * reason logged.
  */
-int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports);
+int gw_admin_new(struct gw_admin **out, struct gw *gw, FILE *ports, int handed);
+
+/* Its listening socket (for a takeover), or -1. Accepts NULL. */
+int gw_admin_fd(const struct gw_admin *a);
+
+/* A successor serves the address now: no more accepts here. Accepts NULL. */
+void gw_admin_close_listener(struct gw_admin *a);
 /* Closes the listener and every connection. Accepts NULL. */
 void gw_admin_free(struct gw_admin *a);
 /* An event on one of its sources (SRC_ADMIN): the listener or a connection. */

@@ -143,6 +143,9 @@ struct fg_root_rule {
 #define FG_TRUST_CACHE_MAX_AGE_DEFAULT 604800
 #define FG_TRUST_CACHE_MAX_AGE_MAX 31536000
 
+/* sizeof(struct sockaddr_un.sun_path) */
+#define FG_ADMIN_SOCKET_MAX 108
+
 struct fg_config {
 	char *path; /* the file, for messages */
 	char *dir;  /* relative paths in the file are relative to this */
@@ -180,6 +183,8 @@ struct fg_config {
 	/* $.admin.listen (config_admin.c): /metrics over HTTP there; has_admin 0: none */
 	int has_admin;
 	struct fg_addr admin_listen;
+	/* $.admin.socket: the unix socket `run --take-over` takes the listeners from; NULL: none */
+	char *admin_socket;
 	/* config_sandbox.c: $.dataplane.seccomp, $.sandbox.landlock, $.run_as ("": stay root) */
 	int seccomp, landlock;
 	char run_as[FG_RUN_AS_MAX];

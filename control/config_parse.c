@@ -390,6 +390,7 @@ void fg_config_free(struct fg_config *cfg)
 	}
 	free(cfg->routes);
 	fg_addr_exit(&cfg->admin_listen);
+	free(cfg->admin_socket);
 	free(cfg->capture.cgroup);
 	free(cfg->path);
 	free(cfg->dir);

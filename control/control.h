@@ -14,9 +14,11 @@ struct gw_dp;
  * timer; SIGHUP reloads the config file. Takes @id (made from @cfg, which
  * stays the caller's and must outlive the call) and frees it. Returns 0 after
  * a clean stop, a negative errno on a fatal error (a listener could not be
- * bound). A data plane that dies is restarted, not fatal.
+ * bound). A data plane that dies is restarted, not fatal. With @take_over
+ * the listeners come from the gateway at $.admin.socket (takeover.h), which
+ * then drains; one that does not answer is fatal.
  */
 int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
-		   const char *ports_file);
+		   const char *ports_file, int take_over);
 
 #endif

@@ -25,12 +25,14 @@ struct fg_jobq;
 struct gw_dp;
 struct gw_linger;
 struct gw_admin;
+struct gw_takeover;
 
 /*
  * SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c);
  * SRC_RELOAD: a config loaded for SIGHUP is back (reload.c);
  * SRC_ADMIN: the admin listener or one of its connections (admin.h);
- * SRC_LINGER: a refused socket after its alert (linger.h).
+ * SRC_LINGER: a refused socket after its alert (linger.h);
+ * SRC_TAKEOVER: a successor asks for the listeners (takeover.h).
  */
 enum gw_src_kind {
 	SRC_LISTENER,
@@ -42,7 +44,8 @@ enum gw_src_kind {
 	SRC_RESOLVE,
 	SRC_RELOAD,
 	SRC_LINGER,
-	SRC_ADMIN
+	SRC_ADMIN,
+	SRC_TAKEOVER
 };
 
 /* Every epoll registration points at one of these, first member of its owner. */
@@ -136,6 +139,9 @@ struct gw {
 	struct gw_src resolve_src;
 	struct gw_admit *admit; /* admit.c: limits on unauthenticated connections, the fd reserve */
 	struct gw_admin *admin; /* admin.c: /metrics; NULL without $.admin */
+	struct gw_takeover *takeover; /* takeover.c: $.admin.socket; NULL without */
+	/* 1: a successor took the listeners; 2: they are closed here, handshakes finish */
+	int handed_over;
 	int fatal; /* a negative errno stops the loop */
 	int stop;
 	int draining; /* SIGTERM: 1 once received, 2 once listeners closed and the data plane told */

@@ -28,6 +28,8 @@
 #include "control/local_redirect.h"
 #include "control/metrics.h"
 #include "control/resolve.h"
+#include "control/sock.h"
+#include "control/takeover.h"
 #include "control/revalidate.h"
 #include "control/privdrop.h"
 #include "fedgate/addr.h"
@@ -92,11 +94,9 @@ static void dp_done(struct gw *gw)
  * (gw_dp_done). A second SIGTERM, or SIGINT, stops at once: the data plane
  * is then stopped with its tunnels (run.c).
  */
-static void start_drain(struct gw *gw)
+/* No more accepts here: the listeners are closed (after a takeover, the successor's now). */
+static void close_listeners(struct gw *gw)
 {
-	size_t n = gw->n_conns;
-
-	gw->draining = 2;
 	for (size_t i = 0; i < gw->n_listeners; i++) {
 		if (gw->listeners[i].fd < 0)
 			continue;
@@ -104,10 +104,36 @@ static void start_drain(struct gw *gw)
 		close(gw->listeners[i].fd);
 		gw->listeners[i].fd = -1;
 	}
+	gw_admin_close_listener(gw->admin);
+}
+
+static void start_drain(struct gw *gw)
+{
+	size_t n = gw->n_conns;
+
+	gw->draining = 2;
+	close_listeners(gw);
 	gw_conn_free_all(gw);
-	fg_info("SIGTERM: listeners closed, %zu handshake(s) in progress dropped", n);
+	if (gw->handed_over)
+		fg_info("takeover: handshakes in progress done; draining the data plane");
+	else
+		fg_info("SIGTERM: listeners closed, %zu handshake(s) in progress dropped", n);
 	gw_dp_drain(gw->dp);
 	dp_done(gw);
+}
+
+/*
+ * After a takeover: accepts stop at once, the handshakes in progress finish
+ * (or meet their deadline), then the data plane drains as on SIGTERM.
+ */
+static void takeover_step(struct gw *gw)
+{
+	if (gw->handed_over == 1) {
+		close_listeners(gw);
+		gw->handed_over = 2;
+	}
+	if (gw->handed_over == 2 && !gw->draining && !gw->n_conns)
+		gw->draining = 1;
 }
 
 static void handle_signal(struct gw *gw)
@@ -161,7 +187,11 @@ fail:
 	return -err;
 }
 
-static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
+/*
+ * @l's listener: @handed (a predecessor's, takeover.h; -1: none) when it is
+ * bound where the config says, else a new one.
+ */
+static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports, int handed)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof(ss);
@@ -169,15 +199,28 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	int one = 1, ret;
 
 	l->src.kind = SRC_LISTENER;
-	l->fd = socket(l->t->listen.sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (handed >= 0 && !fg_sock_listening_at(handed, &l->t->listen)) {
+		fg_warn("takeover: tunnel %s now listens on %s: the handed socket is closed (what "
+			"was queued there is reset)",
+			l->t->name, l->t->listen.text);
+		close(handed);
+		handed = -1;
+	}
+	l->fd = handed >= 0 ? handed
+			    : socket(l->t->listen.sa.ss_family,
+				     SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (l->fd < 0)
 		return -errno;
-	setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	ret = capture_opts(l);
-	if (ret)
-		return ret;
-	if (bind(l->fd, (const struct sockaddr *)&l->t->listen.sa, l->t->listen.len) ||
-	    listen(l->fd, 1024) || getsockname(l->fd, (struct sockaddr *)&ss, &sl)) {
+	if (handed < 0) {
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		ret = capture_opts(l);
+		if (ret)
+			return ret;
+	}
+	if ((handed < 0 &&
+	     (bind(l->fd, (const struct sockaddr *)&l->t->listen.sa, l->t->listen.len) ||
+	      listen(l->fd, 1024))) ||
+	    getsockname(l->fd, (struct sockaddr *)&ss, &sl)) {
 		ret = -errno;
 		fg_error("tunnel %s: cannot listen on %s: %s", l->t->name, l->t->listen.text,
 			 strerror(errno));
@@ -208,13 +251,32 @@ static int listen_on(struct gw *gw, struct gw_listener *l, FILE *ports)
 	return 0;
 }
 
-/* Binds every listener; @ports_file (if set) appears, complete, once all are bound. */
-static int listen_all(struct gw *gw, const char *ports_file)
+/*
+ * Binds every listener, or with @take_over takes them from the gateway at
+ * $.admin.socket first; @ports_file (if set) appears, complete, once all are
+ * bound.
+ */
+static int listen_all(struct gw *gw, const char *ports_file, int take_over)
 {
-	char tmp[4096];
+	const char *sock = gw->cur->cfg->admin_socket;
+	struct gw_handed *h = NULL;
+	char tmp[4096], why[256] = "";
 	FILE *f = NULL;
 	int ret = 0;
 
+	if (take_over) {
+		h = calloc(1, sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		ret = sock ? gw_takeover_fetch(sock, h, why, sizeof(why)) : -EINVAL;
+		if (ret) {
+			fg_error("takeover: cannot take the listeners from %s: %s",
+				 sock ? sock : "(no $.admin.socket in the config)", why);
+			free(h);
+			return ret;
+		}
+		fg_info("takeover: %zu listening socket(s) from %s", h->n, sock);
+	}
 	gw->listeners = calloc(gw->cur->cfg->n_tunnels, sizeof(*gw->listeners));
 	if (!gw->listeners)
 		return -ENOMEM;
@@ -232,9 +294,16 @@ static int listen_all(struct gw *gw, const char *ports_file)
 		}
 	}
 	for (size_t i = 0; i < gw->n_listeners && !ret; i++)
-		ret = listen_on(gw, &gw->listeners[i], f);
+		ret = listen_on(gw, &gw->listeners[i], f,
+				h ? gw_handed_take(h, gw->listeners[i].t->name) : -1);
 	if (!ret)
-		ret = gw_admin_new(&gw->admin, gw, f);
+		ret = gw_admin_new(&gw->admin, gw, f, h ? gw_handed_take(h, "@admin") : -1);
+	if (h) {
+		gw_handed_exit(h);
+		free(h);
+	}
+	if (!ret)
+		ret = gw_takeover_new(&gw->takeover, gw);
 	if (f) {
 		if (fclose(f) && !ret)
 			ret = -errno;
@@ -252,7 +321,7 @@ static int add_source(struct gw *gw, int fd, struct gw_src *src, enum gw_src_kin
 }
 
 /* Every source but the connections; teardown() undoes what was done, on any failure. */
-static int setup(struct gw *gw, const char *ports_file)
+static int setup(struct gw *gw, const char *ports_file, int take_over)
 {
 	struct itimerspec every = {.it_interval = {1, 0}, .it_value = {1, 0}};
 	int ret;
@@ -281,7 +350,7 @@ static int setup(struct gw *gw, const char *ports_file)
 	if (!ret)
 		ret = gw_metrics_init(gw->cur->cfg);
 	if (!ret)
-		ret = listen_all(gw, ports_file);
+		ret = listen_all(gw, ports_file, take_over);
 	/*
 	 * Listeners bound: root's part is done. Before any thread of ours
 	 * starts: Landlock confines only the thread that enters it and those
@@ -316,6 +385,7 @@ static int setup(struct gw *gw, const char *ports_file)
 
 static void teardown(struct gw *gw)
 {
+	gw_takeover_free(gw->takeover);
 	gw_admin_free(gw->admin);
 	gw_metrics_exit();
 	gw_conn_free_all(gw);
@@ -396,11 +466,14 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 	case SRC_ADMIN:
 		gw_admin_ready(gw->admin, s);
 		break;
+	case SRC_TAKEOVER:
+		gw_takeover_ready(gw->takeover, gw);
+		break;
 	}
 }
 
 int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
-		   const char *ports_file)
+		   const char *ports_file, int take_over)
 {
 	struct fg_evloop loop = {.epfd = -1, .sigfd = -1};
 	struct gw gw = {.loop = &loop, .timerfd = -1, .id = id, .dp = dp};
@@ -412,7 +485,7 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		fg_ident_free(id);
 		return ret;
 	}
-	ret = setup(&gw, ports_file);
+	ret = setup(&gw, ports_file, take_over);
 	if (ret)
 		goto out;
 	while (!gw.stop && !gw.fatal) {
@@ -432,6 +505,7 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		for (int i = 0; i < n && !gw.fatal; i++)
 			dispatch(&gw, evs[i].data.ptr);
 		accept_ready(&gw);
+		takeover_step(&gw);
 		if (gw.draining == 1)
 			start_drain(&gw);
 		gw_conn_expire(&gw);

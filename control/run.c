@@ -28,23 +28,28 @@
 #include "fedgate/log.h"
 
 /* Parses -c FILE [--ports-file F]; returns 0 or prints usage and returns FG_EXIT_CONFIG. */
-static int parse_run_args(int argc, char **argv, const char **config, const char **ports)
+static int parse_run_args(int argc, char **argv, const char **config, const char **ports,
+			  int *take_over)
 {
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"ports-file", required_argument, NULL, 'p'},
+	    {"take-over", no_argument, NULL, 't'},
 	    {NULL, 0, NULL, 0},
 	};
 	int c;
 
 	*config = NULL;
 	*ports = NULL;
+	*take_over = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:p:", opts, NULL)) != -1) {
 		if (c == 'c')
 			*config = optarg;
 		else if (c == 'p')
 			*ports = optarg;
+		else if (c == 't' && !strcmp(argv[0], "run"))
+			*take_over = 1;
 		else
 			goto usage;
 	}
@@ -52,7 +57,7 @@ static int parse_run_args(int argc, char **argv, const char **config, const char
 		return 0;
 usage:
 	fprintf(stderr, "usage: fedgate %s -c FILE%s\n", argv[0],
-		strcmp(argv[0], "run") ? "" : " [--ports-file FILE]");
+		strcmp(argv[0], "run") ? "" : " [--ports-file FILE] [--take-over]");
 	return FG_EXIT_CONFIG;
 }
 
@@ -139,9 +144,9 @@ int fg_run_main(int argc, char **argv)
 	struct fg_dp_opts dp = {0};
 	struct gw_dp *plane = NULL;
 	const char *path, *ports;
-	int ret;
+	int ret, take_over;
 
-	ret = parse_run_args(argc, argv, &path, &ports);
+	ret = parse_run_args(argc, argv, &path, &ports, &take_over);
 	if (ret)
 		return ret;
 	fg_log_init("fedgate[control]", getenv("FEDGATE_DEBUG") ? FG_LOG_DEBUG : FG_LOG_INFO);
@@ -175,7 +180,7 @@ int fg_run_main(int argc, char **argv)
 	}
 	fg_info("fedgate %s: %zu tunnel(s), %d root(s) in the trust bundle, data plane pid %d",
 		FEDGATE_VERSION, cfg.n_tunnels, fg_ident_tls(id)->n_roots, (int)gw_dp_pid(plane));
-	ret = fg_control_run(&cfg, id, plane, ports) ? 1 : 0;
+	ret = fg_control_run(&cfg, id, plane, ports, take_over) ? 1 : 0;
 	id = NULL; /* freed by fg_control_run */
 	/* After a drain it has exited; after SIGINT it is stopped here, tunnels and all. */
 	gw_dp_free(plane);
@@ -196,9 +201,9 @@ int fg_check_main(int argc, char **argv)
 	struct fg_ident *id = NULL;
 	enum fg_dp_backend backend;
 	const char *path, *ports;
-	int ret;
+	int ret, take_over;
 
-	ret = parse_run_args(argc, argv, &path, &ports);
+	ret = parse_run_args(argc, argv, &path, &ports, &take_over);
 	if (ret)
 		return ret;
 	ret = load(path, &cfg, &id, 1);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -62,4 +63,27 @@ void fg_sock_close_reset(int fd)
 	/* Linger 0: close() sends RST and drops what is queued, in either direction. */
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	close(fd);
+}
+
+int fg_sock_listening_at(int fd, const struct fg_addr *at)
+{
+	const struct sockaddr_in *a4 = (const void *)&at->sa, *b4;
+	const struct sockaddr_in6 *a6 = (const void *)&at->sa, *b6;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss), il = sizeof(int);
+	int on = 0, type = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &il) || !on ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &il) || type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) || ss.ss_family != at->sa.ss_family)
+		return 0;
+	b4 = (const void *)&ss;
+	b6 = (const void *)&ss;
+	if (ss.ss_family == AF_INET)
+		return a4->sin_addr.s_addr == b4->sin_addr.s_addr &&
+		       (!a4->sin_port || a4->sin_port == b4->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return !memcmp(&a6->sin6_addr, &b6->sin6_addr, sizeof(a6->sin6_addr)) &&
+		       (!a6->sin6_port || a6->sin6_port == b6->sin6_port);
+	return 0;
 }

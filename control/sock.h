@@ -5,6 +5,7 @@
 /* The control process's TCP sockets: dialing without blocking, and closing with a reset. */
 #include <stdint.h>
 #include <sys/socket.h>
+#include "fedgate/addr-t.h"
 
 /*
  * Starts a non-blocking connect to @to (@len bytes) with TCP_NODELAY and, if
@@ -19,6 +20,13 @@ int fg_sock_dial(const struct sockaddr *to, socklen_t len, uint32_t mark, int *f
 /* fg_sock_dial, with @before(fd, @arg) run just before the connect (its error fails the dial). */
 int fg_sock_dial_with(const struct sockaddr *to, socklen_t len, uint32_t mark,
 		      int (*before)(int fd, void *arg), void *arg, int *fd_out);
+
+/*
+ * Whether @fd is a listening TCP socket bound to @at's address and port (any
+ * port when @at's is 0): a socket a predecessor handed over (takeover.h) is
+ * used only for the listener the config still names. 1 or 0.
+ */
+int fg_sock_listening_at(int fd, const struct fg_addr *at);
 
 /* How the connect on @fd ended, once it is writable: 0 or -errno. */
 int fg_sock_dial_result(int fd);
