@@ -109,6 +109,7 @@ static int render(struct gw *gw, char **body, size_t *len)
 	const struct fg_config *cfg = gw->cur->cfg;
 	struct gw_metrics_now now = {
 	    .backend = gw_dp_backend_name(gw->dp),
+	    .local_redirect = cfg->local_redirect,
 	    .restarts = gw_dp_restarts(gw->dp),
 	    .handshakes = gw->n_conns,
 	    .n_open = cfg->n_tunnels,

@@ -255,8 +255,10 @@ int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 	struct text t = {0};
 	char lb[256];
 
-	family(&t, "fedgate_info", "gauge", "The running fedgate: version and offload in use.");
-	put(&t, "fedgate_info{version=\"%s\",offload=\"%s\"} 1\n", FEDGATE_VERSION, now->backend);
+	family(&t, "fedgate_info", "gauge",
+	       "The running fedgate: version, offload and local legs redirect in use.");
+	put(&t, "fedgate_info{version=\"%s\",offload=\"%s\",local_redirect=\"%s\"} 1\n",
+	    FEDGATE_VERSION, now->backend, now->local_redirect ? "on" : "off");
 	family(&t, "fedgate_connections_accepted_total", "counter",
 	       "Connections authorized and taken by the data plane, by tunnel.");
 	for (size_t i = 0; i < m.n; i++)

@@ -48,6 +48,7 @@ void gw_metrics_limit(const char *limit);
  */
 struct gw_metrics_now {
 	const char *backend;   /* the data plane's record backend, in words */
+	int local_redirect;    /* dataplane.local_redirect is on */
 	unsigned int restarts; /* of the data plane */
 	size_t handshakes;     /* accepted, not yet handed over or refused */
 	const size_t *open;    /* tunnels open, per tunnel in config order */

@@ -64,6 +64,7 @@ def test_counters_follow_tunnels_refusals_reloads_and_restarts(pki, metered):
     infos = [(dict(k[1]), v) for k, v in s.items() if k[0] == "fedgate_info"]
     assert len(infos) == 1 and infos[0][1] == 1, infos
     assert infos[0][0]["version"] == "0.1.0"
+    assert infos[0][0]["local_redirect"] == "off"
     assert infos[0][0]["offload"] in ("userspace", "kernel TLS",
                                       "kernel TLS, userspace where a socket takes no key")
     assert value(s, "fedgate_connections_accepted_total", tunnel="t") == 0
