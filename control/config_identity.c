@@ -53,6 +53,17 @@ static int parse_ca_identity(struct fg_conf_walk *w, struct fg_config *cfg, cons
 	return ret;
 }
 
+/* Whether @path names a file right in directory @dir (as written: no link is followed). */
+static int in_dir(const char *path, const char *dir)
+{
+	const char *slash = strrchr(path, '/');
+	size_t n = strlen(dir);
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	return slash && (size_t)(slash - path) == n && !strncmp(path, dir, n);
+}
+
 /*
  * identity.trust: a PEM file, or {"federation": [{"url","root"}...],
  * "refresh_s": N, "cache": PATH, "cache_max_age_s": N}.
@@ -82,6 +93,11 @@ static int parse_trust(struct fg_conf_walk *w, struct fg_config *cfg, const cJSO
 				      FG_TRUST_CACHE_MAX_AGE_MAX, &cfg->trust_cache_max_age_s);
 	if (!ret)
 		ret = fg_conf_resolve_path(w, &cfg->trust_cache);
+	if (!ret && cfg->trust_cache && in_dir(cfg->trust_cache, w->dir))
+		ret = fg_conf_fail(w->err, w->file, "$.identity.trust.cache",
+				   "must not be in the config file's directory (%s): the gateway "
+				   "may write in the cache's directory",
+				   w->dir);
 	if (ret)
 		return ret;
 	fed = cJSON_GetObjectItemCaseSensitive(trust, "federation");

@@ -222,7 +222,7 @@ struct revalidation {
 	size_t n;
 };
 
-/* gw_dptrack_revalidate()'s callback: 1 once the revocation is queued. */
+/* gw_dptrack_revalidate()'s callback: 1 once the revocation is queued, 0 passed, -1 later. */
 static int revalidate_one(void *ctx, uint32_t id, int worker, const char *tunnel, const char *peer,
 			  const struct gw_proof *proof)
 {
@@ -232,14 +232,21 @@ static int revalidate_one(void *ctx, uint32_t id, int worker, const char *tunnel
 	uint8_t alert = 0;
 	size_t cap;
 
-	if (!v->check(v->ctx, tunnel, peer, proof, &alert))
-		return 0;
+	int verdict = v->check(v->ctx, tunnel, peer, proof, &alert);
+
+	if (verdict <= 0) {
+		if (verdict < 0)
+			v->dp->stale = 1; /* checked again at the next pass */
+		return verdict;
+	}
 	if (s->n_revoke == s->cap_revoke) {
 		cap = s->cap_revoke ? s->cap_revoke * 2 : 16;
 		grown = realloc(s->revoke, cap * sizeof(*grown));
 		if (!grown) {
-			fg_error("tunnel %s: %s: no memory to close it; it runs on", tunnel, peer);
-			return 0;
+			fg_error("tunnel %s: %s: no memory to close it yet; trying again", tunnel,
+				 peer);
+			v->dp->stale = 1;
+			return -1;
 		}
 		s->revoke = grown;
 		s->cap_revoke = cap;
@@ -259,9 +266,18 @@ size_t gw_dp_revalidate(struct gw_dp *dp, unsigned long epoch,
 			void *ctx)
 {
 	struct revalidation v = {.dp = dp, .check = check, .ctx = ctx};
+	int64_t t0 = fg_mono_ms(), now;
 
 	dp->stale = 0;
 	gw_dptrack_revalidate(dp->track, epoch, revalidate_one, &v);
+	/*
+	 * A long pass kept the loop from reading the workers' answers: that was
+	 * the loop's doing, not theirs, so the wedge check starts over from now.
+	 */
+	now = fg_mono_ms();
+	if (now - t0 >= 1000)
+		for (int i = 0; i < dp->opts.workers; i++)
+			dp->w[i].heard = now;
 	if (v.n)
 		gw_dp_flush(dp);
 	return v.n;

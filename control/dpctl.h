@@ -66,10 +66,11 @@ void gw_dp_bytes(const struct gw_dp *dp, const char *tunnel, uint64_t *up, uint6
 
 /*
  * Offers each running tunnel whose proof (control/proof.h) is of an epoch
- * older than @epoch to @check; one it returns nonzero for, with *@alert set,
- * is closed: its worker is asked to (when its socket has room, before any
- * handoff), its TLS peer gets the alert, and it is not offered again; the
- * others pass for @epoch. Returns how many were asked to close.
+ * older than @epoch to @check; one it returns 1 for, with *@alert set, is
+ * closed: its worker is asked to (when its socket has room, before any
+ * handoff), its TLS peer gets the alert, and it is not offered again; 0: it
+ * passes for @epoch; -1: not checked (no memory), offered again at the next
+ * pass (gw_dp_stale() says one is due). Returns how many were asked to close.
  */
 size_t gw_dp_revalidate(struct gw_dp *dp, unsigned long epoch,
 			int (*check)(void *ctx, const char *tunnel, const char *peer,

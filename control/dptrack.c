@@ -209,14 +209,17 @@ void gw_dptrack_revalidate(struct gw_dptrack *tr, unsigned long epoch,
 				     const char *peer, const struct gw_proof *proof),
 			   void *ctx)
 {
+	int ret;
+
 	tr->epoch = epoch;
 	for (size_t b = 0; b < BUCKETS; b++)
 		for (struct track_rec *r = tr->bucket[b]; r; r = r->next) {
 			if (!r->running || !r->proof || r->revoked || r->proof->epoch >= epoch)
 				continue;
-			if (fn(ctx, r->id, r->worker, tr->names[r->name].name, r->peer, r->proof))
+			ret = fn(ctx, r->id, r->worker, tr->names[r->name].name, r->peer, r->proof);
+			if (ret > 0)
 				r->revoked = 1;
-			else
+			else if (!ret)
 				r->proof->epoch = epoch;
 		}
 }

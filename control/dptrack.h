@@ -40,9 +40,10 @@ int gw_dptrack_running(struct gw_dptrack *tr, uint32_t id, int worker);
 
 /*
  * Calls @fn for each running tunnel whose proof is of an epoch older than
- * @epoch and that is not revoked; where it returns nonzero, the tunnel is
- * marked revoked (it is not offered again: @fn has asked its worker to close
- * it), else its proof is of @epoch now. @fn must not change @tr.
+ * @epoch and that is not revoked; where it returns 1, the tunnel is marked
+ * revoked (it is not offered again: @fn has asked its worker to close it);
+ * 0: its proof is of @epoch now; -1: it could not be checked (no memory) and
+ * stays as it was, for a later pass. @fn must not change @tr.
  */
 void gw_dptrack_revalidate(struct gw_dptrack *tr, unsigned long epoch,
 			   int (*fn)(void *ctx, uint32_t id, int worker, const char *tunnel,

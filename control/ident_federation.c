@@ -25,6 +25,7 @@ struct endpoint {
 
 struct ident_federation {
 	struct fg_ident_source base; /* first: the core's handle */
+	int64_t cache_saved_ms;	     /* wall clock of the last identity.trust.cache write */
 	struct endpoint ep[];	     /* cfg->n_federation of them */
 };
 
@@ -54,22 +55,39 @@ static int same_endpoint(const struct fg_ca_endpoint *a, const struct fg_ca_endp
 	return !strcmp(a->url, b->url) && !strcmp(a->root, b->root);
 }
 
-/* After a good answer: every source's bundle to identity.trust.cache, if there is one. */
-static void save_cache(struct fg_ident *id)
+/* Every source's bundle to identity.trust.cache now; a failure is only a warning. */
+static void write_cache(struct ident_federation *f)
 {
+	struct fg_ident *id = f->base.id;
 	struct fg_err err = {0};
 
-	if (!id->cfg->trust_cache)
-		return;
-	if (fg_trust_cache_save(id->cfg, id->id.key, id->bundles, id->bundle_ms, fg_wall_ms(),
+	f->cache_saved_ms = fg_wall_ms();
+	if (fg_trust_cache_save(id->cfg, id->id.key, id->bundles, id->bundle_ms, f->cache_saved_ms,
 				&err))
 		fg_warn("trust cache: cannot save it: %s; the bundle in force is not affected",
 			err.msg[0] ? err.msg : "out of memory");
 }
 
 /*
- * At start, when no federation source answered: the bundles saved in
- * identity.trust.cache, if it is there, good and recent enough. Returns the
+ * After a good answer while running: at once when the bundle changed, else
+ * once an hour (the file says when each source last answered, and a write on
+ * the loop should be rare). At start fed_load() writes once, after the cache
+ * filled the gaps of the sources that did not answer.
+ */
+#define CACHE_RESAVE_MS (3600 * 1000LL)
+static void save_cache(struct ident_federation *f, int changed)
+{
+	struct fg_ident *id = f->base.id;
+
+	if (id->cfg->trust_cache && id->id_jobs &&
+	    (changed || fg_wall_ms() - f->cache_saved_ms >= CACHE_RESAVE_MS))
+		write_cache(f);
+}
+
+/*
+ * At start, for each federation source that did not answer: its bundle saved
+ * in identity.trust.cache, if the file is there, good and recent enough (as
+ * a running gateway keeps a silent source's last good bundle). Returns the
  * roots taken (0: none, with @why saying why).
  */
 static int load_cache(struct fg_ident *id, char *why, size_t wlen)
@@ -89,7 +107,7 @@ static int load_cache(struct fg_ident *id, char *why, size_t wlen)
 	for (size_t i = 0; i < cfg->n_federation; i++) {
 		struct fg_material m = {0};
 
-		if (!pem[i])
+		if (!pem[i] || id->bundles[i])
 			continue;
 		if (fg_material_load_trust(&m, cfg, cfg->trust_cache, pem[i], &err)) {
 			fg_warn("trust cache: the bundle of %s is not usable: %s",
@@ -149,7 +167,7 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 		s->next_ms = fg_mono_ms() + refresh;
 		id->bundle_ms[j->index] = fg_wall_ms();
 		id->bundle_cached[j->index] = 0;
-		save_cache(id);
+		save_cache(fed_of(src), 0);
 		return;
 	}
 	if (!ret && !id->id_jobs) {
@@ -174,7 +192,7 @@ static void fed_job_done(struct fg_ident_source *src, struct fg_job *j)
 		s->next_ms = fg_mono_ms() + refresh;
 		id->bundle_ms[j->index] = fg_wall_ms();
 		id->bundle_cached[j->index] = 0;
-		save_cache(id);
+		save_cache(fed_of(src), 1);
 		fg_ident_roots_describe(*roots, desc, sizeof(desc));
 		fg_info("trust bundle from %s: %d root(s): %s", j->url, fg_ident_n_roots(*roots),
 			desc);
@@ -228,7 +246,8 @@ static int fed_load(struct fg_ident_source *src, const struct fg_ident_start *st
 {
 	struct ident_federation *f = fed_of(src);
 	struct fg_ident *id = src->id;
-	int total = 0, ret;
+	char why[512] = "not configured (identity.trust.cache)";
+	int total = 0, missing = 0, ret;
 
 	for (size_t i = 0; i < id->cfg->n_federation; i++) {
 		struct fg_job *j;
@@ -248,6 +267,7 @@ static int fed_load(struct fg_ident_source *src, const struct fg_ident_start *st
 		fed_job_done(src, j); /* logs, and schedules the next refresh or retry */
 		fg_job_free(j);
 		total += fg_ident_n_roots(id->bundles[i]);
+		missing += !id->bundles[i];
 	}
 	if (!total && st->old) {
 		/* Only new sources: the previous bundle stays in force until one answers. */
@@ -257,16 +277,18 @@ static int fed_load(struct fg_ident_source *src, const struct fg_ident_start *st
 		fg_info("no bundle yet from the new federation source(s): the previous bundle "
 			"(%d root(s)) stays in force until one answers",
 			sk_X509_num(id->interim_roots));
-	} else if (!total && !st->offline) {
-		char why[512] = "not configured (identity.trust.cache)";
-
-		if (id->cfg->trust_cache && load_cache(id, why, sizeof(why)))
-			return 0;
+		return 0;
+	}
+	if (!st->offline && missing && id->cfg->trust_cache)
+		total += load_cache(id, why, sizeof(why));
+	if (!total && !st->offline) {
 		fg_conf_fail(err, id->cfg->path, "$.identity.trust.federation",
 			     "no CA answered with a bundle: no root to trust; trust cache: %s",
 			     why);
 		return -EHOSTUNREACH;
 	}
+	if (!st->offline && id->cfg->trust_cache && total > 0)
+		write_cache(f);
 	return 0;
 }
 

@@ -3,25 +3,30 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "control/proof.h"
 
 int gw_proof_new(struct gw_proof **out, SSL *ssl, const char *expect_name,
 		 const struct sockaddr_storage *dst, unsigned long epoch)
 {
-	STACK_OF(X509) *chain = SSL_get0_verified_chain(ssl);
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
 	struct gw_proof *p;
 
 	*out = NULL;
-	if (!chain || sk_X509_num(chain) < 1 || SSL_get_verify_result(ssl) != X509_V_OK)
+	if (!leaf || SSL_get_verify_result(ssl) != X509_V_OK)
 		return -EACCES;
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
-	p->chain = X509_chain_up_ref(chain);
+	p->at = time(NULL);
+	p->leaf = X509_up_ref(leaf) ? leaf : NULL;
+	/* A client's list holds its leaf too (a server's does not): harmless as untrusted. */
+	p->sent = sent ? X509_chain_up_ref(sent) : sk_X509_new_null();
 	if (expect_name)
 		p->expect_name = strdup(expect_name);
-	if (!p->chain || (expect_name && !p->expect_name)) {
+	if (!p->leaf || !p->sent || (expect_name && !p->expect_name)) {
 		gw_proof_free(p);
 		return -ENOMEM;
 	}
@@ -36,7 +41,8 @@ void gw_proof_free(struct gw_proof *p)
 {
 	if (!p)
 		return;
-	sk_X509_pop_free(p->chain, X509_free);
+	X509_free(p->leaf);
+	sk_X509_pop_free(p->sent, X509_free);
 	free(p->expect_name);
 	free(p);
 }

@@ -5,15 +5,19 @@
 /*
  * What an established tunnel's peer showed, kept while the tunnel runs so
  * that a change of trust or rules can check it again (control/revalidate.c):
- * its verified chain (references, leaf first), the name it had to hold, and
- * the destination a transparent tunnel carries.
+ * its leaf and the chain it sent (references), when, the name it had to
+ * hold, and the destination a transparent tunnel carries.
  */
+#include <stdint.h>
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
 struct gw_proof {
-	STACK_OF(X509) * chain;	     /* leaf first, the trust anchor last */
-	char *expect_name;	     /* originate: the name the peer had to hold; NULL: none */
+	X509 *leaf;
+	/* what the peer sent besides its leaf, as a new handshake would have it: no more */
+	STACK_OF(X509) * sent;
+	int64_t at;	   /* wall clock (s) of the handshake: validity is judged as of then */
+	char *expect_name; /* originate: the name the peer had to hold; NULL: none */
 	struct sockaddr_storage dst; /* transparent tunnels' destination; ss_family 0: none */
 	unsigned long epoch; /* the rules it was last found to pass (struct gw reval_epoch) */
 };

@@ -99,6 +99,11 @@ static int reload_compatible(const struct fg_config *a, const struct fg_config *
 					    "listeners change only on restart",
 					    x->name);
 	}
+	/* Landlock allows its directory at start, and only that one. */
+	if (!a->trust_cache != !b->trust_cache ||
+	    (a->trust_cache && strcmp(a->trust_cache, b->trust_cache)))
+		return fg_conf_fail(err, b->path, "$.identity.trust.cache",
+				    "changes only on restart");
 	if (a->workers != b->workers || a->offload != b->offload ||
 	    a->kernel_tx_splice != b->kernel_tx_splice || a->local_redirect != b->local_redirect ||
 	    a->local_redirect_budget != b->local_redirect_budget ||

@@ -34,23 +34,33 @@ static int attach(cJSON *o, const char *key, cJSON *part)
 	return 0;
 }
 
-/* Peers listed per tunnel at most; the rest are counted in "peers_more". */
+/* Peers listed per tunnel at most; the tunnels of the others are counted. */
 #define PEERS_MAX 64
 
-/* The open tunnels of one name, by peer, for gw_dp_each(). */
+/* The open tunnels of one name, by peer. */
 struct peers {
 	const char *tunnel;
-	cJSON *list; /* [{identity, open, handing}] */
-	size_t more;
+	cJSON *list; /* [{identity, open, being_handed}] */
+	size_t more; /* tunnels of peers past PEERS_MAX */
 	int failed;
+};
+
+/* Every tunnel's peers, in one walk over what the data plane carries (gw_dp_each). */
+struct all_peers {
+	struct peers *p;
+	size_t n;
 };
 
 static void add_peer(void *ctx, const char *tunnel, const char *peer, int running)
 {
-	struct peers *p = ctx;
+	struct all_peers *all = ctx;
+	struct peers *p = NULL;
 	cJSON *e;
 
-	if (p->failed || strcmp(tunnel, p->tunnel))
+	for (size_t i = 0; i < all->n && !p; i++)
+		if (!strcmp(all->p[i].tunnel, tunnel))
+			p = &all->p[i];
+	if (!p || p->failed)
 		return;
 	cJSON_ArrayForEach(e, p->list)
 	{
@@ -90,10 +100,10 @@ static void bound(const struct gw *gw, const struct fg_tunnel_conf *t, char *out
 			fg_addr_text(&ss, out, len);
 }
 
-static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t)
+/* Tunnel @t's object, its "peers" list @p->list (taken) filled in by the walk already. */
+static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t, struct peers *p)
 {
 	cJSON *o = cJSON_CreateObject();
-	struct peers p = {.tunnel = t->name};
 	unsigned long long accepted = 0, refused = 0;
 	uint64_t up = 0, down = 0;
 	char at[INET6_ADDRSTRLEN + 8];
@@ -104,8 +114,9 @@ static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t)
 	bound(gw, t, at, sizeof(at));
 	gw_metrics_counts(t->name, &accepted, &refused);
 	gw_dp_bytes(gw->dp, t->name, &up, &down);
-	p.list = cJSON_AddArrayToObject(o, "peers");
-	ok = p.list && cJSON_AddStringToObject(o, "name", t->name) &&
+	ok = attach(o, "peers", p->list);
+	p->list = NULL;
+	ok = ok && !p->failed && cJSON_AddStringToObject(o, "name", t->name) &&
 	     cJSON_AddStringToObject(o, "mode",
 				     t->mode == FG_MODE_ORIGINATE ? "originate" : "terminate") &&
 	     cJSON_AddStringToObject(o, "listen", at) &&
@@ -120,9 +131,8 @@ static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t)
 	     cJSON_AddNumberToObject(o, "bytes_to_peer", (double)up) &&
 	     cJSON_AddNumberToObject(o, "bytes_from_peer", (double)down) &&
 	     cJSON_AddStringToObject(o, "offload", gw_dp_backend_name(gw->dp));
-	if (ok)
-		gw_dp_each(gw->dp, add_peer, &p);
-	if (!ok || p.failed || (p.more && !cJSON_AddNumberToObject(o, "peers_more", p.more))) {
+	if (!ok ||
+	    (p->more && !cJSON_AddNumberToObject(o, "tunnels_of_other_peers", (double)p->more))) {
 		cJSON_Delete(o);
 		return NULL;
 	}
@@ -220,6 +230,7 @@ int gw_status_render(struct gw *gw, int64_t started_ms, char **out, size_t *len)
 	const struct fg_config *cfg = gw->cur->cfg;
 	int64_t now = fg_wall_ms();
 	cJSON *o = cJSON_CreateObject(), *list;
+	struct all_peers all = {0};
 	int ok, ret = -ENOMEM;
 
 	if (!o)
@@ -234,8 +245,21 @@ int gw_status_render(struct gw *gw, int64_t started_ms, char **out, size_t *len)
 	ok = ok && attach(o, "dataplane", dataplane_json(gw)) &&
 	     attach(o, "identity", identity_json(gw->id, now)) &&
 	     attach(o, "trust", trust_json(gw->id, now));
+	all.n = cfg->n_tunnels;
+	all.p = calloc(all.n ? all.n : 1, sizeof(*all.p));
+	ok = ok && all.p;
+	for (size_t i = 0; ok && i < all.n; i++) {
+		all.p[i].tunnel = cfg->tunnels[i].name;
+		all.p[i].list = cJSON_CreateArray();
+		ok = all.p[i].list != NULL;
+	}
+	if (ok)
+		gw_dp_each(gw->dp, add_peer, &all);
 	for (size_t i = 0; ok && i < cfg->n_tunnels; i++)
-		ok = attach(list, NULL, tunnel_json(gw, &cfg->tunnels[i]));
+		ok = attach(list, NULL, tunnel_json(gw, &cfg->tunnels[i], &all.p[i]));
+	for (size_t i = 0; all.p && i < all.n; i++)
+		cJSON_Delete(all.p[i].list);
+	free(all.p);
 	if (ok) {
 		*out = cJSON_Print(o);
 		if (*out) {

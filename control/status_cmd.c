@@ -178,8 +178,8 @@ static void print_tunnel(const cJSON *t)
 			printf(", %.0f being handed", num(p, "being_handed"));
 		printf("\n");
 	}
-	if (num(t, "peers_more") > 0)
-		printf("  and %.0f more peer(s)\n", num(t, "peers_more"));
+	if (num(t, "tunnels_of_other_peers") > 0)
+		printf("  and %.0f tunnel(s) of other peers\n", num(t, "tunnels_of_other_peers"));
 }
 
 /* The status as lines. 0, or 1 when @body is not the JSON /status gives. */

@@ -85,39 +85,36 @@ int fg_tls_peer_of(X509 *leaf, STACK_OF(X509) * verified, struct fg_peer_id *pee
 	return fg_x509_sha256(root, peer->root_sha256) ? -EACCES : 0;
 }
 
-int fg_tls_verify_again(struct fg_tls *t, int is_server, STACK_OF(X509) * chain,
-			const char *expect_name, STACK_OF(X509) * *verified, char *why, size_t len)
+int fg_tls_verify_again(struct fg_tls *t, int is_server, X509 *leaf, STACK_OF(X509) * sent,
+			const char *expect_name, int64_t at, STACK_OF(X509) * *verified, char *why,
+			size_t len)
 {
 	SSL_CTX *ctx = is_server ? t->server : t->client;
-	STACK_OF(X509) *untrusted = NULL;
 	X509_STORE_CTX *xctx = X509_STORE_CTX_new();
 	X509_VERIFY_PARAM *param;
-	int ret = -ENOMEM, err;
+	int ret = -ENOMEM, err, ok;
 
 	*verified = NULL;
-	if (!xctx || !ctx || sk_X509_num(chain) < 1)
+	if (!xctx || !ctx || !leaf)
 		goto out;
-	/* The certificates between leaf and anchor: only the current store may anchor them. */
-	untrusted = sk_X509_dup(chain);
-	if (!untrusted)
+	/* What the peer sent is all a new handshake would have: only the store anchors it. */
+	if (!X509_STORE_CTX_init(xctx, SSL_CTX_get_cert_store(ctx), leaf, sent))
 		goto out;
-	(void)sk_X509_shift(untrusted);
-	if (sk_X509_num(untrusted) > 0)
-		(void)sk_X509_pop(untrusted);
-	if (!X509_STORE_CTX_init(xctx, SSL_CTX_get_cert_store(ctx), sk_X509_value(chain, 0),
-				 untrusted))
-		goto out;
-	/* As a handshake of this context would: its purpose, depth and flags. */
+	/* As ssl_verify_cert_chain() does for a handshake of this context. */
 	param = X509_STORE_CTX_get0_param(xctx);
 	if (!X509_STORE_CTX_set_default(xctx, is_server ? "ssl_client" : "ssl_server") ||
 	    !X509_VERIFY_PARAM_set1(param, SSL_CTX_get0_param(ctx)) ||
 	    (expect_name && !X509_VERIFY_PARAM_set1_host(param, expect_name, 0)))
 		goto out;
+	X509_VERIFY_PARAM_set_auth_level(param, SSL_CTX_get_security_level(ctx));
+	X509_VERIFY_PARAM_set_time(param, (time_t)at);
 	ERR_clear_error();
-	if (X509_verify_cert(xctx) <= 0) {
-		err = X509_STORE_CTX_get_error(xctx);
-		snprintf(why, len, "%s (depth %d)",
-			 err ? X509_verify_cert_error_string(err) : "verification failed",
+	ok = X509_verify_cert(xctx);
+	err = X509_STORE_CTX_get_error(xctx);
+	if (ok < 0 || (!ok && (!err || err == X509_V_ERR_OUT_OF_MEM)))
+		goto out; /* an internal error, not a verdict: the tunnel runs on */
+	if (!ok) {
+		snprintf(why, len, "%s (depth %d)", X509_verify_cert_error_string(err),
 			 X509_STORE_CTX_get_error_depth(xctx));
 		ret = -EACCES;
 		goto out;
@@ -125,7 +122,6 @@ int fg_tls_verify_again(struct fg_tls *t, int is_server, STACK_OF(X509) * chain,
 	*verified = X509_STORE_CTX_get1_chain(xctx);
 	ret = *verified ? 0 : -ENOMEM;
 out:
-	sk_X509_free(untrusted);
 	X509_STORE_CTX_free(xctx);
 	return ret;
 }

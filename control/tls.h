@@ -57,14 +57,18 @@ SSL *fg_tls_conn_new(struct fg_tls *t, int is_server, int fd, const char *expect
 int fg_tls_peer(SSL *ssl, struct fg_peer_id *peer);
 
 /*
- * Verifies @chain (leaf first, as a handshake received and verified it) again
- * against @t's context for the side @is_server (the terminate side verifies
- * clients), with @expect_name (NULL: none) as the name it must hold, now.
- * Returns 0 with *@verified (the chain built, the caller frees it with
- * sk_X509_pop_free), -EACCES with the reason in @why (@len bytes), or -ENOMEM.
+ * Verifies @leaf with the chain the peer sent (@sent) again against @t's
+ * context for the side @is_server (the terminate side verifies clients), as
+ * its handshake would now: the context's store, purpose, depth, flags and
+ * security level, @expect_name (NULL: none) as the name it must hold; but
+ * validity as of @at (Unix time, the handshake's), so that a certificate that
+ * expired while its tunnel ran does not close it. Returns 0 with *@verified
+ * (the chain built; the caller frees it with sk_X509_pop_free), -EACCES with
+ * the reason in @why (@len bytes), or -ENOMEM (also for an internal error).
  */
-int fg_tls_verify_again(struct fg_tls *t, int is_server, STACK_OF(X509) * chain,
-			const char *expect_name, STACK_OF(X509) * *verified, char *why, size_t len);
+int fg_tls_verify_again(struct fg_tls *t, int is_server, X509 *leaf, STACK_OF(X509) * sent,
+			const char *expect_name, int64_t at, STACK_OF(X509) * *verified, char *why,
+			size_t len);
 
 /*
  * The identity of @leaf as @verified (the chain a verification built, leaf

@@ -109,8 +109,11 @@ void dp_bytes_report(struct dp_worker *w)
 					    offsetof(struct fg_handoff_closed, t) +
 						c.n * sizeof(c.t[0]));
 		if (ret) {
-			/* Untold, so the next tick (or the close report) carries it. */
-			if (ret != -EAGAIN)
+			/*
+			 * Untold, so the next tick (or the close report) carries it. A
+			 * closed socket is the control process gone: the loop ends.
+			 */
+			if (ret != -EAGAIN && ret != -EPIPE && ret != -ECONNRESET)
 				fg_error("worker %d: cannot report bytes: %s", w->index,
 					 strerror(-ret));
 			return;

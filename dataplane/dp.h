@@ -130,9 +130,9 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	struct dp_cmsg down_cmsg, up_cmsg;
 	uint64_t bytes_up, bytes_down;
 	uint64_t told_up, told_down; /* of those, told the control process (closed.c) */
-	struct fg_legs_slot *legs; /* the plain side's local redirect slot, or NULL */
-	uint32_t idle_s;	   /* closed after this many seconds without a byte; 0: never */
-	uint64_t active_tick;	   /* the worker's tick of the last completion that moved bytes */
+	struct fg_legs_slot *legs;   /* the plain side's local redirect slot, or NULL */
+	uint32_t idle_s;	     /* closed after this many seconds without a byte; 0: never */
+	uint64_t active_tick;	     /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];
 	uint32_t id; /* its handoff's: named in the close report (closed.c) */
 };
@@ -147,7 +147,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	bool splice_tx;	      /* kTLS TX by splice through a pipe, not send from a buffer */
 	bool handoff_open;
 	struct fg_legs_slot *legs; /* the local redirect's slot array, or NULL when off */
-	struct fg_handoff *h; /* receive buffer for handoffs */
+	struct fg_handoff *h;	   /* receive buffer for handoffs */
 	struct msghdr msg;
 	struct iovec iov;
 	struct {
@@ -169,7 +169,7 @@ struct __attribute__((aligned(16))) dp_worker {
 	bool report_poll;
 	struct fg_handoff_tally *closed; /* closed.c: freed tunnels not yet reported */
 	size_t n_closed, cap_closed;
-	int drain_phase;   /* 0: none; 1: until the deadline; 2: the grace after it */
+	int drain_phase; /* 0: none; 1: until the deadline; 2: the grace after it */
 	struct __kernel_timespec drain_ts;
 	/* idle.c: seconds counted by a timeout, armed while a tunnel has an idle limit */
 	uint64_t ticks;
@@ -266,8 +266,8 @@ void dp_closed_note(struct dp_worker *w, struct dp_tunnel *t);
 /*
  * Tells the bytes each running tunnel moved since its last tally, in
  * batches, without waiting; a full socket leaves the rest untold for the
- * next call or the close report. Called once a second (idle.c), and only
- * while no answer or close report waits: those go first.
+ * next call or the close report. Called once a second, from the worker's
+ * tick (worker.c), and only while no answer or close report waits: those go first.
  */
 void dp_bytes_report(struct dp_worker *w);
 

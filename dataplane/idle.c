@@ -6,10 +6,9 @@
  *
  * The cost is one timeout a second per worker while it has tunnels (the
  * same tick sends their bytes tallies, worker.c): tunnel.c notes the
- * worker's tick count on every completion that moved bytes. The ticks are relative timeouts re-armed when
- * each completes, so they never run ahead of the clock: a tunnel is never cut
- * early, and one idle for N seconds is closed within N + 1 (and a busy worker's
- * lag).
+ * worker's tick count on every completion that moved bytes. The ticks are relative timeouts
+ * re-armed when each completes, so they never run ahead of the clock: a tunnel is never cut early,
+ * and one idle for N seconds is closed within N + 1 (and a busy worker's lag).
  */
 #include <errno.h>
 #include <string.h>
@@ -134,8 +133,9 @@ void dp_idle_tick(struct dp_worker *w, int res)
 	 * "armed" for good, so that nothing re-arms it, and the limits go unenforced.
 	 */
 	if (res != -ETIME) {
-		fg_error("worker %d: idle timer: %s; idle_timeout_s is not enforced", w->index,
-			 strerror(-res));
+		fg_error("worker %d: idle timer: %s; idle_timeout_s is not enforced and running "
+			 "tunnels' bytes are told only at their close",
+			 w->index, strerror(-res));
 		return;
 	}
 	w->tick_armed = false;

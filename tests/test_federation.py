@@ -326,7 +326,8 @@ def test_a_restart_while_its_ca_is_down_starts_from_the_signed_trust_cache(
         cas, gateways, upstream, tmp_path):
     cloud, kube, federated = cas
     up = upstream()
-    cache = tmp_path / "b" / "trust-cache.json"
+    (tmp_path / "cache").mkdir()
+    cache = tmp_path / "cache" / "trust-cache.json"
     b_trust = dict(federation(kube), cache=str(cache))
     b_cfg = gw_config(ca_identity(kube, tmp_path / "b", "bar.k8s.internal", B_SANS), b_trust,
                       [terminate(up.addr, B_ALLOW)], [K8S_ROOT_RULE])
@@ -544,6 +545,8 @@ def test_sighup_with_a_bad_config_keeps_the_running_one_and_a_good_one_applies_t
      "$.identity.trust.cache_max_age_s", "must be between 60 and 31536000"),
     (lambda c: c["identity"]["trust"].update(cache=""), "$.identity.trust.cache",
      "must not be empty"),
+    (lambda c: c["identity"]["trust"].update(cache="cache.json"), "$.identity.trust.cache",
+     "must not be in the config file's directory"),
     (lambda c: c["identity"]["trust"]["federation"][0].update(root="/nonexistent.pem"),
      "$.identity.trust.federation[0].root", "cannot read /nonexistent.pem"),
     (lambda c: c.update(roots=[{"dns": ["*.x"]}]), "$.roots[0]", 'name the root with "cn"'),

@@ -176,3 +176,21 @@ def test_an_originate_tunnel_passes_a_reload_and_closes_when_its_peer_root_goes(
     except ConnectionResetError:
         pass
     b.wait_log(r"tunnel from-aws: peer sent fatal alert certificate_unknown \(46\)")
+
+
+def test_a_reload_that_changes_server_name_closes_the_tunnel_to_the_old_name(
+        pki, gateways, upstream):
+    up = upstream()
+    b_cfg, a_cfg = pair_configs(pki, up.addr)
+    b = gateways("terminate", b_cfg)
+    a_cfg = a_cfg(b.port("from-aws"))
+    a = gateways("originate", a_cfg)
+    app = socket.create_connection(("127.0.0.1", a.port("to-gcp")), timeout=10)
+    assert echoes(app)
+    moved = json.loads(json.dumps(a_cfg))
+    moved["tunnels"][0]["server_name"] = "other.internal"
+    reload_with(a, moved)
+    a.wait_log(r"tunnel to-gcp: bar\.internal closed: after a config reload it no longer "
+               r"passes: \$\.tunnels\[\]\.server_name is other\.internal now \(it was "
+               r"bar\.internal\)")
+    b.wait_log(r"tunnel from-aws: peer sent fatal alert access_denied \(49\)")
