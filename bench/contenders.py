@@ -25,6 +25,7 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import time
 
 from load import BenchError, conns_idle, free_port, release, spawn, stop, wait_listen
@@ -52,6 +53,7 @@ class Ctx:
     def __init__(self, pki, workdir, pin, fedgate, fd_limit, tools=None):
         self.pki, self.workdir, self.pin, self.fedgate = pki, workdir, pin, fedgate
         self.fd_limit, self.tools = fd_limit, tools
+        self.wan_rtt_ms = None  # set while a contender runs over bench/wan.py
         leaves = pki["leaves"]
         self.client_crt, self.client_key = leaves["foo"]["crt"], leaves["foo"]["key"]
         self.server_crt, self.server_key = leaves["bar"]["crt"], leaves["bar"]["key"]
@@ -88,6 +90,7 @@ class Contender:
     def __init__(self, ctx):
         self.ctx = ctx
         self.procs = []
+        self.wan_procs = []  # bench/wan.py, not the proxy: never in roots
         self.ports = {}
         self.skip = {}
 
@@ -111,9 +114,23 @@ class Contender:
         raise NotImplementedError
 
     def stop(self):
-        for p in self.procs:
+        for p in self.procs + self.wan_procs:
             stop(p)
-        self.procs = []
+        self.procs, self.wan_procs = [], []
+
+    def via_wan(self, ports):
+        """@ports ({name: port} the far side listens on), or while ctx.wan_rtt_ms is set,
+        ports of bench/wan.py relays in front of them: the WAN between the two sides."""
+        if not self.ctx.wan_rtt_ms:
+            return ports
+        relay = {k: free_port() for k in ports}
+        p = spawn([sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                "wan.py"), "--rtt-ms", str(self.ctx.wan_rtt_ms)]
+                  + [f"{relay[k]}:{ports[k]}" for k in ports],
+                  self.ctx.path(f"{self.name}-wan.log"))
+        self.wan_procs.append(p)
+        wait_listen(list(relay.values()), procs=[p])
+        return relay
 
     def _spawn(self, argv, log, env=None, ns=None):
         p = spawn(self.ctx.pin.proxy(argv, ns), self.ctx.path(log), env=env or self.ctx.env)
@@ -171,7 +188,7 @@ class Plain(Contender):
         self.skip["cpu_machine_core_ms_per_handshake"] = "no TLS handshake"
 
     def start(self, upstream):
-        self.ports = dict(upstream)
+        self.ports = self.via_wan(dict(upstream))
 
 
 class Fedgate(Contender):
@@ -267,6 +284,7 @@ class Fedgate(Contender):
 
     def start(self, upstream):
         term = self._gateway("terminate", self._terminate_config(upstream))
+        term = self.via_wan({t: p for t, p in term.items() if not t.startswith("@")})
         orig = self._gateway("originate", self._config("foo", [
             {"name": f"to-{k}", "mode": "originate", "listen": "127.0.0.1:0",
              "peer": f"127.0.0.1:{term['from-' + k]}", "server_name": self.ctx.server_name,
@@ -312,7 +330,8 @@ class Stunnel(Contender):
         p1 = self._spawn(["stunnel", self._conf("terminate", [(k, term[k], upstream[k])
                                                               for k in UPSTREAMS])],
                          "stunnel-terminate.out")
-        p2 = self._spawn(["stunnel", self._conf("originate", [(k, orig[k], term[k])
+        far = self.via_wan(term)
+        p2 = self._spawn(["stunnel", self._conf("originate", [(k, orig[k], far[k])
                                                              for k in UPSTREAMS])],
                          "stunnel-originate.out")
         wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
@@ -355,7 +374,8 @@ class Haproxy(Contender):
         orig = {k: free_port() for k in UPSTREAMS}
         p1 = self._spawn(["haproxy", "-db", "-f", self._conf("terminate", term, upstream)],
                          "haproxy-terminate.log")
-        p2 = self._spawn(["haproxy", "-db", "-f", self._conf("originate", orig, term)],
+        p2 = self._spawn(["haproxy", "-db", "-f", self._conf("originate", orig,
+                                                             self.via_wan(term))],
                          "haproxy-originate.log")
         wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
         self.ports = orig
@@ -421,7 +441,7 @@ class Nginx(Contender):
         term = {k: free_port() for k in UPSTREAMS}
         orig = {k: free_port() for k in UPSTREAMS}
         p1 = self._nginx("terminate", term, upstream)
-        p2 = self._nginx("originate", orig, term)
+        p2 = self._nginx("originate", orig, self.via_wan(term))
         wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
         self.ports = orig
 
@@ -452,10 +472,11 @@ class PlainRelay(Contender):
     def start(self, upstream):
         term = {k: free_port() for k in UPSTREAMS}
         orig = {k: free_port() for k in UPSTREAMS}
+        far = self.via_wan(term)
         procs = []
         for k in UPSTREAMS:
             for listen, to, side in ((term[k], upstream[k], "terminate"),
-                                     (orig[k], term[k], "originate")):
+                                     (orig[k], far[k], "originate")):
                 procs.append(self._spawn(
                     ["socat", "-b", "131072",
                      f"TCP-LISTEN:{listen},bind=127.0.0.1,reuseaddr,fork,backlog=4096,nodelay",
@@ -499,9 +520,10 @@ class PlainRelayRedirect(PlainRelay):
         term = {k: free_port() for k in UPSTREAMS}
         orig = {k: free_port() for k in UPSTREAMS}
         exe = self._exe()
+        far = self.via_wan(term)
         procs = [self._spawn([exe, "terminate"] + [f"{term[k]}:{upstream[k]}" for k in UPSTREAMS],
                              "plain-relay+redirect-terminate.log"),
-                 self._spawn([exe, "originate"] + [f"{orig[k]}:{term[k]}" for k in UPSTREAMS],
+                 self._spawn([exe, "originate"] + [f"{orig[k]}:{far[k]}" for k in UPSTREAMS],
                              "plain-relay+redirect-originate.log")]
         wait_listen(list(term.values()) + list(orig.values()), procs=procs)
         self.ports = orig
@@ -525,6 +547,7 @@ class Socat(Contender):
         c = self.ctx
         term = {k: free_port() for k in UPSTREAMS}
         orig = {k: free_port() for k in UPSTREAMS}
+        far = self.via_wan(term)
         procs = []
         for k in UPSTREAMS:
             procs.append(self._spawn(
@@ -534,7 +557,7 @@ class Socat(Contender):
                 f"socat-terminate-{k}.log"))
             procs.append(self._spawn(
                 ["socat", f"TCP-LISTEN:{orig[k]},bind=127.0.0.1,reuseaddr,fork,backlog=4096,"
-                 "nodelay", f"OPENSSL:127.0.0.1:{term[k]},cert={c.client_crt},"
+                 "nodelay", f"OPENSSL:127.0.0.1:{far[k]},cert={c.client_crt},"
                  f"key={c.client_key},cafile={c.trust},verify=1,commonname={c.server_name},"
                  f"snihost={c.server_name},nodelay,min-version=TLS1.3"],
                 f"socat-originate-{k}.log"))
@@ -594,6 +617,10 @@ class Vpn(Contender):
         self.skip = {m: "a VPN sets up one tunnel for every connection"
                      for m in ("handshakes_per_s", "cpu_core_ms_per_handshake",
                                "cpu_machine_core_ms_per_handshake")}
+        # Its sides talk over a veth pair in two namespaces (UDP for the VPNs): the TCP
+        # delay relay of bench/wan.py cannot sit between them.
+        for m in ("ttfb_new_conn_ms", "ttfb_new_conn_rtts"):
+            self.skip[m] = "the delay link is a TCP relay; this pair talks over a veth pair"
 
     def unavailable(self):
         if os.geteuid() != 0:
@@ -747,6 +774,8 @@ class FedgateTransparent(Fedgate):
         self.client_ns, self.sink_ns = netns.a, netns.b
         self.host = netns.addr_b
         self.captured = None  # A's config while its capture table is installed
+        for m in ("ttfb_new_conn_ms", "ttfb_new_conn_rtts"):
+            self.skip[m] = "the delay link is a TCP relay; this pair talks over a veth pair"
 
     def unavailable(self):
         return super().unavailable() or self.netns.ready()

@@ -273,3 +273,20 @@ def wrk(pin, host, port, seconds, connections=16, ns=None):
     if errs:
         raise BenchError(f"wrk saw errors: {errs.group(0)}")
     return float(rps.group(1)), float(p99.group(1)) * _UNITS_US[p99.group(2)]
+
+
+def ttfb(host, port, count, ns=None):
+    """Milliseconds from connect() to the first byte of the answer, for @count new
+    connections one after the other, each carrying one HTTP request to the http sink."""
+    if ns:
+        raise BenchError("ttfb runs from this namespace only")
+    out = []
+    for _ in range(count):
+        t0 = time.monotonic()
+        with socket.create_connection((host, port), timeout=30) as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+            if not s.recv(1):
+                raise BenchError(f"127.0.0.1:{port} closed before answering")
+            out.append((time.monotonic() - t0) * 1000)
+    return out

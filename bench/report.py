@@ -24,6 +24,8 @@ METRICS = [
     ("cpu_core_ms_per_handshake", "core-ms", "CPU per handshake", False),
     ("cpu_machine_core_ms_per_handshake", "core-ms", "machine CPU per handshake", False),
     ("rss_per_idle_tunnel_kib", "KiB", "RSS per idle tunnel", False),
+    ("ttfb_new_conn_ms", "ms", "first byte, new conn, WAN", False),
+    ("ttfb_new_conn_rtts", "RTTs", "first byte in RTTs", False),
 ]
 UNITS = {m: u for m, u, _, _ in METRICS}
 

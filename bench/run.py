@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -50,6 +51,8 @@ GROUPS = {
     "cpugb": ["cpu_core_s_per_gb", "cpu_machine_core_s_per_gb"],
     "rtt": ["rtt_p50_us", "rtt_p99_us"],
     "wrk": ["wrk_requests_per_s", "wrk_p99_us"],
+    # Last: it restarts the contender over bench/wan.py's delay link between its sides.
+    "wan": ["ttfb_new_conn_ms", "ttfb_new_conn_rtts"],
 }
 QUICK_CONTENDERS = ("plain", "fedgate", "stunnel")
 SETTINGS = {
@@ -58,9 +61,9 @@ SETTINGS = {
     # tunnels takes most of a minute, and memory does not vary like timings do.
     # aead_mb: MB sealed and opened by bench/aead for the crypto floor.
     "full": dict(rounds=5, seconds=3, transfer=2_000_000_000, rtt_count=10000, idle=10000,
-                 idle_rounds=1, aead_mb=2000),
+                 idle_rounds=1, aead_mb=2000, wan_conns=15),
     "quick": dict(rounds=2, seconds=1, transfer=250_000_000, rtt_count=2000, idle=300,
-                  idle_rounds=1, aead_mb=200),
+                  idle_rounds=1, aead_mb=200, wan_conns=5),
 }
 HANDSHAKE_CONCURRENCY = 16
 WRK_CONNECTIONS = 16
@@ -78,6 +81,8 @@ def parse_args(argv):
     ap.add_argument("--transfer-mb", type=int, help="MB moved for cpu_core_s_per_gb")
     ap.add_argument("--idle-tunnels", type=int)
     ap.add_argument("--idle-rounds", type=int, help="rounds that measure idle tunnels")
+    ap.add_argument("--wan-rtt-ms", type=float, default=40.0,
+                    help="the delay link's round trip for ttfb_new_conn_ms (default 40)")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--work", help="scratch dir (default OUT/tmp), emptied first")
     ap.add_argument("--fedgate", default=os.environ.get("FEDGATE",
@@ -279,6 +284,24 @@ class Bench:
         self.record(c, "rtt_p50_us", rep["p50_us"], rnd)
         self.record(c, "rtt_p99_us", rep["p99_us"], rnd)
 
+    def m_wan(self, c, rnd):
+        """ttfb_new_conn_ms: connect() to the first byte of the answer, one request per new
+        connection, over a WAN of --wan-rtt-ms between the contender's sides (for plain,
+        between the client and the sinks). The median of wan_conns connections."""
+        rtt = self.args.wan_rtt_ms
+        c.stop()
+        self.ctx.wan_rtt_ms = rtt
+        try:
+            c.start(self.upstream)
+            times = load.ttfb(c.host, c.ports["http"], self.s["wan_conns"], c.client_ns)
+        finally:
+            self.ctx.wan_rtt_ms = None
+            c.stop()
+            c.start(self.upstream)
+        p50 = statistics.median(times)
+        self.record(c, "ttfb_new_conn_ms", p50, rnd)
+        self.record(c, "ttfb_new_conn_rtts", p50 / rtt, rnd)
+
     def m_wrk(self, c, rnd):
         rps, p99 = load.wrk(self.pin, c.host, c.ports["http"], self.s["seconds"],
                             WRK_CONNECTIONS, c.client_ns)
@@ -293,7 +316,7 @@ class Bench:
         t0 = time.monotonic()
         self.restart = False
         try:
-            upstream = sinks.start()
+            upstream = self.upstream = sinks.start()
             c.start(upstream)
             # A tunnel that does not work fails here, not as odd numbers later.
             load.pingpong(self.pin, self.tools, c.host, c.ports["echo"], 20, c.client_ns)
