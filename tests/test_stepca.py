@@ -10,6 +10,7 @@ minute), so gateways enrolled there renew every 7 to 12 s.
 Where Go or step-ca's sources cannot be installed, every test here is skipped, loudly.
 """
 
+import json
 import os
 import re
 import socket
@@ -17,8 +18,9 @@ import subprocess
 import warnings
 
 import pytest
+from cryptography import x509
 
-from conftest import ROOT, stop_process, wait_for
+from conftest import FEDGATE, ROOT, stop_process, wait_for
 from ca.helpers import fedgate, load_certs, ok
 from stepca.layout import StepCADir
 from test_federation import (curl_hello, echo_roundtrip, federation, gw_config, hello,  # noqa: F401
@@ -60,8 +62,9 @@ def free_port():
 
 
 class StepCA:
-    """One step-ca directory (StepCADir) and its `step-ca` process, with the attributes the
-    gateway helpers of test_federation read (url, root)."""
+    """One step-ca directory (StepCADir) and its `step-ca` process (or `fedgate ca serve`'s,
+    when @binary is FEDGATE), with the attributes the gateway helpers of test_federation read
+    (url, root)."""
 
     def __init__(self, tmp, name, binary):
         self.name, self.binary = name, binary
@@ -76,11 +79,14 @@ class StepCA:
     def start(self):
         self.log_path = os.path.join(self.d.dir, "log")
         self.logf = open(self.log_path, "w")
-        self.proc = subprocess.Popen([self.binary, self.config, "--password-file", self.pwfile],
-                                     stdin=subprocess.DEVNULL, stdout=self.logf,
+        argv = [self.binary, self.config, "--password-file", self.pwfile]
+        ready = "Serving HTTPS on"
+        if self.binary == FEDGATE:
+            argv[1:1], ready = ["ca", "serve"], "CA: listening on"
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT)
-        wait_for(lambda: "Serving HTTPS on" in self.log() or self.proc.poll() is not None, 20,
-                 f"step-ca {self.name} to listen")
+        wait_for(lambda: ready in self.log() or self.proc.poll() is not None, 20,
+                 f"{self.binary} {self.name} to listen")
         assert self.proc.poll() is None, f"step-ca {self.name} exited:\n{self.log()}"
 
     def log(self):
@@ -134,6 +140,14 @@ def ca_identity(ca, d, subject, sans):
     return {"cert": str(d / "gw.crt"), "key": str(d / "gw.key"),
             "ca": {"url": ca.url, "root": ca.root, "token_file": str(token),
                    "subject": subject, "sans": list(sans)}}
+
+
+def sans_of(crt_path):
+    """The SANs of the certificate in @crt_path as sorted strings."""
+    ext = load_certs(open(crt_path, "rb").read())[0].extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    return sorted(str(v) for t in (x509.DNSName, x509.UniformResourceIdentifier)
+                  for v in ext.get_values_for_type(t))
 
 
 def subjects(pem_path):
@@ -210,3 +224,83 @@ def test_a_kubernetes_client_reaches_b_with_curl_and_an_impostor_is_refused(
     assert r.returncode != 0 and "Hello" not in r.stdout, r
     b.wait_log(r"refused foo\.internal .*'Kubernetes Root CA'.* may not vouch for "
                r"dns:foo\.internal")
+
+
+# --- where fedgate and step-ca differed ------------------------------------------------------
+
+LONG_SUB = "spiffe://k8s.example/ns/production/sa/payments-ledger-reconciliation-worker"
+
+
+def test_a_gateway_whose_subject_is_a_spiffe_id_over_64_characters_enrolls_and_renews(
+        stepcas, gateways, upstream, tmp_path):
+    # step-ca puts the token's sub into the CN whatever its length; the gateway asked for no
+    # CN (a CN may hold 64 characters) and must take either answer
+    assert len(LONG_SUB) > 64
+    _, kube = stepcas
+    up = upstream()
+    g = gateways("g", gw_config(ca_identity(kube, tmp_path / "g", LONG_SUB, [LONG_SUB]),
+                                federation(kube), [terminate(up.addr, B_ALLOW)], ROOTS))
+    g.wait_log(r"enrolled at " + re.escape(kube.url) + ": " + re.escape(LONG_SUB) + ", serial")
+    leaf = load_certs((tmp_path / "g" / "gw.crt").read_bytes())[0]
+    assert leaf.subject.rfc4514_string() == "CN=" + LONG_SUB
+    g.wait_log(r"renewed at " + re.escape(kube.url), timeout=30)
+    renewed = load_certs((tmp_path / "g" / "gw.crt").read_bytes())[0]
+    assert renewed.serial_number != leaf.serial_number and renewed.subject == leaf.subject
+
+
+def test_a_token_for_other_names_than_the_gateways_is_not_spent_and_still_works_elsewhere(
+        stepcas, tmp_path):
+    # step-ca issues the token's sub and sans whatever the CSR asks: the gateway would refuse
+    # that certificate, so it must refuse the token before sending it
+    _, kube = stepcas
+    ident = ca_identity(kube, tmp_path / "g", "bar.internal", B_SANS)
+    for subject, sans, words in (("other.internal", B_SANS, "the token is for 'bar.internal', "
+                                  "not 'other.internal': not spending it"),
+                                 ("bar.internal", B_SANS[:1], "the token names 'spiffe://k8s."
+                                  "example/gw/bar', which is not one of the SANs asked for")):
+        cfg = gw_config(dict(ident, ca=dict(ident["ca"], subject=subject, sans=sans)),
+                        federation(kube), [terminate("127.0.0.1:1", B_ALLOW)], ROOTS)
+        path = tmp_path / "g.json"
+        path.write_text(json.dumps(cfg))
+        r = fedgate("run", "-c", path)
+        assert r.returncode == 2 and words in r.stderr, r
+    assert not os.path.exists(ident["cert"])
+    token = open(ident["ca"]["token_file"]).read().strip()
+    ok(fedgate("ca", "certificate", "bar.internal", tmp_path / "b.crt", tmp_path / "b.key",
+               "--token", token, "--ca-url", kube.url, "--root", kube.root))
+    assert sans_of(tmp_path / "b.crt") == sorted(B_SANS)
+    # spent now, at step-ca (whose answer has no reason: its log has)
+    r = fedgate("ca", "certificate", "bar.internal", tmp_path / "c.crt", tmp_path / "c.key",
+                "--token", token, "--ca-url", kube.url, "--root", kube.root)
+    assert r.returncode != 0 and "POST /1.0/sign: 401 " in r.stderr, r
+    wait_for(lambda: "token already used" in kube.log(), 5, "step-ca to log the reused token")
+
+
+# --- step-ca's files under `fedgate ca serve` ------------------------------------------------
+
+
+@pytest.fixture
+def served_step_dir(stepca_bin, tmp_path):
+    """A step-ca directory (federating with nothing) served by `fedgate ca serve`."""
+    ca = StepCA(tmp_path, "Partner", FEDGATE)
+    ca.start()
+    yield ca
+    assert ca.stop() == 0, ca.log()
+
+
+def test_fedgate_ca_serve_runs_on_step_cas_files_and_a_spiffe_id_gateway_enrolls_there(
+        served_step_dir, gateways, upstream, tmp_path):
+    ca = served_step_dir
+    ok(fedgate("ca", "roots", "--ca-url", ca.url, "--root", ca.root, tmp_path / "roots.pem"))
+    assert subjects(tmp_path / "roots.pem") == ["CN=Partner Root CA"]
+    up = upstream()
+    g = gateways("g", gw_config(ca_identity(ca, tmp_path / "g", LONG_SUB, [LONG_SUB]),
+                                federation(ca), [terminate(up.addr, B_ALLOW)], ROOTS))
+    g.wait_log(r"enrolled at " + re.escape(ca.url) + r": \(no CN\), serial")
+    # fedgate's CA leaves out a CN over 64 characters (RFC 5280's upper bound, which OpenSSL
+    # enforces): the SAN, critical then, carries the identity
+    leaf = load_certs((tmp_path / "g" / "gw.crt").read_bytes())[0]
+    assert len(leaf.subject) == 0 and sans_of(tmp_path / "g" / "gw.crt") == [LONG_SUB]
+    assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
+    assert leaf.issuer.rfc4514_string() == "CN=Partner Intermediate CA"
+    g.wait_log(r"renewed at " + re.escape(ca.url), timeout=30)

@@ -215,40 +215,80 @@ out:
 	return ret;
 }
 
+/* @name is one of the @n strings of @list. */
+static int listed(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * What a step-ca issues for a token: CN = "sub", SANs = "sans" (else [sub]), whatever the
+ * CSR asks. So the token must be for @subject and, when @sans are given, for exactly those
+ * (as sets): anything else would be issued, then refused by the caller, and a one-time token
+ * spent for nothing. Checked before the request; @names gets the token's SANs.
+ */
+static int token_names(const cJSON *claims, const char *subject, const char *const *sans,
+		       size_t n_sans, const char **names, size_t *n_names, struct fg_err *err)
+{
+	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(claims, "sans"), *it;
+	size_t n = 0;
+
+	if (!cJSON_IsString(sub) || strcmp(sub->valuestring, subject))
+		return fg_err_set(err, -EINVAL,
+				  "the token is for '%.200s', not '%.200s': not spending it",
+				  cJSON_IsString(sub) ? sub->valuestring : "(no sub)", subject);
+	cJSON_ArrayForEach(it, list)
+	{
+		if (!cJSON_IsString(it) || n == 64)
+			return fg_err_set(err, -EINVAL, "the token's \"sans\" are not at most 64 "
+					  "strings: not spending it");
+		names[n++] = it->valuestring;
+	}
+	if (!n)
+		names[n++] = subject;
+	*n_names = n;
+	for (size_t i = 0; sans && i < n; i++)
+		if (!listed(names[i], sans, n_sans))
+			return fg_err_set(err, -EINVAL,
+					  "the token names '%.200s', which is not one of the SANs "
+					  "asked for: not spending it", names[i]);
+	for (size_t i = 0; sans && i < n_sans; i++)
+		if (!listed(sans[i], names, n))
+			return fg_err_set(err, -EINVAL,
+					  "the token does not name '%.200s', one of the SANs asked "
+					  "for: not spending it", sans[i]);
+	return 0;
+}
+
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
 		 char **key_out, char **chain_pem, struct fg_err *err)
 {
 	const char *names[64];
+	size_t n_names = 0;
 	cJSON *claims = NULL;
-	const cJSON *list, *it;
 	EVP_PKEY *key = NULL;
 	char *csr = NULL;
 	int ret;
 
 	*key_out = *chain_pem = NULL;
-	if (!sans) {
-		/* As `step ca certificate`: the SANs the token carries (else the subject). */
-		ret = fg_jwt_decode(ott, NULL, &claims, err);
-		if (ret)
-			return fg_err_set(err, ret, "the token is not a JWT: %s", err->msg);
-		list = cJSON_GetObjectItemCaseSensitive(claims, "sans");
-		n_sans = 0;
-		cJSON_ArrayForEach(it, list)
-		{
-			if (cJSON_IsString(it) && n_sans < 64)
-				names[n_sans++] = it->valuestring;
-		}
-		if (!n_sans)
-			names[n_sans++] = subject;
-		sans = names;
-	}
+	ret = fg_jwt_decode(ott, NULL, &claims, err);
+	if (ret)
+		return ret;
+	ret = token_names(claims, subject, sans, n_sans, names, &n_names, err);
+	if (ret)
+		goto out;
 	key = fg_pki_keygen();
 	if (!key) {
 		ret = fg_err_set(err, -ENOMEM, "cannot generate a key");
 		goto out;
 	}
-	ret = fg_ca_csr(key, subject, sans, n_sans, &csr, err);
+	/* As `step ca certificate`: the CSR asks for the token's SANs. */
+	ret = fg_ca_csr(key, subject, names, n_names, &csr, err);
 	if (!ret)
 		ret = fg_ca_sign(c, csr, ott, not_before, not_after, key, chain_pem, err);
 	if (!ret) {

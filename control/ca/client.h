@@ -26,9 +26,12 @@ int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
 	       struct fg_err *err);
 
 /*
- * Enrolls: a new P-256 key, a CSR for CN @subject with @sans (NULL: the
- * token's "sans" claim, as `step ca certificate` does), then fg_ca_sign().
- * @key_pem gets the unencrypted PKCS#8 key, @chain_pem the chain.
+ * Enrolls: a new P-256 key, a CSR for CN @subject with the token's "sans"
+ * claim (as `step ca certificate` does), then fg_ca_sign(). Before anything
+ * is sent the token must be for @subject and, with @sans (NULL: any), for
+ * exactly @sans: a CA issues what the token says, so a mismatch would spend
+ * the token on a certificate the caller refuses. @key_pem gets the
+ * unencrypted PKCS#8 key, @chain_pem the chain.
  */
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
