@@ -19,10 +19,13 @@ import warnings
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from conftest import FEDGATE, ROOT, stop_process, wait_for
-from ca.helpers import fedgate, load_certs, ok
-from stepca.layout import StepCADir
+from ca.helpers import b64u, fedgate, load_certs, ok, unb64u
+from stepca.layout import StepCADir, encrypt_jwk, jwk_of
 from test_federation import (curl_hello, echo_roundtrip, federation, gw_config, hello,  # noqa: F401
                              originate, terminate)
 
@@ -73,7 +76,6 @@ class StepCA:
         self.d = StepCADir(str(tmp / name.lower()), name, PASSWORD, f"127.0.0.1:{self.port}",
                            claims=CLAIMS)
         self.root, self.config, self.pwfile = self.d.root, self.d.config, self.d.password_file
-        self.key_file = self.d.provisioner_pem(str(tmp / f"{name.lower()}.provisioner.pem"))
         self.proc = None
 
     def start(self):
@@ -98,9 +100,10 @@ class StepCA:
         return stop_process(self.proc)
 
     def cli_token(self, subject, *sans):
-        """`fedgate ca token` for this CA, signed with its provisioner's key."""
+        """`fedgate ca token --ca-config` on step-ca's ca.json: the provisioner's key from its
+        "encryptedKey", under the CA's password (as `step ca token` takes it)."""
         args = ["ca", "token", subject, "--ca-url", self.url, "--root", self.root,
-                "--key", self.key_file, "--provisioner", "admin"]
+                "--ca-config", self.config, "--password-file", self.pwfile]
         for s in sans:
             args += ["--san", s]
         return ok(fedgate(*args)).stdout.strip()
@@ -304,3 +307,76 @@ def test_fedgate_ca_serve_runs_on_step_cas_files_and_a_spiffe_id_gateway_enrolls
     assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).critical
     assert leaf.issuer.rfc4514_string() == "CN=Partner Intermediate CA"
     g.wait_log(r"renewed at " + re.escape(ca.url), timeout=30)
+
+
+# --- `fedgate ca token --ca-config` on step-ca's ca.json -------------------------------------
+
+
+def token_args(ca, config, pwfile):
+    return ["ca", "token", "foo.internal", "--ca-url", ca.url, "--root", ca.root,
+            "--ca-config", config, "--password-file", pwfile]
+
+
+def test_fedgate_token_takes_the_provisioner_key_from_step_cas_encrypted_key(stepcas, tmp_path):
+    cloud, _ = stepcas
+    tok = ok(fedgate(*token_args(cloud, cloud.config, cloud.pwfile))).stdout.strip()
+    header = json.loads(unb64u(tok.split(".")[0]))
+    assert header["kid"] == cloud.d.cfg["authority"]["provisioners"][0]["key"]["kid"]
+    # the token verifies with the provisioner's public key, so step-ca takes it
+    key = cloud.d.provisioner_key.public_key()
+    r, s = (int.from_bytes(unb64u(tok.split(".")[2])[i:i + 32], "big") for i in (0, 32))
+    key.verify(encode_dss_signature(r, s), tok.rsplit(".", 1)[0].encode(),
+               ec.ECDSA(hashes.SHA256()))
+    crt, _ = cloud.enroll(tmp_path, "foo.internal", ["foo.internal"])
+    assert load_certs(crt.read_bytes())[0].subject.rfc4514_string() == "CN=foo.internal"
+
+
+def jwe_with(jwe, **header):
+    """@jwe with its protected header changed (the tag no longer matches: fedgate must refuse
+    before it decrypts, or when it does)."""
+    parts = jwe.split(".")
+    h = dict(json.loads(unb64u(parts[0])), **header)
+    return ".".join([b64u(json.dumps(h).encode())] + parts[1:])
+
+
+def flip(text, i):
+    return text[:i] + ("A" if text[i] != "A" else "B") + text[i + 1:]
+
+
+@pytest.mark.parametrize("change,words", [
+    ("password", "cannot decrypt the JWE: wrong password, or it was altered"),
+    ("ciphertext", "cannot decrypt the JWE: wrong password, or it was altered"),
+    ("p2c", "JWE p2c must be 1000..10000000"),
+    ("alg", "JWE alg RSA-OAEP, enc A256GCM: only PBES2"),
+    ("parts", "not a compact JWE (five parts)"),
+    ("d", "the JWK's d is not the private key of its x and y"),
+    ("key", 'its "encryptedKey" is not the key of provisioner "admin"'),
+])
+def test_fedgate_token_refuses_an_encrypted_key_it_cannot_open_and_prints_no_token(
+        stepcas, tmp_path, change, words):
+    cloud, _ = stepcas
+    cfg = json.loads(open(cloud.config).read())
+    prov = cfg["authority"]["provisioners"][0]
+    pwfile = cloud.pwfile
+    if change == "password":
+        pwfile = tmp_path / "wrong"
+        pwfile.write_text("not the password\n")
+    elif change == "ciphertext":
+        parts = prov["encryptedKey"].split(".")
+        parts[3] = flip(parts[3], 5)
+        prov["encryptedKey"] = ".".join(parts)
+    elif change == "p2c":
+        prov["encryptedKey"] = jwe_with(prov["encryptedKey"], p2c=10 ** 8)
+    elif change == "alg":
+        prov["encryptedKey"] = jwe_with(prov["encryptedKey"], alg="RSA-OAEP")
+    elif change == "parts":
+        prov["encryptedKey"] = prov["encryptedKey"].rsplit(".", 1)[0]
+    else:  # another key's d with this x and y, or another key altogether
+        other = jwk_of(ec.generate_private_key(ec.SECP256R1()), private=True)
+        mine = jwk_of(cloud.d.provisioner_key, private=True)
+        prov["encryptedKey"] = encrypt_jwk(dict(mine, d=other["d"]) if change == "d"
+                                           else other, PASSWORD)
+    config = tmp_path / "ca.json"
+    config.write_text(json.dumps(cfg))
+    r = fedgate(*token_args(cloud, config, pwfile))
+    assert r.returncode != 0 and r.stdout == "" and words in r.stderr, r

@@ -24,6 +24,7 @@ struct fg_ca_provisioner {
 	EVP_PKEY *pub;
 	int64_t min_ms, max_ms, default_ms; /* leaf lifetimes */
 	char *key_file; /* fedgate extension: the encrypted private key, for `ca token` */
+	char *encrypted_key; /* step's: the private JWK as a PBES2 JWE, for `ca token` */
 };
 
 struct fg_jti_store;

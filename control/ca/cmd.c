@@ -16,6 +16,7 @@
 #include "control/ca/ca.h"
 #include "control/ca/client.h"
 #include "control/ca/init.h"
+#include "control/ca/jwe.h"
 #include "control/ca/jwt.h"
 #include "fedgate/log.h"
 
@@ -255,7 +256,8 @@ static int read_token(struct args *a, char **token, struct fg_err *err)
 
 /*
  * The provisioner key for `ca token`: --key FILE (with --provisioner NAME), or
- * the "keyFile" of the provisioner in --ca-config. Either way it is checked
+ * the "keyFile" (fedgate's) or "encryptedKey" (step's) of the provisioner in
+ * --ca-config. Either way it is checked
  * against nothing more than its own thumbprint here; the CA judges the token.
  */
 static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, char **prov,
@@ -279,21 +281,27 @@ static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, cha
 	for (size_t i = 0; i < ca.n_prov && !p; i++)
 		if (!a->provisioner || !strcmp(ca.prov[i].name, a->provisioner))
 			p = &ca.prov[i];
-	if (!p || !p->key_file) {
+	if (!p || (!p->key_file && !p->encrypted_key)) {
 		ret = fg_err_set(err, -ENOENT,
-				 "%s: no JWK provisioner %s%s%swith a \"keyFile\": use --key FILE",
+				 "%s: no JWK provisioner %s%s%swith a \"keyFile\" or an "
+				 "\"encryptedKey\": use --key FILE",
 				 a->ca_config, a->provisioner ? "\"" : "",
 				 a->provisioner ? a->provisioner : "", a->provisioner ? "\" " : "");
 		goto out;
 	}
-	*key = fg_pki_read_key(p->key_file, pw, err);
+	/* fedgate's keyFile first; else step's encryptedKey, under the same password. */
+	if (p->key_file)
+		*key = fg_pki_read_key(p->key_file, pw, err);
+	else if (!(ret = fg_password_get(pw, err)))
+		*key = fg_jwe_private_jwk(p->encrypted_key, pw->buf, pw->len, err);
 	if (!*key) {
-		ret = -EINVAL;
+		ret = ret ?: -EINVAL;
 		goto out;
 	}
 	if (fg_jwk_thumbprint(*key, kid) || strcmp(kid, p->kid)) {
 		ret = fg_err_set(err, -EINVAL, "%s is not the key of provisioner \"%s\" (kid %s)",
-				 p->key_file, p->name, p->kid);
+				 p->key_file ? p->key_file : "its \"encryptedKey\"", p->name,
+				 p->kid);
 		EVP_PKEY_free(*key);
 		*key = NULL;
 		goto out;

@@ -183,6 +183,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(p, "key");
 		const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
 		const cJSON *kf = cJSON_GetObjectItemCaseSensitive(p, "keyFile");
+		const cJSON *ek = cJSON_GetObjectItemCaseSensitive(p, "encryptedKey");
 		const cJSON *own = cJSON_GetObjectItemCaseSensitive(p, "claims");
 		struct fg_ca_provisioner *pv;
 		struct fg_err e = { 0 };
@@ -197,6 +198,8 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 			return fail(ca, err, jp, "%s", "\"name\" must be a non-empty string");
 		if (kf && !cJSON_IsString(kf))
 			return fail(ca, err, jp, "%s", "\"keyFile\" must be a file name");
+		if (ek && !cJSON_IsString(ek))
+			return fail(ca, err, jp, "%s", "\"encryptedKey\" must be a JWE string");
 		if (own && !cJSON_IsObject(own))
 			return fail(ca, err, jp, "%s", "\"claims\" must be an object");
 		pv = &ca->prov[ca->n_prov++];
@@ -209,7 +212,8 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 			return fail(ca, err, jp, "%s", "cannot compute the key's thumbprint");
 		pv->name = strdup(name->valuestring);
 		pv->key_file = kf ? resolve(ca, kf->valuestring) : NULL;
-		if (!pv->name || (kf && !pv->key_file))
+		pv->encrypted_key = ek ? strdup(ek->valuestring) : NULL;
+		if (!pv->name || (kf && !pv->key_file) || (ek && !pv->encrypted_key))
 			return fg_err_set(err, -ENOMEM, "out of memory");
 		snprintf(jp + strlen(jp), sizeof(jp) - strlen(jp), ".claims");
 		ret = load_claims(ca, pv, claims, own, jp, err);
@@ -490,6 +494,7 @@ void fg_ca_free(struct fg_ca *ca)
 	for (size_t i = 0; i < ca->n_prov; i++) {
 		free(ca->prov[i].name);
 		free(ca->prov[i].key_file);
+		free(ca->prov[i].encrypted_key);
 		EVP_PKEY_free(ca->prov[i].pub);
 	}
 	fg_ca_jti_free(ca->jti);

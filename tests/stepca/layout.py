@@ -130,10 +130,3 @@ class StepCADir:
 
     def save(self):
         _write(self.config, json.dumps(self.cfg, indent=4).encode())
-
-    def provisioner_pem(self, path):
-        """The provisioner's key, unencrypted, at @path (for `fedgate ca token --key`)."""
-        _write(path, self.provisioner_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption()), 0o600)
-        return path
