@@ -15,6 +15,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 import warnings
 
 import pytest
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from conftest import FEDGATE, ROOT, stop_process, wait_for
-from ca.helpers import b64u, fedgate, load_certs, ok, unb64u
+from ca.helpers import CA, assert_error, b64u, fedgate, load_certs, make_csr, ok, unb64u
 from stepca.layout import StepCADir, encrypt_jwk, jwk_of
 from test_federation import (curl_hello, echo_roundtrip, federation, gw_config, hello,  # noqa: F401
                              originate, terminate)
@@ -76,6 +77,7 @@ class StepCA:
         self.d = StepCADir(str(tmp / name.lower()), name, PASSWORD, f"127.0.0.1:{self.port}",
                            claims=CLAIMS)
         self.root, self.config, self.pwfile = self.d.root, self.d.config, self.d.password_file
+        self.fingerprint = self.d.fingerprint
         self.proc = None
 
     def start(self):
@@ -98,6 +100,16 @@ class StepCA:
     def stop(self):
         self.logf.close()
         return stop_process(self.proc)
+
+    # Python-side tokens and requests, as for fedgate's own CA (ca.helpers.CA)
+    token, sign, request, ssl_context = CA.token, CA.sign, CA.request, CA.ssl_context
+
+    @property
+    def prov(self):
+        return self.d.cfg["authority"]["provisioners"][0]
+
+    def provisioner_key(self):
+        return self.d.provisioner_key
 
     def cli_token(self, subject, *sans):
         """`fedgate ca token --ca-config` on step-ca's ca.json: the provisioner's key from its
@@ -380,3 +392,66 @@ def test_fedgate_token_refuses_an_encrypted_key_it_cannot_open_and_prints_no_tok
     config.write_text(json.dumps(cfg))
     r = fedgate(*token_args(cloud, config, pwfile))
     assert r.returncode != 0 and r.stdout == "" and words in r.stderr, r
+
+
+# --- /sign decisions: step-ca and `fedgate ca serve` on the same files -------------------------
+
+
+@pytest.fixture
+def both(stepcas, served_step_dir):
+    """The Kubernetes step-ca and a step-ca directory under `fedgate ca serve`."""
+    return {"step-ca": stepcas[1], "fedgate": served_step_dir}
+
+
+SANS = ["a.internal", "spiffe://k8s.example/a"]
+
+
+@pytest.mark.parametrize("cn,csr_sans,words", [
+    ("a.internal", SANS + ["b.internal"], "SANs"),
+    ("a.internal", ["spiffe://k8s.example/b"], "SANs"),
+    ("other.internal", SANS, "CN"),
+    ("spiffe://k8s.example/a", SANS, "CN"),  # a SAN, but not the token's sub
+], ids=["extra-dns", "other-uri", "other-cn", "cn-is-a-san"])
+def test_a_csr_for_other_names_than_the_token_is_refused_403_by_both(both, cn, csr_sans, words):
+    for name, ca in both.items():
+        _, csr = make_csr(cn, csr_sans)
+        code, body = ca.sign(csr, ca.token("a.internal", SANS))
+        assert code == 403, (name, code, body)
+        if name == "fedgate":  # step-ca's message is a generic one
+            assert words in body["message"], body
+
+
+@pytest.mark.parametrize("csr_sans", [["a.internal"], ["spiffe://k8s.example/a"], []],
+                         ids=["dns-only", "uri-only", "none"])
+def test_a_csr_with_some_san_types_of_the_token_gets_all_its_names_from_both(both, csr_sans):
+    for name, ca in both.items():
+        _, csr = make_csr("a.internal", csr_sans)
+        code, body = ca.sign(csr, ca.token("a.internal", SANS))
+        assert code == 201, (name, body)
+        leaf = load_certs(body["crt"])[0]
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert sorted(str(v.value) for v in san) == sorted(SANS), (name, san)
+        assert leaf.subject.rfc4514_string() == "CN=a.internal", name
+
+
+@pytest.mark.parametrize("over", [{"sha": None}, {"jti": None}], ids=["no-sha", "no-jti"])
+def test_a_token_without_sha_or_jti_is_taken_once_by_both(both, over):
+    for name, ca in both.items():
+        _, csr = make_csr("a.internal", SANS)
+        tok = ca.token("a.internal", SANS, **over)
+        code, body = ca.sign(csr, tok)
+        assert code == 201, (name, body)
+        code, body = ca.sign(csr, tok)
+        assert code == 401, (name, code, body)
+
+
+def test_documented_differences_exp_over_an_hour_ahead_and_a_foreign_sha(both):
+    # step-ca takes both; fedgate refuses them (README, "Differences from step-ca")
+    now = int(time.time())
+    for over, words in (({"exp": now + 7200}, "at most 3600 s ahead"),
+                        ({"sha": "00" * 32}, "sha")):
+        _, csr = make_csr("a.internal", SANS)
+        code, body = both["step-ca"].sign(csr, both["step-ca"].token("a.internal", SANS, **over))
+        assert code == 201, (over, body)
+        assert_error(both["fedgate"].sign(csr, both["fedgate"].token("a.internal", SANS, **over)),
+                     401, words)
