@@ -455,3 +455,16 @@ def test_documented_differences_exp_over_an_hour_ahead_and_a_foreign_sha(both):
         assert code == 201, (over, body)
         assert_error(both["fedgate"].sign(csr, both["fedgate"].token("a.internal", SANS, **over)),
                      401, words)
+
+
+def test_provisioners_and_their_encrypted_key_are_served_by_both_alike(both):
+    # the step CLI's online token flow: list the provisioners, fetch the encrypted key
+    answers = {}
+    for name, ca in both.items():
+        kid = ca.prov["key"]["kid"]
+        answers[name] = (ca.request("GET", "/provisioners"),
+                         ca.request("GET", f"/1.0/provisioners/{kid}/encrypted-key"))
+        assert answers[name][0] == (200, {"provisioners": [ca.prov], "nextCursor": ""}), name
+        assert answers[name][1] == (200, {"key": ca.prov["encryptedKey"]}), name
+        code, body = ca.request("GET", "/provisioners/no-such-kid/encrypted-key")
+        assert code == 404 and body["status"] == 404, (name, body)

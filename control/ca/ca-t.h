@@ -53,6 +53,8 @@ struct fg_ca {
 	/* fedgate extension "usedTokensFile" (default "used_tokens" next to ca.json) */
 	char *jti_path;
 	struct cJSON *tls_options; /* step-ca's "tlsOptions" of /sign and /renew answers */
+	/* "authority.provisioners" as GET /provisioners lists them (without fedgate's keyFile) */
+	struct cJSON *provisioners;
 };
 
 /* One HTTP request as the server read it. @client: the peer's certificate, if any. */

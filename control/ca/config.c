@@ -223,6 +223,12 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 	if (!ca->n_prov)
 		return fail(ca, err, "$.authority.provisioners", "%s",
 			    "no JWK provisioner: tokens could not be checked");
+	/* Every type, as step-ca lists them; keyFile is a path of this host, not step's. */
+	ca->provisioners = cJSON_Duplicate(list, 1);
+	if (!ca->provisioners)
+		return fg_err_set(err, -ENOMEM, "out of memory");
+	for (cJSON *it = ca->provisioners->child; it; it = it->next)
+		cJSON_DeleteItemFromObjectCaseSensitive(it, "keyFile");
 	/* /renew has no provisioner: the widest bounds that issued the leaf may have had. */
 	{
 		struct fg_ca_provisioner global = { 0 };
@@ -500,5 +506,6 @@ void fg_ca_free(struct fg_ca *ca)
 	fg_ca_jti_free(ca->jti);
 	free(ca->jti_path);
 	cJSON_Delete(ca->tls_options);
+	cJSON_Delete(ca->provisioners);
 	memset(ca, 0, sizeof(*ca));
 }
