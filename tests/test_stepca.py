@@ -219,7 +219,7 @@ def test_gateways_enrolled_at_two_stepca_cas_renew_and_carry_a_tunnel_byte_exact
             gw.log()
 
 
-def test_a_kubernetes_client_reaches_b_with_curl_and_an_impostor_is_refused(
+def test_the_tutorials_hellos_through_a_and_b_and_from_a_renewed_curl_client_impostor_refused(
         stepcas, gateways, hello, tmp_path):  # noqa: F811 (hello: test_federation's fixture)
     cloud, kube = stepcas
     federated = tmp_path / "federated.pem"
@@ -228,10 +228,27 @@ def test_a_kubernetes_client_reaches_b_with_curl_and_an_impostor_is_refused(
                                 federation(kube), [terminate(hello, B_ALLOW, proxy_v2=True)],
                                 ROOTS))
     b.wait_log(r"enrolled at " + re.escape(kube.url))
+    # plain HTTP into A, mTLS A -> B, PROXY v2 to the backend: the tutorial's Hello
+    a = gateways("a", gw_config(ca_identity(cloud, tmp_path / "a", "foo.internal", A_SANS),
+                                federation(cloud, kube),
+                                [originate(b.port("from-aws"), "bar.internal", A_ALLOW)],
+                                ROOTS))
+    a.wait_log(r"enrolled at " + re.escape(cloud.url))
+    r = subprocess.run(["curl", "-sS", "--max-time", "10", f"http://127.0.0.1:{a.port('to-gcp')}/"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.stdout == "Hello foo.internal (cert issued by 'Cloud Root CA')\n", (r, b.log())
     crt, key = kube.enroll(tmp_path, "kube_client", ["spiffe://k8s.example/ns/prod/kube_client"])
     r = curl_hello(b.port("from-aws"), federated, crt, key, name="bar.internal")
     assert r.returncode == 0, (r.stderr, b.log())
     assert r.stdout == "Hello kube_client (cert issued by 'Kubernetes Root CA')\n"
+    # `fedgate ca renew` at step-ca: same names and key, a new serial, and still let in
+    before = load_certs(crt.read_bytes())[0]
+    ok(fedgate("ca", "renew", crt, key, "--ca-url", kube.url, "--root", kube.root))
+    after = load_certs(crt.read_bytes())[0]
+    assert after.serial_number != before.serial_number and after.subject == before.subject
+    assert sans_of(crt) == ["spiffe://k8s.example/ns/prod/kube_client"]
+    r = curl_hello(b.port("from-aws"), federated, crt, key, name="bar.internal")
+    assert r.stdout == "Hello kube_client (cert issued by 'Kubernetes Root CA')\n", r
     # the Kubernetes step-ca issues a Cloud name: it chains, but B's roots rule refuses it
     crt, key = kube.enroll(tmp_path, "foo.internal",
                            ["foo.internal", "spiffe://k8s.example/ns/prod/impostor"])
