@@ -485,3 +485,23 @@ def test_provisioners_and_their_encrypted_key_are_served_by_both_alike(both):
         assert answers[name][1] == (200, {"key": ca.prov["encryptedKey"]}), name
         code, body = ca.request("GET", "/provisioners/no-such-kid/encrypted-key")
         assert code == 404 and body["status"] == 404, (name, body)
+
+
+def test_fedgate_token_takes_the_encrypted_key_from_the_ca_itself_as_step_ca_token(both,
+                                                                                  tmp_path):
+    # no ca.json and no key file: GET /provisioners, then the provisioner's encrypted key
+    for name, ca in both.items():
+        args = ["ca", "token", "a.internal", "--ca-url", ca.url, "--root", ca.root]
+        for san in SANS:
+            args += ["--san", san]
+        tok = ok(fedgate(*args, "--password-file", ca.pwfile)).stdout.strip()
+        _, csr = make_csr("a.internal", SANS)
+        code, body = ca.sign(csr, tok)
+        assert code == 201, (name, body)
+        r = fedgate(*args, "--password-file", ca.pwfile, "--provisioner", "nope")
+        assert r.returncode == 1 and r.stdout == "", (name, r)
+        assert 'has no JWK provisioner "nope" with an encrypted key' in r.stderr, (name, r)
+        wrong = tmp_path / "wrong"
+        wrong.write_text("not the password\n")
+        r = fedgate(*args, "--password-file", wrong)
+        assert r.returncode == 1 and "wrong password" in r.stderr and r.stdout == "", (name, r)

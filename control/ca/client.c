@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
@@ -13,7 +14,10 @@
 
 #include "control/ca/ca.h"
 #include "control/ca/client.h"
+#include "control/ca/jwe.h"
+#include "control/ca/jwk.h"
 #include "control/ca/jwt.h"
+#include "control/ca/password.h"
 #include "fedgate/x509name.h"
 
 /* Turns a non-@want answer into an error that carries the CA's own message. */
@@ -363,6 +367,114 @@ int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_err *e
 int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err)
 {
 	return get_crts(c, "/roots", bundle_pem, err);
+}
+
+/* GET @path: its JSON answer (status 200) in @out, the caller's to free. */
+static int get_json(struct fg_ca_client *c, const char *path, cJSON **out, struct fg_err *err)
+{
+	char what[300], *resp = NULL;
+	int status = 0, ret;
+
+	*out = NULL;
+	snprintf(what, sizeof(what), "GET %s", path);
+	ret = fg_ca_request(c, "GET", path, NULL, NULL, NULL, NULL, &status, &resp, err);
+	if (!ret)
+		ret = answer_status(c, what, status, 200, resp, err);
+	if (!ret && !(*out = cJSON_Parse(resp)))
+		ret = fg_err_set(err, -EPROTO, "CA %s: %s: the answer is not JSON", c->url, what);
+	free(resp);
+	return ret;
+}
+
+/* The JWK provisioner of @list named @name (NULL: the only one) that has an encryptedKey. */
+static const cJSON *pick_provisioner(struct fg_ca_client *c, const cJSON *list, const char *name,
+				     struct fg_err *err)
+{
+	const cJSON *p, *found = NULL;
+	int n = 0;
+
+	cJSON_ArrayForEach(p, list)
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(p, "name");
+		const cJSON *kid = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(p, "key"), "kid");
+
+		if (!cJSON_IsString(type) || strcasecmp(type->valuestring, "JWK") ||
+		    !cJSON_IsString(nm) || (name && strcmp(nm->valuestring, name)) ||
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "encryptedKey")) ||
+		    !cJSON_IsString(kid) || !kid->valuestring[0] || strlen(kid->valuestring) > 64 ||
+		    kid->valuestring[strspn(kid->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
+						"nopqrstuvwxyz0123456789-_")])
+			continue;
+		found = p;
+		n++;
+	}
+	if (!found)
+		fg_err_set(err, -ENOENT, "CA %s has no JWK provisioner %s%s%swith an encrypted key",
+			   c->url, name ? "\"" : "", name ? name : "", name ? "\" " : "");
+	else if (n > 1)
+		fg_err_set(err, -EINVAL,
+			   "CA %s has %d JWK provisioners with an encrypted key: name one with "
+			   "--provisioner", c->url, n);
+	return found && n == 1 ? found : NULL;
+}
+
+int fg_ca_provisioner_key(struct fg_ca_client *c, const char *name, struct fg_password *pw,
+			  EVP_PKEY **key, char **prov, struct fg_err *err)
+{
+	cJSON *list = NULL, *ek = NULL;
+	const cJSON *p, *kid, *jwe;
+	EVP_PKEY *pub = NULL;
+	char path[128];
+	int ret;
+
+	*key = NULL;
+	*prov = NULL;
+	ret = get_json(c, "/1.0/provisioners", &list, err);
+	if (ret)
+		return ret;
+	p = pick_provisioner(c, cJSON_GetObjectItemCaseSensitive(list, "provisioners"), name,
+			     err);
+	if (!p) {
+		ret = err->msg[0] ? -ENOENT : fg_err_set(err, -ENOENT, "no provisioner");
+		goto out;
+	}
+	kid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "key"), "kid");
+	snprintf(path, sizeof(path), "/1.0/provisioners/%s/encrypted-key", kid->valuestring);
+	ret = get_json(c, path, &ek, err);
+	if (ret)
+		goto out;
+	jwe = cJSON_GetObjectItemCaseSensitive(ek, "key");
+	pub = fg_jwk_to_pkey(cJSON_GetObjectItemCaseSensitive(p, "key"), err);
+	/* The password last: nothing is asked for when the CA has no key to give. */
+	if (cJSON_IsString(jwe) && pub && !(ret = fg_password_get(pw, err)))
+		*key = fg_jwe_private_jwk(jwe->valuestring, pw->buf, pw->len, err);
+	if (!*key) {
+		if (!cJSON_IsString(jwe))
+			fg_err_set(err, -EPROTO, "CA %s: GET %s: no \"key\" in the answer", c->url,
+				   path);
+		ret = ret ?: -EINVAL;
+		goto out;
+	}
+	/* The key the CA checks tokens with, not only one it handed out. */
+	if (EVP_PKEY_eq(pub, *key) != 1) {
+		ret = fg_err_set(err, -EINVAL,
+				 "CA %s: the encrypted key of provisioner kid %s is not its key",
+				 c->url, kid->valuestring);
+		goto out;
+	}
+	*prov = strdup(cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring);
+	ret = *prov ? 0 : fg_err_set(err, -ENOMEM, "out of memory");
+out:
+	if (ret) {
+		EVP_PKEY_free(*key);
+		*key = NULL;
+	}
+	EVP_PKEY_free(pub);
+	cJSON_Delete(ek);
+	cJSON_Delete(list);
+	return ret;
 }
 
 int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_err *err)

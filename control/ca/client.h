@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "control/ca/https.h"
+#include "control/ca/password-t.h"
 #include "control/ca/pki.h"
 
 /*
@@ -51,6 +52,16 @@ int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err);
  */
 int fg_ca_csr(EVP_PKEY *key, const char *subject, const char *const *sans, size_t n_sans,
 	      char **csr_pem, struct fg_err *err);
+
+/*
+ * The provisioner key of `step ca token` without a ca.json: GET /provisioners,
+ * the JWK provisioner named @name (NULL: the only one with an "encryptedKey"),
+ * GET /provisioners/KID/encrypted-key, decrypted with @pw (read only then:
+ * fg_password_get()) and checked to be the key /provisioners lists. @prov gets
+ * its name.
+ */
+int fg_ca_provisioner_key(struct fg_ca_client *c, const char *name, struct fg_password *pw,
+			  EVP_PKEY **key, char **prov, struct fg_err *err);
 
 /* What fg_ca_token() puts in a one-time token, the way `step ca token` does. */
 struct fg_ca_token_req {

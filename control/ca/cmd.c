@@ -257,7 +257,7 @@ static int read_token(struct args *a, char **token, struct fg_err *err)
 /*
  * The provisioner key for `ca token`: --key FILE (with --provisioner NAME), or
  * the "keyFile" (fedgate's) or "encryptedKey" (step's) of the provisioner in
- * --ca-config. Either way it is checked
+ * --ca-config, or with neither the "encryptedKey" the CA serves. Either way it is checked
  * against nothing more than its own thumbprint here; the CA judges the token.
  */
 static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, char **prov,
@@ -274,6 +274,15 @@ static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, cha
 			return -EINVAL;
 		*prov = strdup(a->provisioner ? a->provisioner : "admin");
 		return *prov ? 0 : -ENOMEM;
+	}
+	if (!a->ca_config) {
+		/* As `step ca token` without a ca.json: the encrypted key from the CA itself. */
+		struct fg_ca_client c = { 0 };
+
+		ret = fg_ca_client_init(&c, a->ca_url, a->root, err) ?:
+		      fg_ca_provisioner_key(&c, a->provisioner, pw, key, prov, err);
+		fg_ca_client_exit(&c);
+		return ret;
 	}
 	ret = fg_ca_load(&ca, a->ca_config, 0, NULL, err);
 	if (ret)
@@ -326,8 +335,7 @@ static int cmd_token(int argc, char **argv)
 
 	ret = parse(argc, argv, &a, 1);
 	if (ret || (ret = need("token", a.n_pos ? a.pos[0] : NULL, "SUBJECT")) ||
-	    (ret = need("token", a.ca_url, "--ca-url")) || (ret = need("token", a.root, "--root")) ||
-	    (ret = need("token", a.key ? a.key : a.ca_config, "--key FILE or --ca-config FILE")))
+	    (ret = need("token", a.ca_url, "--ca-url")) || (ret = need("token", a.root, "--root")))
 		return ret;
 	/* The CA refuses tokens that expire more than FG_CA_TOKEN_MAX_LIFETIME_S ahead. */
 	if (a.lifetime && (fg_duration_parse(a.lifetime, &ms) || ms < 1000 ||
@@ -491,7 +499,7 @@ static const struct ca_cmd ca_cmds[] = {
 	  "                                         serve step-ca's HTTPS API" },
 	{ "token", cmd_token,
 	  "token SUBJECT [--san NAME]... --ca-url URL --root ROOT\n"
-	  "                (--ca-config CONFIG | --key FILE [--provisioner NAME])\n"
+	  "                [--ca-config CONFIG | --key FILE] [--provisioner NAME]\n"
 	  "                [--password-file F] [--lifetime DUR]\n"
 	  "                                         print a one-time token" },
 	{ "certificate", cmd_certificate,
