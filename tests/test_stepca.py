@@ -6,7 +6,7 @@ step-ca's files under `fedgate ca serve`.
 
 step-ca's files are those `step ca init` writes (tests/stepca/layout.py: the step CLI cannot be
 built from Debian). Both CAs issue "40s" leaves (valid 100 s: notBefore is backdated one
-minute), so gateways enrolled there renew every 7 to 12 s.
+minute), so gateways enrolled there renew every 2 to 12 s.
 Where Go or step-ca's sources cannot be installed, every test here is skipped, loudly.
 """
 
