@@ -515,3 +515,13 @@ def test_fedgate_token_takes_the_encrypted_key_from_the_ca_itself_as_step_ca_tok
         wrong.write_text("not the password\n")
         r = fedgate(*args, "--password-file", wrong)
         assert r.returncode == 1 and "wrong password" in r.stderr and r.stdout == "", (name, r)
+
+
+def test_a_mixed_case_dns_name_is_issued_as_the_token_writes_it_by_both(both):
+    for name, ca in both.items():
+        _, csr = make_csr("Mixed.Internal", ["Mixed.Internal"])
+        code, body = ca.sign(csr, ca.token("Mixed.Internal", ["Mixed.Internal"]))
+        assert code == 201, (name, body)
+        san = load_certs(body["crt"])[0].extensions.get_extension_for_class(
+            x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == ["Mixed.Internal"], (name, san)

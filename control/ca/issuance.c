@@ -250,16 +250,6 @@ static int names_match(const struct csr *c, const struct fg_ca_token *tok, struc
 	return 0;
 }
 
-/* The token's SANs as GENERAL_NAMES: "dns:x" back to step's "x" (fg_ca_sans() types it). */
-static GENERAL_NAMES *token_gens(const struct fg_ca_token *tok, struct fg_err *err)
-{
-	const char *names[FG_CA_SANS_MAX];
-
-	for (size_t i = 0; i < tok->sans.n; i++)
-		names[i] = strchr(tok->sans.v[i], ':') + 1;
-	return fg_ca_sans(names, tok->sans.n, err);
-}
-
 /*
  * The leaf's [@nb, @na] from the request's "notBefore"/"notAfter" (now and
  * the provisioner's default lifetime when absent), within @p's bounds; an
@@ -302,7 +292,6 @@ cJSON *fg_ca_handle_sign(struct fg_ca *ca, const char *body, size_t len, int *st
 	const cJSON *csr, *ott;
 	cJSON *in, *out = NULL;
 	int64_t now = fg_wall_s(), nb, na;
-	GENERAL_NAMES *gens;
 	X509 *leaf = NULL;
 	char jp[128];
 
@@ -336,9 +325,7 @@ cJSON *fg_ca_handle_sign(struct fg_ca *ca, const char *body, size_t len, int *st
 	 * The subject and SANs are the token's, as step's default template (the
 	 * CN left out when too long for one: RFC 5280's 64, which OpenSSL holds to).
 	 */
-	gens = token_gens(&tok, err);
-	leaf = gens ? fg_ca_issue_leaf(ca, tok.sub, gens, c.pub, nb, na, err) : NULL;
-	GENERAL_NAMES_free(gens);
+	leaf = fg_ca_issue_leaf(ca, tok.sub, tok.gens, c.pub, nb, na, err);
 	if (!leaf) {
 		err->status = 500;
 		goto free_all;

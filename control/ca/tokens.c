@@ -84,7 +84,7 @@ static struct fg_ca_provisioner *find_prov(struct fg_ca *ca, const cJSON *hdr,
 
 /* The token's "sans" (or [sub] when absent, as step does), as comparable strings. */
 static int token_sans(const cJSON *claims, const char *sub, struct fg_ca_san_list *l,
-		      struct fg_err *err)
+		      GENERAL_NAMES **out, struct fg_err *err)
 {
 	const cJSON *sans = cJSON_GetObjectItemCaseSensitive(claims, "sans"), *s;
 	const char *names[FG_CA_SANS_MAX];
@@ -107,9 +107,11 @@ static int token_sans(const cJSON *claims, const char *sub, struct fg_ca_san_lis
 	if (!gens)
 		return fg_err_http(err, 401, "token \"sans\": %s", e.msg);
 	ret = fg_ca_san_list_from(gens, l);
-	GENERAL_NAMES_free(gens);
-	if (ret)
+	if (ret) {
+		GENERAL_NAMES_free(gens);
 		return fg_err_http(err, 401, "token \"sans\" holds a name fedgate cannot issue");
+	}
+	*out = gens;
 	return 0;
 }
 
@@ -207,7 +209,7 @@ int fg_ca_token_check(struct fg_ca *ca, const char *ott, int64_t now, struct fg_
 		ret = -ENOMEM;
 		goto free_json;
 	}
-	ret = token_root(ca, claims, err) ?: token_sans(claims, tok->sub, &tok->sans, err);
+	ret = token_root(ca, claims, err) ?: token_sans(claims, tok->sub, &tok->sans, &tok->gens, err);
 	if (ret)
 		goto free_json;
 	jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
@@ -249,5 +251,6 @@ void fg_ca_token_exit(struct fg_ca_token *tok)
 	free(tok->sub);
 	free(tok->jti);
 	fg_ca_san_list_free(&tok->sans);
+	GENERAL_NAMES_free(tok->gens);
 	memset(tok, 0, sizeof(*tok));
 }
