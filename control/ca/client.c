@@ -386,6 +386,9 @@ static int get_json(struct fg_ca_client *c, const char *path, cJSON **out, struc
 	return ret;
 }
 
+/* A kid goes into a path: base64url only (RFC 7638 thumbprints are). */
+#define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
 /* The JWK provisioner of @list named @name (NULL: the only one) that has an encryptedKey. */
 static const cJSON *pick_provisioner(struct fg_ca_client *c, const cJSON *list, const char *name,
 				     struct fg_err *err)
@@ -404,8 +407,7 @@ static const cJSON *pick_provisioner(struct fg_ca_client *c, const cJSON *list, 
 		    !cJSON_IsString(nm) || (name && strcmp(nm->valuestring, name)) ||
 		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "encryptedKey")) ||
 		    !cJSON_IsString(kid) || !kid->valuestring[0] || strlen(kid->valuestring) > 64 ||
-		    kid->valuestring[strspn(kid->valuestring, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklm"
-						"nopqrstuvwxyz0123456789-_")])
+		    kid->valuestring[strspn(kid->valuestring, B64URL_CHARS)])
 			continue;
 		found = p;
 		n++;

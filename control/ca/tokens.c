@@ -209,7 +209,8 @@ int fg_ca_token_check(struct fg_ca *ca, const char *ott, int64_t now, struct fg_
 		ret = -ENOMEM;
 		goto free_json;
 	}
-	ret = token_root(ca, claims, err) ?: token_sans(claims, tok->sub, &tok->sans, &tok->gens, err);
+	ret = token_root(ca, claims, err) ?:
+	      token_sans(claims, tok->sub, &tok->sans, &tok->gens, err);
 	if (ret)
 		goto free_json;
 	jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
