@@ -525,3 +525,12 @@ def test_a_mixed_case_dns_name_is_issued_as_the_token_writes_it_by_both(both):
         san = load_certs(body["crt"])[0].extensions.get_extension_for_class(
             x509.SubjectAlternativeName).value
         assert san.get_values_for_type(x509.DNSName) == ["Mixed.Internal"], (name, san)
+        # a documented difference: fedgate compares DNS names without regard to case (the
+        # leaf still gets the token's name as written); step-ca compares them exactly
+        _, csr = make_csr("Mixed.Internal", ["mixed.internal"])
+        code, body = ca.sign(csr, ca.token("Mixed.Internal", ["Mixed.Internal"]))
+        assert code == {"step-ca": 403, "fedgate": 201}[name], (name, body)
+        if code == 201:
+            san = load_certs(body["crt"])[0].extensions.get_extension_for_class(
+                x509.SubjectAlternativeName).value
+            assert san.get_values_for_type(x509.DNSName) == ["Mixed.Internal"], san
