@@ -23,7 +23,7 @@ from cryptography import x509
 
 from conftest import (KERNEL_TX, closed_without_data, connect, offload_for, recv_all,
                       stop_process, wait_for)
-from ca.helpers import CA, fedgate, load_certs, ok
+from ca.helpers import CA, b64u, fedgate, load_certs, ok
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # leaf_cn: the curl client's CN "kube_client" is none of its SANs, so the root must list it
@@ -832,7 +832,10 @@ def fake_ca(tmp_path):
 
 def fake_identity(fake, d, subject="gw.fake.internal", sans=("gw.fake.internal",)):
     d.mkdir(parents=True, exist_ok=True)
-    (d / "token").write_text("not-checked-by-the-fake-ca\n")
+    # a JWT for @subject and @sans (the gateway checks that before spending it), with a
+    # signature the fake CA does not check
+    parts = [{"alg": "ES256"}, {"sub": subject, "sans": list(sans)}]
+    (d / "token").write_text(".".join(b64u(json.dumps(p).encode()) for p in parts) + ".c2ln\n")
     return {"cert": str(d / "gw.crt"), "key": str(d / "gw.key"),
             "ca": {"url": fake.url, "root": str(fake.root), "token_file": str(d / "token"),
                    "subject": subject, "sans": list(sans)}}

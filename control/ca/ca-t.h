@@ -24,6 +24,7 @@ struct fg_ca_provisioner {
 	EVP_PKEY *pub;
 	int64_t min_ms, max_ms, default_ms; /* leaf lifetimes */
 	char *key_file; /* fedgate extension: the encrypted private key, for `ca token` */
+	char *encrypted_key; /* step's: the private JWK as a PBES2 JWE, for `ca token` */
 };
 
 struct fg_jti_store;
@@ -52,6 +53,8 @@ struct fg_ca {
 	/* fedgate extension "usedTokensFile" (default "used_tokens" next to ca.json) */
 	char *jti_path;
 	struct cJSON *tls_options; /* step-ca's "tlsOptions" of /sign and /renew answers */
+	/* "authority.provisioners" as GET /provisioners lists them (without fedgate's keyFile) */
+	struct cJSON *provisioners;
 };
 
 /* One HTTP request as the server read it. @client: the peer's certificate, if any. */

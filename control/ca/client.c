@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <cjson/cJSON.h>
 #include <openssl/err.h>
@@ -13,7 +14,10 @@
 
 #include "control/ca/ca.h"
 #include "control/ca/client.h"
+#include "control/ca/jwe.h"
+#include "control/ca/jwk.h"
 #include "control/ca/jwt.h"
+#include "control/ca/password.h"
 #include "fedgate/x509name.h"
 
 /* Turns a non-@want answer into an error that carries the CA's own message. */
@@ -215,40 +219,80 @@ out:
 	return ret;
 }
 
+/* @name is one of the @n strings of @list. */
+static int listed(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(name, list[i]))
+			return 1;
+	return 0;
+}
+
+/*
+ * What a step-ca issues for a token: CN = "sub", SANs = "sans" (else [sub]), whatever the
+ * CSR asks. So the token must be for @subject and, when @sans are given, for exactly those
+ * (as sets): anything else would be issued, then refused by the caller, and a one-time token
+ * spent for nothing. Checked before the request; @names gets the token's SANs.
+ */
+static int token_names(const cJSON *claims, const char *subject, const char *const *sans,
+		       size_t n_sans, const char **names, size_t *n_names, struct fg_err *err)
+{
+	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(claims, "sans"), *it;
+	size_t n = 0;
+
+	if (!cJSON_IsString(sub) || strcmp(sub->valuestring, subject))
+		return fg_err_set(err, -EINVAL,
+				  "the token is for '%.200s', not '%.200s': not spending it",
+				  cJSON_IsString(sub) ? sub->valuestring : "(no sub)", subject);
+	cJSON_ArrayForEach(it, list)
+	{
+		if (!cJSON_IsString(it) || n == 64)
+			return fg_err_set(err, -EINVAL, "the token's \"sans\" are not at most 64 "
+					  "strings: not spending it");
+		names[n++] = it->valuestring;
+	}
+	if (!n)
+		names[n++] = subject;
+	*n_names = n;
+	for (size_t i = 0; sans && i < n; i++)
+		if (!listed(names[i], sans, n_sans))
+			return fg_err_set(err, -EINVAL,
+					  "the token names '%.200s', which is not one of the SANs "
+					  "asked for: not spending it", names[i]);
+	for (size_t i = 0; sans && i < n_sans; i++)
+		if (!listed(sans[i], names, n))
+			return fg_err_set(err, -EINVAL,
+					  "the token does not name '%.200s', one of the SANs asked "
+					  "for: not spending it", sans[i]);
+	return 0;
+}
+
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
 		 char **key_out, char **chain_pem, struct fg_err *err)
 {
 	const char *names[64];
+	size_t n_names = 0;
 	cJSON *claims = NULL;
-	const cJSON *list, *it;
 	EVP_PKEY *key = NULL;
 	char *csr = NULL;
 	int ret;
 
 	*key_out = *chain_pem = NULL;
-	if (!sans) {
-		/* As `step ca certificate`: the SANs the token carries (else the subject). */
-		ret = fg_jwt_decode(ott, NULL, &claims, err);
-		if (ret)
-			return fg_err_set(err, ret, "the token is not a JWT: %s", err->msg);
-		list = cJSON_GetObjectItemCaseSensitive(claims, "sans");
-		n_sans = 0;
-		cJSON_ArrayForEach(it, list)
-		{
-			if (cJSON_IsString(it) && n_sans < 64)
-				names[n_sans++] = it->valuestring;
-		}
-		if (!n_sans)
-			names[n_sans++] = subject;
-		sans = names;
-	}
+	ret = fg_jwt_decode(ott, NULL, &claims, err);
+	if (ret)
+		return ret;
+	ret = token_names(claims, subject, sans, n_sans, names, &n_names, err);
+	if (ret)
+		goto out;
 	key = fg_pki_keygen();
 	if (!key) {
 		ret = fg_err_set(err, -ENOMEM, "cannot generate a key");
 		goto out;
 	}
-	ret = fg_ca_csr(key, subject, sans, n_sans, &csr, err);
+	/* As `step ca certificate`: the CSR asks for the token's SANs. */
+	ret = fg_ca_csr(key, subject, names, n_names, &csr, err);
 	if (!ret)
 		ret = fg_ca_sign(c, csr, ott, not_before, not_after, key, chain_pem, err);
 	if (!ret) {
@@ -323,6 +367,116 @@ int fg_ca_federation(struct fg_ca_client *c, char **bundle_pem, struct fg_err *e
 int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err)
 {
 	return get_crts(c, "/roots", bundle_pem, err);
+}
+
+/* GET @path: its JSON answer (status 200) in @out, the caller's to free. */
+static int get_json(struct fg_ca_client *c, const char *path, cJSON **out, struct fg_err *err)
+{
+	char what[300], *resp = NULL;
+	int status = 0, ret;
+
+	*out = NULL;
+	snprintf(what, sizeof(what), "GET %s", path);
+	ret = fg_ca_request(c, "GET", path, NULL, NULL, NULL, NULL, &status, &resp, err);
+	if (!ret)
+		ret = answer_status(c, what, status, 200, resp, err);
+	if (!ret && !(*out = cJSON_Parse(resp)))
+		ret = fg_err_set(err, -EPROTO, "CA %s: %s: the answer is not JSON", c->url, what);
+	free(resp);
+	return ret;
+}
+
+/* A kid goes into a path: base64url only (RFC 7638 thumbprints are). */
+#define B64URL_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+/* The JWK provisioner of @list named @name (NULL: the only one) that has an encryptedKey. */
+static const cJSON *pick_provisioner(struct fg_ca_client *c, const cJSON *list, const char *name,
+				     struct fg_err *err)
+{
+	const cJSON *p, *found = NULL;
+	int n = 0;
+
+	cJSON_ArrayForEach(p, list)
+	{
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(p, "type");
+		const cJSON *nm = cJSON_GetObjectItemCaseSensitive(p, "name");
+		const cJSON *kid = cJSON_GetObjectItemCaseSensitive(
+			cJSON_GetObjectItemCaseSensitive(p, "key"), "kid");
+
+		if (!cJSON_IsString(type) || strcasecmp(type->valuestring, "JWK") ||
+		    !cJSON_IsString(nm) || (name && strcmp(nm->valuestring, name)) ||
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(p, "encryptedKey")) ||
+		    !cJSON_IsString(kid) || !kid->valuestring[0] || strlen(kid->valuestring) > 64 ||
+		    kid->valuestring[strspn(kid->valuestring, B64URL_CHARS)])
+			continue;
+		found = p;
+		n++;
+	}
+	if (!found)
+		fg_err_set(err, -ENOENT, "CA %s has no JWK provisioner %s%s%swith an encrypted key",
+			   c->url, name ? "\"" : "", name ? name : "", name ? "\" " : "");
+	else if (n > 1)
+		fg_err_set(err, -EINVAL,
+			   "CA %s has %d JWK provisioners with an encrypted key: name one with "
+			   "--provisioner", c->url, n);
+	return found && n == 1 ? found : NULL;
+}
+
+int fg_ca_provisioner_key(struct fg_ca_client *c, const char *name, struct fg_password *pw,
+			  EVP_PKEY **key, char **prov, struct fg_err *err)
+{
+	cJSON *list = NULL, *ek = NULL;
+	const cJSON *p, *kid, *jwe;
+	EVP_PKEY *pub = NULL;
+	char path[128];
+	int ret;
+
+	*key = NULL;
+	*prov = NULL;
+	ret = get_json(c, "/1.0/provisioners", &list, err);
+	if (ret)
+		return ret;
+	p = pick_provisioner(c, cJSON_GetObjectItemCaseSensitive(list, "provisioners"), name,
+			     err);
+	if (!p) {
+		ret = err->msg[0] ? -ENOENT : fg_err_set(err, -ENOENT, "no provisioner");
+		goto out;
+	}
+	kid = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(p, "key"), "kid");
+	snprintf(path, sizeof(path), "/1.0/provisioners/%s/encrypted-key", kid->valuestring);
+	ret = get_json(c, path, &ek, err);
+	if (ret)
+		goto out;
+	jwe = cJSON_GetObjectItemCaseSensitive(ek, "key");
+	pub = fg_jwk_to_pkey(cJSON_GetObjectItemCaseSensitive(p, "key"), err);
+	/* The password last: nothing is asked for when the CA has no key to give. */
+	if (cJSON_IsString(jwe) && pub && !(ret = fg_password_get(pw, err)))
+		*key = fg_jwe_private_jwk(jwe->valuestring, pw->buf, pw->len, err);
+	if (!*key) {
+		if (!cJSON_IsString(jwe))
+			fg_err_set(err, -EPROTO, "CA %s: GET %s: no \"key\" in the answer", c->url,
+				   path);
+		ret = ret ?: -EINVAL;
+		goto out;
+	}
+	/* The key the CA checks tokens with, not only one it handed out. */
+	if (EVP_PKEY_eq(pub, *key) != 1) {
+		ret = fg_err_set(err, -EINVAL,
+				 "CA %s: the encrypted key of provisioner kid %s is not its key",
+				 c->url, kid->valuestring);
+		goto out;
+	}
+	*prov = strdup(cJSON_GetObjectItemCaseSensitive(p, "name")->valuestring);
+	ret = *prov ? 0 : fg_err_set(err, -ENOMEM, "out of memory");
+out:
+	if (ret) {
+		EVP_PKEY_free(*key);
+		*key = NULL;
+	}
+	EVP_PKEY_free(pub);
+	cJSON_Delete(ek);
+	cJSON_Delete(list);
+	return ret;
 }
 
 int fg_ca_token(const struct fg_ca_token_req *r, char **token, struct fg_err *err)

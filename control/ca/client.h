@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 
 #include "control/ca/https.h"
+#include "control/ca/password-t.h"
 #include "control/ca/pki.h"
 
 /*
@@ -26,9 +27,12 @@ int fg_ca_sign(struct fg_ca_client *c, const char *csr_pem, const char *ott,
 	       struct fg_err *err);
 
 /*
- * Enrolls: a new P-256 key, a CSR for CN @subject with @sans (NULL: the
- * token's "sans" claim, as `step ca certificate` does), then fg_ca_sign().
- * @key_pem gets the unencrypted PKCS#8 key, @chain_pem the chain.
+ * Enrolls: a new P-256 key, a CSR for CN @subject with the token's "sans"
+ * claim (as `step ca certificate` does), then fg_ca_sign(). Before anything
+ * is sent the token must be for @subject and, with @sans (NULL: any), for
+ * exactly @sans: a CA issues what the token says, so a mismatch would spend
+ * the token on a certificate the caller refuses. @key_pem gets the
+ * unencrypted PKCS#8 key, @chain_pem the chain.
  */
 int fg_ca_enroll(struct fg_ca_client *c, const char *subject, const char *const *sans,
 		 size_t n_sans, const char *ott, const char *not_before, const char *not_after,
@@ -48,6 +52,16 @@ int fg_ca_roots(struct fg_ca_client *c, char **bundle_pem, struct fg_err *err);
  */
 int fg_ca_csr(EVP_PKEY *key, const char *subject, const char *const *sans, size_t n_sans,
 	      char **csr_pem, struct fg_err *err);
+
+/*
+ * The provisioner key of `step ca token` without a ca.json: GET /provisioners,
+ * the JWK provisioner named @name (NULL: the only one with an "encryptedKey"),
+ * GET /provisioners/KID/encrypted-key, decrypted with @pw (read only then:
+ * fg_password_get()) and checked to be the key /provisioners lists. @prov gets
+ * its name.
+ */
+int fg_ca_provisioner_key(struct fg_ca_client *c, const char *name, struct fg_password *pw,
+			  EVP_PKEY **key, char **prov, struct fg_err *err);
 
 /* What fg_ca_token() puts in a one-time token, the way `step ca token` does. */
 struct fg_ca_token_req {

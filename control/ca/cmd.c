@@ -16,6 +16,7 @@
 #include "control/ca/ca.h"
 #include "control/ca/client.h"
 #include "control/ca/init.h"
+#include "control/ca/jwe.h"
 #include "control/ca/jwt.h"
 #include "fedgate/log.h"
 
@@ -255,7 +256,8 @@ static int read_token(struct args *a, char **token, struct fg_err *err)
 
 /*
  * The provisioner key for `ca token`: --key FILE (with --provisioner NAME), or
- * the "keyFile" of the provisioner in --ca-config. Either way it is checked
+ * the "keyFile" (fedgate's) or "encryptedKey" (step's) of the provisioner in
+ * --ca-config, or with neither the "encryptedKey" the CA serves. Either way it is checked
  * against nothing more than its own thumbprint here; the CA judges the token.
  */
 static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, char **prov,
@@ -273,27 +275,42 @@ static int token_key(struct args *a, struct fg_password *pw, EVP_PKEY **key, cha
 		*prov = strdup(a->provisioner ? a->provisioner : "admin");
 		return *prov ? 0 : -ENOMEM;
 	}
+	if (!a->ca_config) {
+		/* As `step ca token` without a ca.json: the encrypted key from the CA itself. */
+		struct fg_ca_client c = { 0 };
+
+		ret = fg_ca_client_init(&c, a->ca_url, a->root, err) ?:
+		      fg_ca_provisioner_key(&c, a->provisioner, pw, key, prov, err);
+		fg_ca_client_exit(&c);
+		return ret;
+	}
 	ret = fg_ca_load(&ca, a->ca_config, 0, NULL, err);
 	if (ret)
 		return ret;
 	for (size_t i = 0; i < ca.n_prov && !p; i++)
 		if (!a->provisioner || !strcmp(ca.prov[i].name, a->provisioner))
 			p = &ca.prov[i];
-	if (!p || !p->key_file) {
+	if (!p || (!p->key_file && !p->encrypted_key)) {
 		ret = fg_err_set(err, -ENOENT,
-				 "%s: no JWK provisioner %s%s%swith a \"keyFile\": use --key FILE",
+				 "%s: no JWK provisioner %s%s%swith a \"keyFile\" or an "
+				 "\"encryptedKey\": use --key FILE",
 				 a->ca_config, a->provisioner ? "\"" : "",
 				 a->provisioner ? a->provisioner : "", a->provisioner ? "\" " : "");
 		goto out;
 	}
-	*key = fg_pki_read_key(p->key_file, pw, err);
+	/* fedgate's keyFile first; else step's encryptedKey, under the same password. */
+	if (p->key_file)
+		*key = fg_pki_read_key(p->key_file, pw, err);
+	else if (!(ret = fg_password_get(pw, err)))
+		*key = fg_jwe_private_jwk(p->encrypted_key, pw->buf, pw->len, err);
 	if (!*key) {
-		ret = -EINVAL;
+		ret = ret ?: -EINVAL;
 		goto out;
 	}
 	if (fg_jwk_thumbprint(*key, kid) || strcmp(kid, p->kid)) {
 		ret = fg_err_set(err, -EINVAL, "%s is not the key of provisioner \"%s\" (kid %s)",
-				 p->key_file, p->name, p->kid);
+				 p->key_file ? p->key_file : "its \"encryptedKey\"", p->name,
+				 p->kid);
 		EVP_PKEY_free(*key);
 		*key = NULL;
 		goto out;
@@ -318,8 +335,7 @@ static int cmd_token(int argc, char **argv)
 
 	ret = parse(argc, argv, &a, 1);
 	if (ret || (ret = need("token", a.n_pos ? a.pos[0] : NULL, "SUBJECT")) ||
-	    (ret = need("token", a.ca_url, "--ca-url")) || (ret = need("token", a.root, "--root")) ||
-	    (ret = need("token", a.key ? a.key : a.ca_config, "--key FILE or --ca-config FILE")))
+	    (ret = need("token", a.ca_url, "--ca-url")) || (ret = need("token", a.root, "--root")))
 		return ret;
 	/* The CA refuses tokens that expire more than FG_CA_TOKEN_MAX_LIFETIME_S ahead. */
 	if (a.lifetime && (fg_duration_parse(a.lifetime, &ms) || ms < 1000 ||
@@ -483,7 +499,7 @@ static const struct ca_cmd ca_cmds[] = {
 	  "                                         serve step-ca's HTTPS API" },
 	{ "token", cmd_token,
 	  "token SUBJECT [--san NAME]... --ca-url URL --root ROOT\n"
-	  "                (--ca-config CONFIG | --key FILE [--provisioner NAME])\n"
+	  "                [--ca-config CONFIG | --key FILE] [--provisioner NAME]\n"
 	  "                [--password-file F] [--lifetime DUR]\n"
 	  "                                         print a one-time token" },
 	{ "certificate", cmd_certificate,

@@ -183,6 +183,7 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(p, "key");
 		const cJSON *kid = cJSON_GetObjectItemCaseSensitive(key, "kid");
 		const cJSON *kf = cJSON_GetObjectItemCaseSensitive(p, "keyFile");
+		const cJSON *ek = cJSON_GetObjectItemCaseSensitive(p, "encryptedKey");
 		const cJSON *own = cJSON_GetObjectItemCaseSensitive(p, "claims");
 		struct fg_ca_provisioner *pv;
 		struct fg_err e = { 0 };
@@ -197,6 +198,8 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 			return fail(ca, err, jp, "%s", "\"name\" must be a non-empty string");
 		if (kf && !cJSON_IsString(kf))
 			return fail(ca, err, jp, "%s", "\"keyFile\" must be a file name");
+		if (ek && !cJSON_IsString(ek))
+			return fail(ca, err, jp, "%s", "\"encryptedKey\" must be a JWE string");
 		if (own && !cJSON_IsObject(own))
 			return fail(ca, err, jp, "%s", "\"claims\" must be an object");
 		pv = &ca->prov[ca->n_prov++];
@@ -209,7 +212,8 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 			return fail(ca, err, jp, "%s", "cannot compute the key's thumbprint");
 		pv->name = strdup(name->valuestring);
 		pv->key_file = kf ? resolve(ca, kf->valuestring) : NULL;
-		if (!pv->name || (kf && !pv->key_file))
+		pv->encrypted_key = ek ? strdup(ek->valuestring) : NULL;
+		if (!pv->name || (kf && !pv->key_file) || (ek && !pv->encrypted_key))
 			return fg_err_set(err, -ENOMEM, "out of memory");
 		snprintf(jp + strlen(jp), sizeof(jp) - strlen(jp), ".claims");
 		ret = load_claims(ca, pv, claims, own, jp, err);
@@ -219,6 +223,12 @@ static int load_provisioners(struct fg_ca *ca, const cJSON *auth, struct fg_err 
 	if (!ca->n_prov)
 		return fail(ca, err, "$.authority.provisioners", "%s",
 			    "no JWK provisioner: tokens could not be checked");
+	/* Every type, as step-ca lists them; keyFile is a path of this host, not step's. */
+	ca->provisioners = cJSON_Duplicate(list, 1);
+	if (!ca->provisioners)
+		return fg_err_set(err, -ENOMEM, "out of memory");
+	for (cJSON *it = ca->provisioners->child; it; it = it->next)
+		cJSON_DeleteItemFromObjectCaseSensitive(it, "keyFile");
 	/* /renew has no provisioner: the widest bounds that issued the leaf may have had. */
 	{
 		struct fg_ca_provisioner global = { 0 };
@@ -490,10 +500,12 @@ void fg_ca_free(struct fg_ca *ca)
 	for (size_t i = 0; i < ca->n_prov; i++) {
 		free(ca->prov[i].name);
 		free(ca->prov[i].key_file);
+		free(ca->prov[i].encrypted_key);
 		EVP_PKEY_free(ca->prov[i].pub);
 	}
 	fg_ca_jti_free(ca->jti);
 	free(ca->jti_path);
 	cJSON_Delete(ca->tls_options);
+	cJSON_Delete(ca->provisioners);
 	memset(ca, 0, sizeof(*ca));
 }

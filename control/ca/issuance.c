@@ -194,29 +194,60 @@ static int csr_read(const char *pem, struct csr *c, struct fg_err *err)
 	return 0;
 }
 
-/* The CSR names what the token grants: the same SANs, and a CN that is the subject or a SAN. */
+/* Every name of type @type ("dns:", "ip:", "email:", "uri:") in @a is in @b. */
+static int type_within(const struct fg_ca_san_list *a, const struct fg_ca_san_list *b,
+		       const char *type)
+{
+	size_t n = strlen(type);
+
+	for (size_t i = 0; i < a->n; i++) {
+		int found = 0;
+
+		if (strncmp(a->v[i], type, n))
+			continue;
+		for (size_t k = 0; k < b->n && !found; k++)
+			found = !strcmp(a->v[i], b->v[k]);
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+static int has_type(const struct fg_ca_san_list *l, const char *type)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (!strncmp(l->v[i], type, strlen(type)))
+			return 1;
+	return 0;
+}
+
+/*
+ * The CSR names what the token grants, as step-ca's JWK validators judge it
+ * (403 otherwise): for each SAN type the CSR holds, exactly the token's names
+ * of that type (a type it leaves out is not asked for); a CN that is empty or
+ * the token's subject. The leaf gets the token's names either way.
+ */
 static int names_match(const struct csr *c, const struct fg_ca_token *tok, struct fg_err *err)
 {
+	static const char *const types[] = { "dns:", "ip:", "email:", "uri:" };
 	char a[512], b[512];
-	int in_sans = 0;
 
-	if (!fg_ca_san_list_equal(&c->sans, &tok->sans)) {
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		if (!has_type(&c->sans, types[t]) ||
+		    (type_within(&c->sans, &tok->sans, types[t]) &&
+		     type_within(&tok->sans, &c->sans, types[t])))
+			continue;
 		fg_ca_san_list_text(&c->sans, a, sizeof(a));
 		fg_ca_san_list_text(&tok->sans, b, sizeof(b));
-		return fg_err_http(err, 401,
+		return fg_err_http(err, 403,
 				   "the CSR's SANs [%.200s] are not the token's SANs [%.200s]",
 				   a, b);
 	}
-	if (!c->cn[0] || !strcmp(c->cn, tok->sub))
-		return 0;
-	for (size_t i = 0; i < tok->sans.n; i++)
-		in_sans |= !strcmp(strchr(tok->sans.v[i], ':') + 1, c->cn);
-	if (in_sans)
-		return 0;
-	return fg_err_http(err, 401,
-			   "the CSR's CN \"%.100s\" is neither the token's subject \"%.100s\" "
-			   "nor one of its SANs",
-			   c->cn, tok->sub);
+	if (c->cn[0] && strcmp(c->cn, tok->sub))
+		return fg_err_http(err, 403,
+				   "the CSR's CN \"%.100s\" is not the token's subject \"%.100s\"",
+				   c->cn, tok->sub);
+	return 0;
 }
 
 /*
@@ -291,10 +322,10 @@ cJSON *fg_ca_handle_sign(struct fg_ca *ca, const char *body, size_t len, int *st
 	    fg_ca_token_spend(ca, &tok, now, err))
 		goto free_all;
 	/*
-	 * The subject is the token's, as step's default template (left out when
-	 * too long for a CN); the SANs are the CSR's (the token's, checked above).
+	 * The subject and SANs are the token's, as step's default template (the
+	 * CN left out when too long for one: RFC 5280's 64, which OpenSSL holds to).
 	 */
-	leaf = fg_ca_issue_leaf(ca, tok.sub, c.gens, c.pub, nb, na, err);
+	leaf = fg_ca_issue_leaf(ca, tok.sub, tok.gens, c.pub, nb, na, err);
 	if (!leaf) {
 		err->status = 500;
 		goto free_all;

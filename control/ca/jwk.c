@@ -131,6 +131,58 @@ free_xy:
 	return key;
 }
 
+EVP_PKEY *fg_jwk_to_private(const cJSON *jwk, struct fg_err *err)
+{
+	const cJSON *jd = cJSON_GetObjectItemCaseSensitive(jwk, "d");
+	EVP_PKEY *pub = fg_jwk_to_pkey(jwk, err), *key = NULL;
+	OSSL_PARAM_BLD *bld = NULL;
+	OSSL_PARAM *params = NULL;
+	EVP_PKEY_CTX *ctx = NULL, *check = NULL;
+	uint8_t *d = NULL, pt[65];
+	size_t dl = 0, ptl = 0;
+	BIGNUM *bn = NULL;
+
+	if (!pub)
+		return NULL;
+	if (!cJSON_IsString(jd) ||
+	    fg_b64url_decode(jd->valuestring, strlen(jd->valuestring), &d, &dl) || dl != 32) {
+		fg_err_set(err, -EINVAL, "the JWK's d must be 32 bytes of base64url");
+		goto out;
+	}
+	bn = BN_bin2bn(d, 32, NULL);
+	bld = OSSL_PARAM_BLD_new();
+	if (!bn || !bld ||
+	    !EVP_PKEY_get_octet_string_param(pub, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt), &ptl) ||
+	    !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) ||
+	    !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, ptl) ||
+	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_PRIV_KEY, bn) ||
+	    !(params = OSSL_PARAM_BLD_to_param(bld)) ||
+	    !(ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) ||
+	    EVP_PKEY_fromdata_init(ctx) != 1 ||
+	    EVP_PKEY_fromdata(ctx, &key, EVP_PKEY_KEYPAIR, params) != 1) {
+		fg_err_set(err, -EINVAL, "the JWK is not a P-256 private key");
+		goto out;
+	}
+	/* d must be the key of x and y: a token signed with it must verify with them. */
+	check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	if (!check || EVP_PKEY_pairwise_check(check) != 1) {
+		fg_err_set(err, -EINVAL, "the JWK's d is not the private key of its x and y");
+		EVP_PKEY_free(key);
+		key = NULL;
+	}
+out:
+	EVP_PKEY_CTX_free(check);
+	EVP_PKEY_CTX_free(ctx);
+	OSSL_PARAM_free(params);
+	OSSL_PARAM_BLD_free(bld);
+	BN_clear_free(bn);
+	if (d)
+		OPENSSL_cleanse(d, dl);
+	free(d);
+	EVP_PKEY_free(pub);
+	return key;
+}
+
 int fg_jwk_thumbprint(EVP_PKEY *key, char out[48])
 {
 	uint8_t md[32];

@@ -3,7 +3,8 @@
 #define FEDGATE_CA_JWK_H
 
 /*
- * EC P-256 public keys as JWKs (RFC 7517, RFC 7518 section 6.2) and their
+ * EC P-256 public keys (and private ones, as step's "encryptedKey" holds
+ * them) as JWKs (RFC 7517, RFC 7518 section 6.2) and their
  * RFC 7638 thumbprint, which step uses as a token's "kid". Pure: no I/O.
  */
 #include <cjson/cJSON.h>
@@ -23,6 +24,12 @@ cJSON *fg_jwk_public(EVP_PKEY *key);
  * ignored. The caller frees the key.
  */
 EVP_PKEY *fg_jwk_to_pkey(const cJSON *jwk, struct fg_err *err);
+
+/*
+ * A P-256 key pair from a private JWK (fg_jwk_to_pkey()'s members and "d", 32
+ * bytes), checked to be one pair; or NULL with @err set. The caller frees it.
+ */
+EVP_PKEY *fg_jwk_to_private(const cJSON *jwk, struct fg_err *err);
 
 /* RFC 7638 thumbprint (base64url of SHA-256 of the canonical JWK): 43 characters. 0 or -errno. */
 int fg_jwk_thumbprint(EVP_PKEY *key, char out[48]);

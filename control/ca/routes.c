@@ -64,6 +64,60 @@ static cJSON *root_by_sha(struct fg_ca *ca, const char *sha, struct fg_err *err)
 	return NULL;
 }
 
+/* /provisioners: all of them, as step-ca lists them, on one page (no "limit" or "cursor"). */
+static cJSON *provisioners(struct fg_ca *ca)
+{
+	cJSON *o = cJSON_CreateObject(), *list = cJSON_Duplicate(ca->provisioners, 1);
+
+	if (!o || !list || !cJSON_AddItemToObject(o, "provisioners", list)) {
+		cJSON_Delete(list);
+		cJSON_Delete(o);
+		return NULL;
+	}
+	if (!cJSON_AddStringToObject(o, "nextCursor", "")) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
+/*
+ * /provisioners/KID/encrypted-key: {"key": JWE} of the JWK provisioner whose kid is @kid
+ * (the step CLI decrypts it with the provisioner's password to mint a token), or a 404 in
+ * @err when there is none or it has no "encryptedKey" (fedgate's own init keeps the key in a
+ * file: keyFile).
+ */
+static cJSON *encrypted_key(struct fg_ca *ca, const char *kid, size_t len, struct fg_err *err)
+{
+	cJSON *o;
+
+	for (size_t i = 0; i < ca->n_prov; i++) {
+		if (strlen(ca->prov[i].kid) != len || strncmp(ca->prov[i].kid, kid, len) ||
+		    !ca->prov[i].encrypted_key)
+			continue;
+		o = cJSON_CreateObject();
+		if (o && !cJSON_AddStringToObject(o, "key", ca->prov[i].encrypted_key)) {
+			cJSON_Delete(o);
+			o = NULL;
+		}
+		return o;
+	}
+	fg_err_http(err, 404, "no JWK provisioner with kid %.64s and an encryptedKey here", kid);
+	return NULL;
+}
+
+/* /provisioners/KID/encrypted-key: the length of KID, or 0 if @route is not that. */
+static size_t encrypted_key_route(const char *route)
+{
+	const char *tail = "/encrypted-key";
+	size_t n = strlen(route), t = strlen(tail), k;
+
+	if (strncmp(route, "/provisioners/", 14) || n < 14 + t || strcmp(route + n - t, tail))
+		return 0;
+	k = n - t - 14;
+	return k && !memchr(route + 14, '/', k) ? k : 0;
+}
+
 /* step-ca's error shape: {"status": N, "message": "..."}; malloc'd, or NULL. */
 static char *error_body(const struct fg_err *err)
 {
@@ -85,7 +139,7 @@ int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status,
 	int get = !strcmp(req->method, "GET") || !strcmp(req->method, "HEAD");
 	int post = !strcmp(req->method, "POST");
 	char route[256];
-	size_t rlen;
+	size_t rlen, klen;
 	cJSON *out = NULL;
 
 	*body = NULL;
@@ -114,6 +168,10 @@ int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status,
 		*status = 201;
 	} else if (!strncmp(route, "/root/", 6) && get) {
 		out = root_by_sha(ca, route + 6, &err);
+	} else if (!strcmp(route, "/provisioners") && get) {
+		out = provisioners(ca);
+	} else if ((klen = encrypted_key_route(route)) && get) {
+		out = encrypted_key(ca, route + 14, klen, &err);
 	} else if (!strcmp(route, "/sign") && post) {
 		out = fg_ca_handle_sign(ca, req->body, req->body_len, status, &err);
 	} else if (!strcmp(route, "/renew") && post) {
@@ -121,7 +179,8 @@ int fg_ca_handle(struct fg_ca *ca, const struct fg_ca_request *req, int *status,
 	} else if (!strcmp(route, "/health") || !strcmp(route, "/version") ||
 		   !strcmp(route, "/roots") || !strcmp(route, "/roots.pem") ||
 		   !strcmp(route, "/federation") || !strncmp(route, "/root/", 6) ||
-		   !strcmp(route, "/sign") || !strcmp(route, "/renew")) {
+		   !strcmp(route, "/sign") || !strcmp(route, "/renew") ||
+		   !strcmp(route, "/provisioners") || encrypted_key_route(route)) {
 		fg_err_http(&err, 405, "method %s is not allowed on %s", req->method, route);
 	} else {
 		fg_err_http(&err, 404, "no such endpoint: %s", route);

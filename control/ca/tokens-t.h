@@ -18,6 +18,7 @@ struct fg_ca_token {
 	struct fg_ca_provisioner *prov; /* its signer: one of the CA's, not owned */
 	char *sub;			/* "sub" */
 	struct fg_ca_san_list sans;	/* "sans", or [sub] when it has none */
+	struct stack_st_GENERAL_NAME *gens; /* the same as issued: as written, not lowercased */
 	char *jti;			/* "jti" */
 	int64_t exp;			/* "exp" */
 };

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* One-time tokens: step-ca's JWK provisioner checks, and spending them (tokens.h). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "control/ca/jwt.h"
 #include "control/ca/sans.h"
@@ -82,7 +84,7 @@ static struct fg_ca_provisioner *find_prov(struct fg_ca *ca, const cJSON *hdr,
 
 /* The token's "sans" (or [sub] when absent, as step does), as comparable strings. */
 static int token_sans(const cJSON *claims, const char *sub, struct fg_ca_san_list *l,
-		      struct fg_err *err)
+		      GENERAL_NAMES **out, struct fg_err *err)
 {
 	const cJSON *sans = cJSON_GetObjectItemCaseSensitive(claims, "sans"), *s;
 	const char *names[FG_CA_SANS_MAX];
@@ -105,9 +107,11 @@ static int token_sans(const cJSON *claims, const char *sub, struct fg_ca_san_lis
 	if (!gens)
 		return fg_err_http(err, 401, "token \"sans\": %s", e.msg);
 	ret = fg_ca_san_list_from(gens, l);
-	GENERAL_NAMES_free(gens);
-	if (ret)
+	if (ret) {
+		GENERAL_NAMES_free(gens);
 		return fg_err_http(err, 401, "token \"sans\" holds a name fedgate cannot issue");
+	}
+	*out = gens;
 	return 0;
 }
 
@@ -135,17 +139,39 @@ static int token_times(const cJSON *claims, int64_t now, struct fg_err *err)
 	return 0;
 }
 
-/* "sha": the SHA-256 fingerprint of one of our roots, as step's bootstrap pins it. */
+/*
+ * "sha": the SHA-256 fingerprint of one of our roots, as step's bootstrap pins it. step-ca
+ * never reads it, so a token without one is taken; one that names another root is refused
+ * (a deliberate difference: such a token was minted for another CA).
+ */
 static int token_root(struct fg_ca *ca, const cJSON *claims, struct fg_err *err)
 {
 	const cJSON *sha = cJSON_GetObjectItemCaseSensitive(claims, "sha");
 	char fp[65];
 
+	if (!sha)
+		return 0;
 	for (int i = 0; cJSON_IsString(sha) && i < sk_X509_num(ca->roots); i++)
 		if (!fg_x509_sha256(sk_X509_value(ca->roots, i), fp) &&
 		    !strcasecmp(fp, sha->valuestring))
 			return 0;
 	return fg_err_http(err, 401, "token \"sha\" is not the fingerprint of this CA's root");
+}
+
+/* The hex SHA-256 of @ott (malloc'd), step-ca's reuse key for a token without a "jti". */
+static char *token_hash(const char *ott)
+{
+	unsigned char md[32];
+	unsigned int n = 0;
+	char *hex = malloc(65);
+
+	if (!hex || !EVP_Digest(ott, strlen(ott), md, &n, EVP_sha256(), NULL) || n != 32) {
+		free(hex);
+		return NULL;
+	}
+	for (int i = 0; i < 32; i++)
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	return hex;
 }
 
 int fg_ca_token_check(struct fg_ca *ca, const char *ott, int64_t now, struct fg_ca_token *tok,
@@ -183,16 +209,19 @@ int fg_ca_token_check(struct fg_ca *ca, const char *ott, int64_t now, struct fg_
 		ret = -ENOMEM;
 		goto free_json;
 	}
-	ret = token_root(ca, claims, err) ?: token_sans(claims, tok->sub, &tok->sans, err);
+	ret = token_root(ca, claims, err) ?:
+	      token_sans(claims, tok->sub, &tok->sans, &tok->gens, err);
 	if (ret)
 		goto free_json;
 	jti = cJSON_GetObjectItemCaseSensitive(claims, "jti");
-	if (!cJSON_IsString(jti) || !jti->valuestring[0] ||
-	    strlen(jti->valuestring) > FG_CA_JTI_LEN_MAX) {
+	if ((jti && !cJSON_IsString(jti)) ||
+	    (cJSON_IsString(jti) && strlen(jti->valuestring) > FG_CA_JTI_LEN_MAX)) {
 		ret = fg_err_http(err, 401, "token has no usable ID (\"jti\")");
 		goto free_json;
 	}
-	tok->jti = strdup(jti->valuestring);
+	/* As step-ca: a token without a "jti" is remembered by the SHA-256 of its text. */
+	tok->jti = cJSON_IsString(jti) && jti->valuestring[0] ? strdup(jti->valuestring)
+							       : token_hash(ott);
 	tok->exp = (int64_t)cJSON_GetObjectItemCaseSensitive(claims, "exp")->valuedouble;
 	ret = tok->jti ? 0 : fg_err_http(err, 500, "out of memory");
 free_json:
@@ -223,5 +252,6 @@ void fg_ca_token_exit(struct fg_ca_token *tok)
 	free(tok->sub);
 	free(tok->jti);
 	fg_ca_san_list_free(&tok->sans);
+	GENERAL_NAMES_free(tok->gens);
 	memset(tok, 0, sizeof(*tok));
 }

@@ -75,3 +75,17 @@ def test_federation_cli_refuses_a_ca_outside_the_pinned_root(cloud, kube, tmp_pa
     r = fedgate("ca", "federation", "--ca-url", f"https://127.0.0.2:{cloud.port}", "--root",
                 cloud.root, out)
     assert r.returncode == 1 and not out.exists(), r.stderr
+
+
+@pytest.mark.parametrize("prefix", ["", "/1.0"])
+def test_provisioners_are_listed_without_the_key_file_and_have_no_encrypted_key(cloud, prefix):
+    # fedgate's own init keeps the provisioner key in a file (keyFile), a path of this host
+    code, body = cloud.curl(f"{cloud.url}{prefix}/provisioners")
+    want = {k: v for k, v in cloud.prov.items() if k != "keyFile"}
+    assert code == 200 and body == {"provisioners": [want], "nextCursor": ""}, body
+    kid = cloud.prov["key"]["kid"]
+    assert_error(cloud.curl(f"{cloud.url}{prefix}/provisioners/{kid}/encrypted-key"), 404,
+                 "encryptedKey")
+    assert_error(cloud.curl("-X", "POST", "-d", "", f"{cloud.url}{prefix}/provisioners"), 405)
+    assert_error(cloud.curl(f"{cloud.url}{prefix}/provisioners/{kid}/x/encrypted-key"), 404,
+                 "no such endpoint")

@@ -5,9 +5,11 @@ import os
 import time
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ca.helpers import assert_error, b64u, CA, fedgate, load_certs, make_csr, unb64u
+from ca.helpers import (assert_error, b64u, CA, fedgate, load_certs, make_csr, san_value,
+                        unb64u)
 
 
 # --- refusals --------------------------------------------------------------------------------
@@ -32,13 +34,39 @@ def test_token_for_another_audience_is_refused_401(cloud, kube):
     assert_error(cloud.sign(csr, tok), 401)
 
 
-def test_token_for_other_sans_is_refused_401(cloud):
-    for csr_sans in (["a.internal", "b.internal"], ["b.internal"], []):
-        _, csr = make_csr("a.internal", csr_sans)
-        assert_error(cloud.sign(csr, cloud.token("a.internal", ["a.internal"])), 401,
-                     "are not the token's SANs")
-    _, csr = make_csr("other.internal", ["a.internal"])
-    assert_error(cloud.sign(csr, cloud.token("a.internal", ["a.internal"])), 401, "CN")
+def test_csr_for_other_names_than_the_token_is_refused_403_as_step_ca(cloud):
+    # step-ca's JWK validators: each SAN type in the CSR must be exactly the token's names of
+    # that type; the CN empty or the token's sub (a SAN is not enough)
+    sans = ["a.internal", "spiffe://cloud.example/a"]
+    for cn, csr_sans in (("a.internal", ["a.internal", "b.internal", sans[1]]),
+                         ("a.internal", ["b.internal"]),
+                         ("a.internal", ["spiffe://cloud.example/b"]),
+                         ("other.internal", sans), ("spiffe://cloud.example/a", sans)):
+        _, csr = make_csr(cn, csr_sans)
+        assert_error(cloud.sign(csr, cloud.token("a.internal", sans)), 403,
+                     "CN" if csr_sans == sans else "are not the token's SANs")
+
+
+def test_csr_with_some_san_types_of_the_token_gets_all_the_tokens_names_as_step_ca(cloud):
+    sans = ["a.internal", "spiffe://cloud.example/a"]
+    for cn, csr_sans in (("a.internal", ["a.internal"]), ("", ["spiffe://cloud.example/a"]),
+                         ("a.internal", [])):
+        _, csr = make_csr(cn, csr_sans) if cn else make_csr_no_cn(csr_sans)
+        code, resp = cloud.sign(csr, cloud.token("a.internal", sans))
+        assert code == 201, resp
+        leaf = load_certs(resp["crt"])[0]
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == ["a.internal"], (csr_sans, san)
+        assert san.get_values_for_type(x509.UniformResourceIdentifier) == [sans[1]], san
+        assert leaf.subject.rfc4514_string() == "CN=a.internal"
+
+
+def make_csr_no_cn(sans):
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key, (x509.CertificateSigningRequestBuilder().subject_name(x509.Name([]))
+                 .add_extension(x509.SubjectAlternativeName([san_value(s) for s in sans]),
+                                critical=False)
+                 .sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode())
 
 
 def test_expired_or_not_yet_valid_token_is_refused_401(cloud):
@@ -71,9 +99,20 @@ def test_tampered_token_is_refused_401(cloud):
     assert_error(cloud.sign(csr, "not.a.jwt"), 401, "invalid token")
     assert_error(cloud.sign(csr, cloud.token("t.internal", ["t.internal"], iss="mallory")), 401,
                  "not a provisioner")
+    # step-ca never reads "sha"; fedgate refuses one naming another root (README)
     assert_error(cloud.sign(csr, cloud.token("t.internal", ["t.internal"], sha="00" * 32)), 401,
                  "sha")
-    assert_error(cloud.sign(csr, cloud.token("t.internal", ["t.internal"], jti=None)), 401, "jti")
+    assert_error(cloud.sign(csr, cloud.token("t.internal", ["t.internal"], jti=7)), 401, "jti")
+
+
+def test_token_without_sha_or_jti_is_taken_once_as_step_ca(cloud):
+    _, csr = make_csr("nj.internal", ["nj.internal"])
+    for over in ({"sha": None}, {"jti": None}, {"jti": ""}):
+        tok = cloud.token("nj.internal", ["nj.internal"], **over)
+        code, resp = cloud.sign(csr, tok)
+        assert code == 201, (over, resp)
+        # without a jti, the token's hash is what is remembered as used
+        assert_error(cloud.sign(csr, tok), 401, "already used")
 
 
 # --- hardening: tokens and SANs ----------------------------------------------------------------
@@ -90,7 +129,7 @@ def test_sign_compares_sans_entry_by_entry_so_long_names_cannot_hide_extra_ones(
     tok = cloud.token("svc", [a, b])
     # The authorized names plus two the token never named: their text would be cut off.
     _, csr = make_csr("svc", [a, b, "victim.example.com", "spiffe://other/admin"])
-    assert_error(cloud.sign(csr, tok), 401, "are not the token's SANs")
+    assert_error(cloud.sign(csr, tok), 403, "are not the token's SANs")
     _, csr = make_csr("svc", [a, b])
     code, resp = cloud.sign(csr, tok)
     assert code == 201, resp
