@@ -19,6 +19,7 @@
 #include "control/status_cmd.h"
 #include "fedgate/addr.h"
 #include "fedgate/clock.h"
+#include "fedgate/evloop.h"
 #include "fedgate/err-t.h"
 
 #define STATUS_TIMEOUT_MS 5000
@@ -28,21 +29,6 @@ static int usage(void)
 {
 	fprintf(stderr, "usage: fedgate status (-c FILE | --admin HOST:PORT) [--json]\n");
 	return FG_EXIT_CONFIG;
-}
-
-/* Waits for @fd to be ready for @events until @deadline. 0, or -ETIMEDOUT / -errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	int64_t left = deadline - fg_mono_ms();
-	int n;
-
-	if (left <= 0)
-		return -ETIMEDOUT;
-	n = poll(&p, 1, (int)left);
-	if (n < 0)
-		return -errno;
-	return n ? 0 : -ETIMEDOUT;
 }
 
 /*
@@ -72,7 +58,7 @@ static int fetch(const struct fg_addr *at, char **body, size_t *len, char *why, 
 		ret = -errno;
 		goto close_fd;
 	}
-	ret = wait_fd(fd, POLLOUT, deadline);
+	ret = fg_wait_fd(fd, POLLOUT, deadline);
 	if (!ret && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &el))
 		ret = -errno;
 	if (!ret && err)
@@ -82,7 +68,7 @@ static int fetch(const struct fg_addr *at, char **body, size_t *len, char *why, 
 	if (ret)
 		goto close_fd;
 	for (;;) {
-		ret = wait_fd(fd, POLLIN, deadline);
+		ret = fg_wait_fd(fd, POLLIN, deadline);
 		if (ret)
 			goto close_fd;
 		if (got + 1 >= cap) {

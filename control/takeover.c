@@ -49,21 +49,6 @@ static int unix_addr(const char *path, struct sockaddr_un *sun)
 	return 0;
 }
 
-/* Waits until @fd is ready for @events or @deadline passes: 0 or -ETIMEDOUT / -errno. */
-static int wait_fd(int fd, short events, int64_t deadline)
-{
-	struct pollfd p = {.fd = fd, .events = events};
-	int64_t left = deadline - fg_mono_ms();
-	int n;
-
-	if (left <= 0)
-		return -ETIMEDOUT;
-	n = poll(&p, 1, (int)left);
-	if (n < 0)
-		return -errno;
-	return n ? 0 : -ETIMEDOUT;
-}
-
 int gw_takeover_new(struct gw_takeover **out, struct gw *gw)
 {
 	const char *path = gw->cur->cfg->admin_socket;
@@ -186,7 +171,7 @@ void gw_takeover_ready(struct gw_takeover *t, struct gw *gw)
 		goto close_fd;
 	}
 	/* A local process of our own user, and a few bytes: waited for, at most 5 s. */
-	while (got < sizeof(REQUEST) - 1 && !(ret = wait_fd(fd, POLLIN, deadline))) {
+	while (got < sizeof(REQUEST) - 1 && !(ret = fg_wait_fd(fd, POLLIN, deadline))) {
 		ssize_t r = recv(fd, req + got, sizeof(REQUEST) - 1 - got, MSG_DONTWAIT);
 
 		if (r <= 0 && !(r < 0 && (errno == EAGAIN || errno == EINTR))) {
@@ -246,7 +231,7 @@ int gw_takeover_fetch(const char *path, struct gw_handed *h, char *why, size_t w
 		snprintf(why, wlen, "%s", strerror(errno));
 		goto close_fd;
 	}
-	ret = wait_fd(fd, POLLIN, deadline);
+	ret = fg_wait_fd(fd, POLLIN, deadline);
 	if (ret) {
 		snprintf(why, wlen, "no answer within 5 s");
 		goto close_fd;

@@ -21,6 +21,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
+#include "control/ca/files.h"
 #include "control/config.h"
 #include "control/trust_cache.h"
 #include "fedgate/err-t.h"
@@ -90,34 +91,6 @@ static char *pem_of(STACK_OF(X509) * sk)
 	return out;
 }
 
-/* Writes @text to @path through a new file renamed over it. 0 or -errno. */
-static int write_atomic(const char *path, const char *text, size_t len)
-{
-	char tmp[4096];
-	ssize_t n;
-	int fd, ret = 0;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
-		return -ENAMETOOLONG;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return -errno;
-	for (size_t off = 0; off < len && !ret; off += (size_t)n) {
-		n = write(fd, text + off, len - off);
-		if (n < 0)
-			ret = -errno;
-	}
-	if (!ret && fsync(fd))
-		ret = -errno;
-	if (close(fd) && !ret)
-		ret = -errno;
-	if (!ret && rename(tmp, path))
-		ret = -errno;
-	if (ret)
-		unlink(tmp);
-	return ret;
-}
-
 int fg_trust_cache_save(const struct fg_config *cfg, EVP_PKEY *key, STACK_OF(X509) * *bundles,
 			const int64_t *at_ms, int64_t now_ms, struct fg_err *err)
 {
@@ -160,9 +133,7 @@ int fg_trust_cache_save(const struct fg_config *cfg, EVP_PKEY *key, STACK_OF(X50
 		goto out;
 	}
 	snprintf(file, flen + 1, "%s%s%s\n", body, MAC_TAG, hex);
-	ret = write_atomic(cfg->trust_cache, file, flen);
-	if (ret)
-		fg_err_set(err, ret, "%s: %s", cfg->trust_cache, strerror(-ret));
+	ret = fg_pki_write_file(cfg->trust_cache, file, flen, 0600, err);
 out:
 	if (ret == -ENOMEM && !err->msg[0])
 		fg_err_set(err, ret, "out of memory");

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /* epoll plus signalfd: see evloop.h. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
 
+#include "fedgate/clock.h"
 #include "fedgate/evloop.h"
 
 int fg_evloop_init(struct fg_evloop *l, const int *signals, int n, void *sig_tag)
@@ -39,7 +41,7 @@ void fg_evloop_exit(struct fg_evloop *l)
 
 static int ctl(struct fg_evloop *l, int op, int fd, uint32_t events, void *tag)
 {
-	struct epoll_event ev = { .events = events, .data.ptr = tag };
+	struct epoll_event ev = {.events = events, .data.ptr = tag};
 
 	return epoll_ctl(l->epfd, op, fd, &ev) ? -errno : 0;
 }
@@ -75,4 +77,21 @@ int fg_evloop_signal(struct fg_evloop *l)
 	if (read(l->sigfd, &si, sizeof(si)) != sizeof(si))
 		return 0;
 	return (int)si.ssi_signo;
+}
+
+int fg_wait_fd(int fd, short events, int64_t deadline_ms)
+{
+	struct pollfd p = {.fd = fd, .events = events};
+	int64_t left;
+	int n;
+
+	do {
+		left = deadline_ms - fg_mono_ms();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		n = poll(&p, 1, (int)left);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return n ? 0 : -ETIMEDOUT;
 }

@@ -37,4 +37,12 @@ int fg_evloop_wait(struct fg_evloop *l, struct epoll_event *evs, int max, int ti
 /* The next pending signal's number, or 0 when none is pending. */
 int fg_evloop_signal(struct fg_evloop *l);
 
+/*
+ * Outside a loop, for the few blocking exchanges of a command (`fedgate
+ * status`, a takeover): waits until @fd is ready for @events (poll(2) bits)
+ * or CLOCK_MONOTONIC passes @deadline_ms (fg_mono_ms()). 0, -ETIMEDOUT, or
+ * -errno.
+ */
+int fg_wait_fd(int fd, short events, int64_t deadline_ms);
+
 #endif
