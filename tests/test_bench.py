@@ -20,7 +20,8 @@ PREFIXES = ("fedgate", "stunnel", "haproxy", "nginx", "socat", "wireguard", "ope
 # Every metric a fedgate pair must report, each a positive number.
 FEDGATE_POSITIVE = ["throughput_1stream_gbps", "throughput_8streams_gbps", "cpu_at_1gbps_pct",
                     "cpu_core_s_per_gb", "rtt_p50_us", "rtt_p99_us", "handshakes_per_s",
-                    "cpu_core_ms_per_handshake", "rss_per_idle_tunnel_kib"]
+                    "cpu_core_ms_per_handshake", "rss_per_idle_tunnel_kib",
+                    "ttfb_new_conn_ms", "ttfb_new_conn_rtts"]
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +205,14 @@ def test_bench_redirect_row_runs_or_says_why(redirect_run, name):
     rows = {r["metric"]: r for r in doc["results"] if r["contender"] == name}
     for m in ("throughput_1stream_gbps", "cpu_core_s_per_gb", "cpu_machine_core_s_per_gb"):
         assert m in rows and rows[m]["median"] > 0, (m, sorted(rows), out)
+
+
+def test_bench_wan_link_gives_plain_two_and_tls_about_three_round_trips(quick_run):
+    """bench/wan.py's model, not a timing goal: plain TCP is connect + request (2 RTT), a TLS
+    pair adds its handshake; far below would mean the link does not delay, far above that it
+    delays twice."""
+    doc, _, out = quick_run
+    rtts = {r["contender"]: r["median"] for r in doc["results"]
+            if r["metric"] == "ttfb_new_conn_rtts"}
+    assert 1.9 <= rtts["plain"] <= 2.9, (rtts, out)
+    assert 2.9 <= rtts["fedgate-userspace"] <= 4.4, (rtts, out)
