@@ -1,3 +1,4 @@
+import os
 import json, random, subprocess, sys, os, statistics as st
 arms = json.loads(sys.argv[1]); rounds = int(sys.argv[2]); n = sys.argv[3]
 res = {k: [] for k in arms}
@@ -5,7 +6,7 @@ print(open('/proc/loadavg').read().strip(), file=sys.stderr)
 for r in range(rounds):
     ks = list(arms); random.shuffle(ks)
     for k in ks:
-        out = subprocess.run(["/work/wt-prof/build/bench/pingpong", "127.0.0.1", str(arms[k]), n, "64"],
+        out = subprocess.run([os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "build", "bench", "pingpong"), "127.0.0.1", str(arms[k]), n, "64"],
                              capture_output=True, text=True, check=True).stdout
         res[k].append(json.loads(out))
 print(open('/proc/loadavg').read().strip(), file=sys.stderr)

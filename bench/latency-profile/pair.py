@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # Start echod + terminate + originate fedgate (userspace, 1 worker). Usage: pair.py FEDGATE TAG; env FEDGATE_* knobs pass through (prototypes.patch).
 import json, os, subprocess, sys, time
-WT = "/work/wt-prof"
+WT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the repository
 sys.path.insert(0, os.path.join(WT, "tests"))
 from pki import make_pki
 TAG = sys.argv[2]
