@@ -260,6 +260,11 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 	ret = fg_conf_check_keys(w, obj, path, keys);
 	if (!ret)
 		ret = fg_conf_get_str(w, obj, path, "name", 1, &t->name);
+	/* The data plane, /metrics, /status and a takeover know a tunnel by these bytes. */
+	if (!ret && strlen(t->name) >= sizeof(((struct fg_handoff *)0)->tunnel))
+		ret = fg_conf_fail(w->err, w->file, fg_conf_key_path(jp, sizeof(jp), path, "name"),
+				   "longer than %zu bytes",
+				   sizeof(((struct fg_handoff *)0)->tunnel) - 1);
 	if (!ret)
 		ret = fg_conf_get_str(w, obj, path, "mode", 1, &mode);
 	if (ret)

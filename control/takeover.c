@@ -117,10 +117,11 @@ static int hand_over(struct gw *gw, int fd, size_t *n_out)
 	struct cmsghdr *c;
 	ssize_t sent;
 
+	/* Names are at most 63 bytes (config_tunnels.c): each line fits its 66. */
 	for (size_t i = 0; i < gw->n_listeners && n < FG_TAKEOVER_MAX; i++)
 		if (gw->listeners[i].fd >= 0) {
 			fds[n++] = gw->listeners[i].fd;
-			len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n",
+			len += (size_t)snprintf(text + len, sizeof(text) - len, "%.63s\n",
 						gw->listeners[i].t->name);
 		}
 	if (gw_admin_fd(gw->admin) >= 0 && n < FG_TAKEOVER_MAX) {

@@ -224,6 +224,8 @@ CASES = {
     "listen-number": (setv(tun(0), "listen", 8080), "$.tunnels[0].listen",
                       ["expected a string", "host:port"]),
     "tunnel-name-number": (setv(tun(0), "name", 7), "$.tunnels[0].name", ["expected a string"]),
+    "tunnel-name-too-long": (setv(tun(0), "name", "t" * 64), "$.tunnels[0].name",
+                             ["longer than 63 bytes"]),
     "tunnel-not-object": (setv(top, "tunnels", ["t"]), "$.tunnels[0]", ["expected an object"]),
     "tunnels-object": (setv(top, "tunnels", {"t": {}}), "$.tunnels",
                        ["expected a non-empty array of tunnels"]),
