@@ -8,7 +8,8 @@
  * their accept queues are the new process's to accept; the old one stops
  * accepting, lets its handshakes in progress finish and drains its tunnels.
  *
- * The wire: the new process sends "fedgate-takeover 1\n"; the old answers
+ * The wire, a SOCK_SEQPACKET socket (each message whole, its descriptors with
+ * it): the new process sends "fedgate-takeover 1\n"; the old answers
  * with one message: "N\n" and N lines "NAME\n" (a tunnel's name, or "@admin"),
  * the N descriptors in the same order as its SCM_RIGHTS. Only a peer with the
  * gateway's own uid (or root) is answered; the socket is 0600.
@@ -66,7 +67,7 @@ int gw_takeover_new(struct gw_takeover **out, struct gw *gw)
 	if (!t)
 		return -ENOMEM;
 	t->src.kind = SRC_TAKEOVER;
-	t->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	t->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (t->fd < 0) {
 		ret = -errno;
 		goto free_t;
@@ -223,7 +224,7 @@ int gw_takeover_fetch(const char *path, struct gw_handed *h, char *why, size_t w
 		snprintf(why, wlen, "path too long");
 		return ret;
 	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) ||

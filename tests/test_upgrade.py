@@ -152,7 +152,7 @@ def test_a_successor_of_another_user_gets_no_socket(pki, gateways, upstream, tmp
     old = gateways("old", config(pki, upstream(), sock, free_port()))
     os.chmod(sock, 0o666)  # even where the mode lets it connect, the uid check refuses it
     code = ("import socket,sys\n"
-            "s=socket.socket(socket.AF_UNIX)\n"
+            "s=socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)\n"
             f"s.connect({str(sock)!r})\n"
             "try:\n"
             "    s.sendall(b'fedgate-takeover 1\\n')\n"
