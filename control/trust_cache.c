@@ -143,6 +143,18 @@ out:
 	return ret;
 }
 
+/* @n as whole seconds since the epoch into *@out: 1, or 0 when it is not one (then unused). */
+static int unix_time(const cJSON *n, int64_t *out)
+{
+	double v = cJSON_IsNumber(n) ? n->valuedouble : -1;
+
+	/* Up to 2^40 s (some 35,000 years): a double holds it exactly, and int64_t with room. */
+	if (!(v >= 0 && v <= 1099511627776.0) || v != (double)(int64_t)v)
+		return 0;
+	*out = (int64_t)v;
+	return 1;
+}
+
 int fg_trust_cache_parse(const char *text, size_t len, EVP_PKEY *key, const struct fg_config *cfg,
 			 int64_t now_ms, char **pem, int64_t *at_ms, char *why, size_t wlen)
 {
@@ -191,14 +203,14 @@ int fg_trust_cache_parse(const char *text, size_t len, EVP_PKEY *key, const stru
 		const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "url"));
 		const char *text_pem =
 		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "pem"));
-		const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "at");
+		int64_t at = 0;
+		int at_ok = unix_time(cJSON_GetObjectItemCaseSensitive(e, "at"), &at);
 
-		for (size_t i = 0; url && text_pem && cJSON_IsNumber(at) && i < cfg->n_federation;
-		     i++) {
+		for (size_t i = 0; url && text_pem && at_ok && i < cfg->n_federation; i++) {
 			if (pem[i] || strcmp(url, cfg->federation[i].url))
 				continue;
 			/* Its age is the bundle's own: saving others' news does not renew it. */
-			if (now_ms / 1000 - (int64_t)at->valuedouble > cfg->trust_cache_max_age_s) {
+			if (now_ms / 1000 - at > cfg->trust_cache_max_age_s) {
 				stale++;
 				continue;
 			}
@@ -208,7 +220,7 @@ int fg_trust_cache_parse(const char *text, size_t len, EVP_PKEY *key, const stru
 				snprintf(why, wlen, "out of memory");
 				goto out;
 			}
-			at_ms[i] = (int64_t)at->valuedouble * 1000;
+			at_ms[i] = at * 1000;
 			found++;
 		}
 	}
