@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
 from conftest import FEDGATE, ROOT, stop_process, wait_for
-from ca.helpers import CA, assert_error, b64u, fedgate, load_certs, make_csr, ok, unb64u
+from ca.helpers import (CA, assert_error, b64u, fedgate, load_certs, make_csr, ok, serving,
+                        unb64u)
 from stepca.layout import StepCADir, encrypt_jwk, jwk_of
 from test_federation import (curl_hello, echo_roundtrip, federation, gw_config, hello,  # noqa: F401
                              originate, terminate)
@@ -135,16 +136,9 @@ def stepcas(stepca_bin, tmp_path_factory):
     for ca, other in ((cloud, kube), (kube, cloud)):
         ca.d.cfg["federatedRoots"] = [other.root]
         ca.d.save()
-    started = []
-    try:
-        for ca in (cloud, kube):
-            ca.start()
-            started.append(ca)
-        yield cloud, kube
-    finally:
-        codes = {ca.name: ca.stop() for ca in started}
     # step-ca exits 0 on SIGTERM after closing its listener and database
-    assert all(rc == 0 for rc in codes.values()), (codes, [ca.log() for ca in started])
+    with serving(cloud, kube):
+        yield cloud, kube
 
 
 def ca_identity(ca, d, subject, sans):

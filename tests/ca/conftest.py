@@ -4,7 +4,7 @@ root as well, to prove /federation deduplicates). Kubernetes issues two-minute l
 
 import pytest
 
-from ca.helpers import CA
+from ca.helpers import CA, serving
 
 
 @pytest.fixture(scope="package")
@@ -20,16 +20,8 @@ def cas(tmp_path_factory):
         c["authority"]["claims"] = {"defaultTLSCertDuration": "2m"}
 
     kube.edit(kube_cfg)
-    started = []
-    try:
-        for ca in (cloud, kube):
-            ca.start()
-            started.append(ca)
+    with serving(cloud, kube):
         yield cloud, kube
-    finally:
-        codes = {ca.name: ca.stop() for ca in started}
-    # A clean stop on SIGTERM (under ASan, leaks and errors would make this non-zero).
-    assert all(rc == 0 for rc in codes.values()), (codes, [ca.log() for ca in started])
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 token helpers, and CA, one `fedgate ca init` directory and its `fedgate ca serve` process."""
 
 import base64
+import contextlib
 import datetime
 import hashlib
 import http.client
@@ -220,6 +221,22 @@ class CA:
         ok(fedgate("ca", "certificate", name, crt, key, "--token", tok, "--ca-url", self.url,
                    "--root", self.root))
         return crt, key
+
+
+@contextlib.contextmanager
+def serving(*cas):
+    """Starts @cas (CA, or anything with start/stop/log/name) in order and yields them. At
+    the end stops every one that started, and each must have stopped cleanly on SIGTERM
+    (exit 0: under ASan a leak or an error would make it non-zero)."""
+    started = []
+    try:
+        for ca in cas:
+            ca.start()
+            started.append(ca)
+        yield cas
+    finally:
+        codes = {ca.name: ca.stop() for ca in started}
+    assert all(rc == 0 for rc in codes.values()), (codes, [ca.log() for ca in started])
 
 
 def assert_error(got, status, *words):
