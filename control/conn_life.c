@@ -24,6 +24,7 @@
 #include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/metrics.h"
+#include "control/pool.h"
 #include "control/sock.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
@@ -110,6 +111,13 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	/* A connection the pool dialed for itself refuses no one: a line, backed off (pool.c). */
+	if (c->pool_role == GW_POOL_FILLER) {
+		if (refuse_line_due(fg_mono_ms()))
+			fg_warn("tunnel %s: pool: no connection to %s: %s", c->t->name, c->addr,
+				reason);
+		return GW_STEP_DONE;
+	}
 	reason_of(fmt, reason, why, sizeof(why));
 	gw_metrics_refused(c->t->name, why);
 	if (!refuse_line_due(fg_mono_ms()))
@@ -200,6 +208,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 	int is_term = c->t->mode == FG_MODE_TERMINATE;
 
 	gw_admit_leave(gw, c);
+	gw_pool_unlink(gw->pools, c, fg_mono_ms());
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	fg_heap_remove(&gw->deadlines, &c->deadline);

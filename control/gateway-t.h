@@ -14,6 +14,7 @@
 #include "control/admit-t.h"
 #include "control/config-t.h"
 #include "control/peer-t.h"
+#include "control/pool-t.h"
 #include "control/tls-t.h"
 #include "fedgate/heap-t.h"
 
@@ -80,6 +81,7 @@ enum gw_conn_state {
 	CONN_SEND_DEST, /* transparent originate: the destination header, being written */
 	CONN_RECV_DEST, /* transparent terminate: the destination header, being read */
 	CONN_DIAL_UPSTREAM,
+	CONN_POOLED, /* originate: handshaken and idle in a warm pool (conn_pool.c) */
 };
 
 struct gw_conn {
@@ -114,6 +116,10 @@ struct gw_conn {
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
 	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
 	unsigned long epoch;  /* gw.reval_epoch when accepted: the rules it is authorized under */
+	/* control/pool.h: its role there, its pool (originate), its place in a list */
+	enum gw_pool_role pool_role;
+	struct gw_pool *pool;
+	struct gw_conn *pool_prev, *pool_next;
 };
 
 struct gw {
@@ -151,6 +157,7 @@ struct gw {
 	 * generation the last pass saw.
 	 */
 	unsigned long reval_epoch, trust_gen_seen;
+	struct gw_pools *pools; /* conn_pool.c: the warm pools of the current config */
 };
 
 #endif
