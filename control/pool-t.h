@@ -47,4 +47,13 @@ struct gw_pools {
 	struct gw_conn *waiting;
 };
 
+/*
+ * A tunnel's pooled connections (every pool of it on a capture tunnel):
+ * ready, being made, waiting (terminate); @held: those the pool holds that
+ * are not handshakes (ready and waiting).
+ */
+struct gw_pool_count {
+	size_t ready, filling, waiting, held;
+};
+
 #endif

@@ -51,14 +51,7 @@ void gw_pool_wait(struct gw_pools *ps, struct gw_conn *c);
 /* How many pooled connections of tunnel @name wait on @ps now. */
 unsigned int gw_pool_waiting(const struct gw_pools *ps, const char *name);
 
-/*
- * Tunnel @name's pooled connections (every pool of it on a capture tunnel):
- * ready, being made, waiting (terminate). NULL @name: every tunnel's, and
- * @held: those the pool holds that are not handshakes (ready and waiting).
- */
-struct gw_pool_count {
-	size_t ready, filling, waiting, held;
-};
+/* Tunnel @name's pooled connections (struct gw_pool_count); NULL @name: every tunnel's. */
 struct gw_pool_count gw_pool_count(const struct gw_pools *ps, const char *name);
 
 /*

@@ -22,6 +22,7 @@ import time
 import urllib.request
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import pair_configs, wait_for
 
@@ -62,6 +63,18 @@ def start(pki, gateways, up, **kw):
     return a, b
 
 
+def pool_metric(gw, tunnel, state):
+    with urllib.request.urlopen(f"http://127.0.0.1:{gw.port('@admin')}/metrics",
+                                timeout=10) as r:
+        text = r.read().decode()
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            if s.name == "fedgate_pool_connections" and \
+                    s.labels == {"tunnel": tunnel, "state": state}:
+                return s.value
+    raise AssertionError(f"no fedgate_pool_connections for {tunnel} {state}:\n{text}")
+
+
 def ready(a, n):
     wait_for(lambda: pool_of(a, "to-gcp")["idle"] == n, 15, f"{n} idle pooled connection(s)")
 
@@ -88,6 +101,8 @@ def test_pooled_connections_carry_data_byte_exact_and_the_upstream_sees_none_bef
     # handshaken, authorized, idle: no connection upstream yet
     assert up.accepted == 0
     assert status(b)["handshakes_in_progress"] == 0
+    assert pool_metric(a, "to-gcp", "idle") == 3 and pool_metric(b, "from-aws", "waiting") == 3
+    assert pool_metric(a, "to-gcp", "filling") == 0
     for size in (0, 1, 70_000, 4 << 20):
         data = os.urandom(size)
         assert hashlib.sha256(echo(a.port("to-gcp"), data)).digest() == \
