@@ -16,6 +16,7 @@
 #include "control/config.h"
 #include "control/keys.h"
 #include "control/tls.h"
+#include "control/verify_cache.h"
 #include "fedgate/err.h"
 #include "fedgate/file.h"
 #include "fedgate/tls13.h"
@@ -448,6 +449,11 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	/* tls.verify_depth: CA certificates between a peer's leaf and its trust anchor. */
 	SSL_CTX_set_verify_depth(ctx, cfg->verify_depth);
+	/* tls.verify_cache: the same peer chain is not verified again on each connection. */
+	if (fg_vcache_attach(ctx, (unsigned int)cfg->verify_cache)) {
+		fg_conf_fail(err, cfg->path, "$.tls.verify_cache", "out of memory");
+		goto free_ctx;
+	}
 
 	if (SSL_CTX_use_certificate(ctx, m->leaf) != 1 ||
 	    (m->chain && SSL_CTX_set1_chain(ctx, m->chain) != 1)) {
