@@ -167,6 +167,7 @@ struct fg_config {
 	char groups[FG_TLS_GROUPS_MAX]; /* tls.groups for SSL_CTX_set1_groups_list, in order */
 	int verify_depth; /* tls.verify_depth: CA certificates a peer chain may hold */
 	int verify_cache; /* tls.verify_cache: verdicts kept per context (control/verify_cache.h) */
+	int ec_legacy_decode; /* tls.ec_legacy_decode: control/ec_legacy.h */
 	int handshake_timeout_ms;
 	int workers;
 	enum fg_offload offload;

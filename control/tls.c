@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "control/config.h"
+#include "control/ec_legacy.h"
 #include "control/keys.h"
 #include "control/tls.h"
 #include "control/verify_cache.h"
@@ -491,6 +492,9 @@ int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_
 	memset(t, 0, sizeof(*t));
 	if (fg_keys_init())
 		return -ENOMEM;
+	/* Before the peers' certificates are parsed: it decides how their keys are decoded. */
+	if (fg_ec_legacy_set(cfg->ec_legacy_decode))
+		return fg_conf_fail(err, cfg->path, "$.tls.ec_legacy_decode", "out of memory");
 	if (!m->leaf || !m->key || sk_X509_num(m->roots) < 1)
 		return fg_conf_fail(err, cfg->path, "$.identity", "no %s yet",
 				    m->leaf && m->key ? "trust bundle" : "certificate and key");

@@ -242,9 +242,10 @@ def test_unknown_issuer_refusal_names_the_issuer_not_a_root(pki, gateways, upstr
     ({"verify_cache": 4097}, "$.tls.verify_cache", "must be between 0 and 4096"),
     ({"verify_cache": -1}, "$.tls.verify_cache", "must be between 0 and 4096"),
     ({"verify_cache": True}, "$.tls.verify_cache", "expected an integer"),
+    ({"ec_legacy_decode": 1}, "$.tls.ec_legacy_decode", "expected true or false"),
 ], ids=["ffdhe2048", "ffdhe8192-upper", "unknown", "twice", "empty", "not-array",
         "not-string", "depth-17", "depth-negative", "depth-string", "cache-4097",
-        "cache-negative", "cache-bool"])
+        "cache-negative", "cache-bool", "ec-decode-int"])
 def test_bad_tls_policy_is_refused(pki, tmp_path, tls, jpath, words):
     cfg = terminate(pki, "127.0.0.1:9", tls=tls)
     path = tmp_path / "fedgate.json"
