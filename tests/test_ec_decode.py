@@ -5,9 +5,11 @@ The verdicts must be the same either way: for both settings, a tunnel of a good 
 to end (a mutual handshake whose both sides verify EC chains and CertificateVerify
 signatures), a leaf whose signature was altered is refused as a signature failure, a chain to
 a root outside the bundle is refused, and an RSA peer (a key type the setting does not touch)
-still works.
+still works; and a reload that switches it keeps the open tunnels and verifies new ones.
 """
 
+import json
+import signal
 import socket
 import ssl
 
@@ -105,3 +107,45 @@ def test_an_rsa_peer_still_works(pki, gateways, upstream, on):
     rsa = issue_leaf(pki, "foo_rsa", "foo.internal", dns=["foo.internal"], issuer="cloud",
                      key_type="rsa")
     assert echo_through(pki, gw.port("t"), rsa["crt"], rsa["key"]) == b"ping\n"
+
+
+@pytest.mark.parametrize("first", [True, False], ids=["on-then-off", "off-then-on"])
+def test_a_reload_that_switches_it_keeps_the_tunnels_and_verifies_new_ones(
+        pki, gateways, upstream, first):
+    """Keys decoded under one setting (the tunnels' peer chains, the bundle's roots) are
+    verified again under the other: revalidation after the reload passes foo's open tunnel
+    and closes only cloud_client's (whose allow rule the reload drops), and new handshakes
+    work."""
+    up = upstream()
+    cfg = gateway_config(pki, "bar", [
+        {"name": "t", "mode": "terminate", "listen": "127.0.0.1:0", "upstream": up.addr,
+         "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"},
+                   {"dns": "client.cloud.internal", "root": "Cloud Root CA"}]}])
+    cfg.setdefault("tls", {})["ec_legacy_decode"] = first
+    gw = gateways("terminate", cfg)
+
+    def open_tunnel(leaf):
+        ctx = client_ctx(pki, leaf)
+        raw = socket.create_connection(("127.0.0.1", gw.port("t")), timeout=10)
+        c = ctx.wrap_socket(raw, server_hostname="bar.internal")
+        c.sendall(b"ping\n")
+        assert c.recv(5) == b"ping\n"
+        return c
+
+    foo, other = open_tunnel("foo"), open_tunnel("cloud_client")
+    cfg["tls"]["ec_legacy_decode"] = not first
+    cfg["tunnels"][0]["allow"] = cfg["tunnels"][0]["allow"][:1]
+    n = gw.log().count("config reloaded")
+    gw.config_path.write_text(json.dumps(cfg))
+    gw.proc.send_signal(signal.SIGHUP)
+    gw.wait_log("config reloaded", count=n + 1)
+    gw.wait_log(r"tunnel t: cloud_client closed: after a config reload it no longer passes")
+    gw.wait_log(r"revalidation after a config reload: 1 tunnel\(s\) closed")
+    foo.sendall(b"pong\n")
+    assert foo.recv(5) == b"pong\n"
+    for c in (foo, other):
+        c.close()
+    leaf = pki["leaves"]["foo"]
+    assert echo_through(pki, gw.port("t"), leaf["crt"], leaf["key"]) == b"ping\n"
+    rogue = pki["leaves"]["rogue"]
+    assert not isinstance(echo_through(pki, gw.port("t"), rogue["crt"], rogue["key"]), bytes)
