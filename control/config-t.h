@@ -97,6 +97,8 @@ struct fg_capture_conf {
 /* tls.groups as OpenSSL's list, "X25519:P-256:P-384" (each of five names at most once). */
 #define FG_TLS_GROUPS_MAX 64
 #define FG_TLS_VERIFY_DEPTH_MAX 16
+/* tls.verify_cache: verified peer chains remembered per TLS context, at most. */
+#define FG_TLS_VERIFY_CACHE_MAX 4096
 
 /*
  * $.limits: what unauthenticated connections on terminate tunnels may hold
@@ -178,6 +180,8 @@ struct fg_config {
 	size_t n_ciphers;
 	char groups[FG_TLS_GROUPS_MAX]; /* tls.groups for SSL_CTX_set1_groups_list, in order */
 	int verify_depth; /* tls.verify_depth: CA certificates a peer chain may hold */
+	int verify_cache; /* tls.verify_cache: verdicts kept per context (control/verify_cache.h) */
+	int ec_legacy_decode; /* tls.ec_legacy_decode: control/ec_legacy.h */
 	int handshake_timeout_ms;
 	int workers;
 	enum fg_offload offload;
