@@ -463,6 +463,8 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 			return gw_conn_refuse(c, c->peer, "out of memory");
 		c->hdr_len = 0;
 	}
+	/* SSL_get_error() reads the thread's error queue: nothing older may be in it. */
+	ERR_clear_error();
 	ret = fg_dest_read_header(c->ssl, c->hdr, &c->hdr_len, &h);
 	if (ret == -EAGAIN || ret == -EALREADY) {
 		c->state = CONN_RECV_DEST;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509_vfy.h>
 
@@ -117,7 +118,7 @@ static int chain_key(const struct vcache *vc, X509_STORE_CTX *xctx, uint8_t key[
 	X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(xctx);
 	STACK_OF(X509) *sent = X509_STORE_CTX_get0_untrusted(xctx);
 	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	char *ip = X509_VERIFY_PARAM_get1_ip_asc(param);
+	char *ip;
 	struct {
 		uint64_t flags;
 		int64_t depth, auth_level, hostflags, inh_flags, n_sent;
@@ -126,6 +127,14 @@ static int chain_key(const struct vcache *vc, X509_STORE_CTX *xctx, uint8_t key[
 	unsigned int len = 0;
 	int ok;
 
+	/*
+	 * Without an IP set, OpenSSL 3.0 queues "passed a null parameter": it
+	 * must not stay in the thread's queue, where SSL_get_error() would take
+	 * it for this connection's next read's failure.
+	 */
+	ERR_set_mark();
+	ip = X509_VERIFY_PARAM_get1_ip_asc(param);
+	ERR_pop_to_mark();
 	memset(&p, 0, sizeof(p));
 	p.flags = X509_VERIFY_PARAM_get_flags(param);
 	p.depth = X509_VERIFY_PARAM_get_depth(param);
