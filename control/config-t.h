@@ -42,6 +42,8 @@ struct fg_tunnel_conf {
 	int idle_timeout_s;	 /* the data plane closes a tunnel idle this long; 0: never */
 	int max_tunnels;	 /* established at once (control/admit.c); 0: no cap of its own */
 	int revalidate; /* a change of trust or rules closes its tunnels that no longer pass */
+	int resumption; /* TLS 1.3 resumption (control/resume.h) */
+	int resumption_lifetime_s; /* tickets last this long from their full handshake, at most */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };
@@ -97,6 +99,9 @@ struct fg_capture_conf {
 #define FG_LIMIT_HANDSHAKES_DEFAULT 4096
 #define FG_LIMIT_HANDSHAKES_MAX 1000000
 #define FG_LIMIT_TUNNELS_MAX 10000000
+/* $.tunnels[].resumption_lifetime_s: well under any leaf's lifetime, and never past it */
+#define FG_RESUMPTION_LIFETIME_DEFAULT_S 600
+#define FG_RESUMPTION_LIFETIME_MAX_S 86400
 /* $.limits.open_files: the RLIMIT_NOFILE soft limit both processes run with (control/nofile.c). */
 #define FG_OPEN_FILES_MIN 256
 #define FG_OPEN_FILES_MAX (1 << 30)

@@ -80,6 +80,7 @@ enum gw_conn_state {
 	CONN_SEND_DEST, /* transparent originate: the destination header, being written */
 	CONN_RECV_DEST, /* transparent terminate: the destination header, being read */
 	CONN_DIAL_UPSTREAM,
+	CONN_TICKET, /* originate, resumption on: its peer's NewSessionTicket, being read */
 };
 
 struct gw_conn {
@@ -114,6 +115,11 @@ struct gw_conn {
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
 	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
 	unsigned long epoch;  /* gw.reval_epoch when accepted: the rules it is authorized under */
+	/* conn_resume.c: the peer's first bytes read with its ticket (owned), for the handoff */
+	uint8_t *early;
+	size_t early_len;
+	uint64_t ticket_restore; /* the deadline while waiting for the ticket was moved from */
+	int ticket_waited;	 /* 1: it read its ticket before the handoff; 2: none came */
 };
 
 struct gw {

@@ -148,4 +148,6 @@ void fg_tls_conn_exit(struct fg_tls_conn *st)
 		OPENSSL_cleanse(st->failed, sizeof(*st->failed));
 	free(st->failed);
 	st->failed = NULL;
+	sk_X509_pop_free(st->resume_chain, X509_free);
+	st->resume_chain = NULL;
 }
