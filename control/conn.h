@@ -73,9 +73,9 @@ int gw_resume_start(struct gw_conn *c);
 
 /*
  * The verified chain of @c's peer (leaf first, anchor last; the caller
- * frees it): a full handshake's, or for a resumed one, what the session
- * kept verified again now against @c's context and name. 0, -EACCES with
- * @why, or -ENOMEM.
+ * frees it): a full handshake's, or for a resumed one, the one its full
+ * handshake verified, checked again for the time and this side's name
+ * (conn_resume.c says why that is enough). 0, -EACCES with @why, or -ENOMEM.
  */
 int gw_resume_verified(struct gw_conn *c, STACK_OF(X509) * *chain, char *why, size_t len);
 

@@ -8,14 +8,16 @@
  * calls back into a phase.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <openssl/x509v3.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "control/conn.h"
 #include "control/resume.h"
-#include "control/tls.h"
 #include "fedgate/clock.h"
 #include "fedgate/handoff-t.h"
 #include "fedgate/heap.h"
@@ -35,8 +37,9 @@ int gw_resume_verified(struct gw_conn *c, STACK_OF(X509) * *chain, char *why, si
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 	const char *sni = c->route ? c->route->server_name : c->t->server_name;
-	STACK_OF(X509) * sent;
+	STACK_OF(X509) *v = c->st.resume_verified;
 	X509 *leaf = SSL_get0_peer_certificate(c->ssl);
+	time_t now = time(NULL);
 
 	*chain = NULL;
 	if (!SSL_session_reused(c->ssl)) {
@@ -46,14 +49,32 @@ int gw_resume_verified(struct gw_conn *c, STACK_OF(X509) * *chain, char *why, si
 		return *chain ? 0 : -ENOMEM;
 	}
 	/*
-	 * What the session kept of the peer, against today's bundle and, on
-	 * this side, the name it must hold: deny on doubt (no leaf, no chain).
+	 * The chain the session's full handshake verified, under this very
+	 * context: a ticket opens only with its context's keys (server), a
+	 * cached session is only in its context's cache (client), and any
+	 * change of trust builds new contexts. So its signatures stand; what
+	 * may have changed since is checked again: the time, the name this
+	 * side requires, and (by the caller) the roots' constraints and the
+	 * allow rules. Deny on doubt: no leaf, no chain, another leaf.
 	 */
-	sent = is_server ? c->st.resume_chain : SSL_get_peer_cert_chain(c->ssl);
-	if (!leaf || !sent || SSL_get_verify_result(c->ssl) != X509_V_OK)
+	if (!leaf || !v || sk_X509_num(v) < 1 || X509_cmp(sk_X509_value(v, 0), leaf) ||
+	    SSL_get_verify_result(c->ssl) != X509_V_OK)
 		goto unverified;
-	return fg_tls_verify_again(&c->tls, is_server, leaf, sent, is_server ? NULL : sni,
-				   fg_wall_s(), chain, why, len);
+	for (int i = 0; i < sk_X509_num(v); i++) {
+		X509 *x = sk_X509_value(v, i);
+
+		if (X509_cmp_time(X509_get0_notBefore(x), &now) != -1 ||
+		    X509_cmp_time(X509_get0_notAfter(x), &now) != 1) {
+			snprintf(why, len, "certificate expired or not yet valid (depth %d)", i);
+			return -EACCES;
+		}
+	}
+	if (!is_server && (!sni || X509_check_host(leaf, sni, 0, 0, NULL) != 1)) {
+		snprintf(why, len, "the peer's certificate does not hold %s", sni ? sni : "a name");
+		return -EACCES;
+	}
+	*chain = X509_chain_up_ref(v);
+	return *chain ? 0 : -ENOMEM;
 unverified:
 	snprintf(why, len, "peer certificate not verified");
 	return -EACCES;

@@ -149,5 +149,6 @@ void fg_tls_conn_exit(struct fg_tls_conn *st)
 	free(st->failed);
 	st->failed = NULL;
 	sk_X509_pop_free(st->resume_chain, X509_free);
-	st->resume_chain = NULL;
+	sk_X509_pop_free(st->resume_verified, X509_free);
+	st->resume_chain = st->resume_verified = NULL;
 }

@@ -15,17 +15,12 @@
 
 #include "control/keys.h"
 #include "control/resume.h"
+#include "control/resume_ticket.h"
 
 /* Sessions a client context keeps: one per peer, the least recently filed goes first. */
 #define CACHE_MAX 128
 /* A peer that sent no ticket in time: its connections hand off at once for this long. */
 #define NO_TICKET_S 60
-/* The ticket's own data (chain included) at most: a longer chain gets no usable ticket. */
-#define APPDATA_MAX 16384
-#define APPDATA_MAGIC0 'F'
-#define APPDATA_MAGIC1 'G'
-#define APPDATA_VERSION 1
-#define APPDATA_HDR 13 /* magic, version, usable, auth_at (8), count */
 
 /* A server context's ticket keys: random, never kept anywhere else. */
 struct ticket_keys {
@@ -34,9 +29,10 @@ struct ticket_keys {
 
 struct cache_entry {
 	uint8_t key[32];
-	SSL_SESSION *sess; /* owned; NULL: a peer that sends no tickets (until @expires) */
-	int64_t expires;   /* wall clock (s); 0: a free slot */
-	uint64_t filed;	   /* order of filing, for eviction */
+	SSL_SESSION *sess;	   /* owned; NULL: a peer that sends no tickets (until @expires) */
+	STACK_OF(X509) * verified; /* owned: the peer's chain as its full handshake verified it */
+	int64_t expires;	   /* wall clock (s); 0: a free slot */
+	uint64_t filed;		   /* order of filing, for eviction */
 };
 
 struct cache {
@@ -63,8 +59,10 @@ static void cache_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, lon
 	(void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
 	if (!c)
 		return;
-	for (size_t i = 0; i < CACHE_MAX; i++)
+	for (size_t i = 0; i < CACHE_MAX; i++) {
 		SSL_SESSION_free(c->e[i].sess);
+		sk_X509_pop_free(c->e[i].verified, X509_free);
+	}
 	pthread_mutex_destroy(&c->lock);
 	OPENSSL_cleanse(c, sizeof(*c));
 	free(c);
@@ -144,98 +142,6 @@ static int ticket_key_cb(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_
 	return 1;
 }
 
-static void put_u64(uint8_t *p, int64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)((uint64_t)v >> (56 - 8 * i));
-}
-
-static int64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return (int64_t)v;
-}
-
-/*
- * The ticket's data: when the full handshake was and the chain the peer sent
- * then (each certificate as a 2-byte length and its DER). Its length, or 0
- * when it does not fit in @len (the caller then files an unusable one).
- */
-static size_t encode_appdata(uint8_t *out, size_t len, int64_t auth_at, STACK_OF(X509) * chain)
-{
-	size_t used = APPDATA_HDR;
-	int n = chain ? sk_X509_num(chain) : 0;
-
-	if (n > 255 || len < APPDATA_HDR)
-		return 0;
-	out[0] = APPDATA_MAGIC0;
-	out[1] = APPDATA_MAGIC1;
-	out[2] = APPDATA_VERSION;
-	out[3] = 1;
-	put_u64(out + 4, auth_at);
-	out[12] = (uint8_t)n;
-	for (int i = 0; i < n; i++) {
-		X509 *x = sk_X509_value(chain, i);
-		int dl = i2d_X509(x, NULL);
-		unsigned char *p = out + used + 2;
-
-		if (dl <= 0 || dl > 0xffff || used + 2 + (size_t)dl > len)
-			return 0;
-		out[used] = (uint8_t)(dl >> 8);
-		out[used + 1] = (uint8_t)dl;
-		if (i2d_X509(x, &p) != dl)
-			return 0;
-		used += 2 + (size_t)dl;
-	}
-	return used;
-}
-
-/* Parses what encode_appdata() wrote. 0, or -EINVAL (then nothing is set). */
-static int decode_appdata(const uint8_t *in, size_t len, int64_t *auth_at, STACK_OF(X509) * *chain)
-{
-	STACK_OF(X509) * sk;
-	size_t off = APPDATA_HDR;
-	int n;
-
-	if (len < APPDATA_HDR || in[0] != APPDATA_MAGIC0 || in[1] != APPDATA_MAGIC1 ||
-	    in[2] != APPDATA_VERSION || in[3] != 1)
-		return -EINVAL;
-	n = in[12];
-	sk = sk_X509_new_null();
-	if (!sk)
-		return -EINVAL;
-	for (int i = 0; i < n; i++) {
-		const unsigned char *p;
-		size_t dl;
-		X509 *x;
-
-		if (off + 2 > len)
-			goto fail;
-		dl = (size_t)in[off] << 8 | in[off + 1];
-		off += 2;
-		if (dl == 0 || off + dl > len)
-			goto fail;
-		p = in + off;
-		x = d2i_X509(NULL, &p, (long)dl);
-		if (!x || p != in + off + dl || !sk_X509_push(sk, x)) {
-			X509_free(x);
-			goto fail;
-		}
-		off += dl;
-	}
-	if (off != len)
-		goto fail;
-	*auth_at = get_u64(in + 4);
-	*chain = sk;
-	return 0;
-fail:
-	sk_X509_pop_free(sk, X509_free);
-	return -EINVAL;
-}
-
 /* Server: a ticket is being made. Always 1: a ticket we cannot fill is made unusable. */
 static int gen_cb(SSL *ssl, void *arg)
 {
@@ -243,8 +149,8 @@ static int gen_cb(SSL *ssl, void *arg)
 	SSL_SESSION *sess = SSL_get_session(ssl);
 	int reused = SSL_session_reused(ssl);
 	int64_t now = now_s(), auth_at, end, na;
-	uint8_t *buf = malloc(APPDATA_MAX);
-	uint8_t dead[APPDATA_HDR] = {APPDATA_MAGIC0, APPDATA_MAGIC1, APPDATA_VERSION, 0};
+	uint8_t *buf = malloc(FG_RESUME_TICKET_MAX);
+	uint8_t dead[FG_RESUME_TICKET_DEAD_LEN];
 	size_t len = 0;
 
 	(void)arg;
@@ -256,12 +162,16 @@ static int gen_cb(SSL *ssl, void *arg)
 	if (na && na < end)
 		end = na;
 	if (buf && st && st->resume_lifetime_s && end > now)
-		len = encode_appdata(buf, APPDATA_MAX, auth_at,
-				     reused ? st->resume_chain : SSL_get_peer_cert_chain(ssl));
+		len = fg_resume_ticket_encode(
+		    buf, FG_RESUME_TICKET_MAX, auth_at,
+		    reused ? st->resume_chain : SSL_get_peer_cert_chain(ssl),
+		    reused ? st->resume_verified : SSL_get0_verified_chain(ssl));
 	/* The lifetime the client is told; the decryption checks @end itself. */
 	SSL_SESSION_set_timeout(sess, end > now ? (long)(end - now) : 1);
-	if (!len || !SSL_SESSION_set1_ticket_appdata(sess, buf, len))
+	if (!len || !SSL_SESSION_set1_ticket_appdata(sess, buf, len)) {
+		fg_resume_ticket_dead(dead);
 		SSL_SESSION_set1_ticket_appdata(sess, dead, sizeof(dead));
+	}
 out:
 	free(buf);
 	return 1;
@@ -273,7 +183,7 @@ static SSL_TICKET_RETURN dec_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char
 {
 
 	struct fg_tls_conn *st = fg_keys_conn(ssl);
-	STACK_OF(X509) *chain = NULL;
+	STACK_OF(X509) *chain = NULL, *verified = NULL;
 	const unsigned char *sid;
 	unsigned int sid_len = 0;
 	void *data = NULL;
@@ -298,22 +208,29 @@ static SSL_TICKET_RETURN dec_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char
 	} else if (!SSL_SESSION_get0_peer(sess)) {
 		st->resume_why = "no peer certificate in it";
 	} else if (!SSL_SESSION_get0_ticket_appdata(sess, &data, &data_len) ||
-		   decode_appdata(data, data_len, &auth_at, &chain)) {
+		   fg_resume_ticket_decode(data, data_len, &auth_at, &chain, &verified)) {
 		st->resume_why = "not usable";
 	} else if (now >= auth_at + st->resume_lifetime_s || auth_at > now + 60) {
 		st->resume_why = "expired";
 	} else if ((na = not_after(SSL_SESSION_get0_peer(sess))) == 0 || na <= now) {
 		st->resume_why = "the peer's certificate has expired";
+	} else if (!X509_up_ref(SSL_SESSION_get0_peer(sess)) ||
+		   !sk_X509_insert(verified, SSL_SESSION_get0_peer(sess), 0)) {
+		X509_free(SSL_SESSION_get0_peer(sess));
+		st->resume_why = "out of memory";
 	} else {
 		st->resume_why = NULL;
 		sk_X509_pop_free(st->resume_chain, X509_free);
+		sk_X509_pop_free(st->resume_verified, X509_free);
 		st->resume_chain = chain;
+		st->resume_verified = verified;
 		st->resume_auth_at = auth_at;
 		/* It keeps the ticket it has, bounded by the same full handshake. */
 		SSL_set_num_tickets(ssl, 0);
 		return SSL_TICKET_RETURN_USE;
 	}
 	sk_X509_pop_free(chain, X509_free);
+	sk_X509_pop_free(verified, X509_free);
 	return SSL_TICKET_RETURN_IGNORE_RENEW;
 }
 
@@ -322,25 +239,33 @@ static struct cache *cache_of(SSL *ssl)
 	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), cache_idx);
 }
 
+static void entry_clear(struct cache_entry *e)
+{
+	SSL_SESSION_free(e->sess);
+	sk_X509_pop_free(e->verified, X509_free);
+	memset(e, 0, sizeof(*e));
+}
+
 /* The entry of @key, or NULL. Under the lock. */
 static struct cache_entry *cache_find(struct cache *c, const uint8_t key[32], int64_t now)
 {
 	for (size_t i = 0; i < CACHE_MAX; i++) {
 		struct cache_entry *e = &c->e[i];
 
-		if (e->expires && e->expires <= now) {
-			SSL_SESSION_free(e->sess);
-			memset(e, 0, sizeof(*e));
-		}
+		if (e->expires && e->expires <= now)
+			entry_clear(e);
 		if (e->expires && !memcmp(e->key, key, 32))
 			return e;
 	}
 	return NULL;
 }
 
-/* Files @sess (taken; NULL: a peer without tickets) under @key until @expires. Under the lock. */
-static void cache_file(struct cache *c, const uint8_t key[32], SSL_SESSION *sess, int64_t expires,
-		       int64_t now)
+/*
+ * Files @sess and @verified (both taken; NULL: a peer without tickets) under
+ * @key until @expires. Under the lock.
+ */
+static void cache_file(struct cache *c, const uint8_t key[32], SSL_SESSION *sess,
+		       STACK_OF(X509) * verified, int64_t expires, int64_t now)
 {
 	struct cache_entry *e = cache_find(c, key, now), *oldest = NULL;
 
@@ -352,9 +277,10 @@ static void cache_file(struct cache *c, const uint8_t key[32], SSL_SESSION *sess
 	}
 	if (!e)
 		e = oldest;
-	SSL_SESSION_free(e->sess);
+	entry_clear(e);
 	memcpy(e->key, key, 32);
 	e->sess = sess;
+	e->verified = verified;
 	e->expires = expires;
 	e->filed = ++c->filed;
 }
@@ -366,6 +292,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	struct cache *c = cache_of(ssl);
 	int64_t now = now_s(), end, na;
 	uint32_t hint = SSL_SESSION_get_ticket_lifetime_hint(sess);
+	STACK_OF(X509) * verified;
 
 	/* A resumed connection's ticket is no fresher than the one it used. */
 	if (!st || !c || !st->resume_lifetime_s || SSL_session_reused(ssl) ||
@@ -379,8 +306,11 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 		return 0;
 	if (na < end)
 		end = na;
+	verified = X509_chain_up_ref(SSL_get0_verified_chain(ssl));
+	if (!verified)
+		return 0;
 	pthread_mutex_lock(&c->lock);
-	cache_file(c, st->resume_key, sess, end, now);
+	cache_file(c, st->resume_key, sess, verified, end, now);
 	pthread_mutex_unlock(&c->lock);
 	st->got_ticket = 1;
 	return 1;
@@ -447,6 +377,7 @@ int fg_resume_offer(SSL *ssl, struct fg_tls_conn *st, const char *tunnel, const 
 		    const char *sni, unsigned long epoch, int lifetime_s)
 {
 	struct cache *c = cache_of(ssl);
+	STACK_OF(X509) * verified;
 	SSL_SESSION *copy;
 	struct cache_entry *e;
 	int ret = 0, have;
@@ -464,13 +395,18 @@ int fg_resume_offer(SSL *ssl, struct fg_tls_conn *st, const char *tunnel, const 
 	 */
 	have = e && e->sess;
 	copy = have ? SSL_SESSION_dup(e->sess) : NULL;
+	verified = have ? X509_chain_up_ref(e->verified) : NULL;
 	pthread_mutex_unlock(&c->lock);
 	if (have) {
-		if (copy && SSL_set_session(ssl, copy))
+		if (copy && verified && SSL_set_session(ssl, copy)) {
 			st->resume_offered = 1;
-		else
+			st->resume_verified = verified;
+			verified = NULL;
+		} else {
 			ret = -ENOMEM;
+		}
 	}
+	sk_X509_pop_free(verified, X509_free);
 	SSL_SESSION_free(copy);
 	return ret;
 }
@@ -487,8 +423,7 @@ int fg_resume_ticket_due(SSL *ssl, const struct fg_tls_conn *st)
 	e = cache_find(c, st->resume_key, now_s());
 	/* The peer did not take what we offered (its keys changed): that one is done. */
 	if (e && st->resume_offered) {
-		SSL_SESSION_free(e->sess);
-		memset(e, 0, sizeof(*e));
+		entry_clear(e);
 		e = NULL;
 	}
 	due = !e;
@@ -505,7 +440,7 @@ void fg_resume_no_ticket(SSL *ssl, const struct fg_tls_conn *st)
 		return;
 	pthread_mutex_lock(&c->lock);
 	if (!cache_find(c, st->resume_key, now))
-		cache_file(c, st->resume_key, NULL, now + NO_TICKET_S, now);
+		cache_file(c, st->resume_key, NULL, NULL, now + NO_TICKET_S, now);
 	pthread_mutex_unlock(&c->lock);
 }
 

@@ -160,10 +160,25 @@ def test_an_allow_edit_refuses_the_old_tickets_and_a_peer_no_longer_allowed(
     assert_kind(one_conn(a, b), FULL + r" \(the peer did not take our ticket\)",
                 FULL + r" \(ticket not used: ")
     assert_kind(one_conn(a, b), RESUMED, RESUMED)
+    # A resumed tunnel that stays open is revalidated like any other.
+    n_acc = len(accepted(b))
+    held = socket.create_connection(("127.0.0.1", a.port("to-gcp")), timeout=10)
+    held.sendall(b"held")
+    assert held.recv(4) == b"held"
+    wait_for(lambda: len(accepted(b)) > n_acc, 10, "accepted line")
+    assert re.search(RESUMED, accepted(b)[n_acc]), accepted(b)[n_acc]
     # An edit that drops foo: refused, ticket or not.
     b_cfg["tunnels"][0]["allow"] = [r for r in b_cfg["tunnels"][0]["allow"]
                                     if r.get("dns") != "foo.internal"]
     reload_with(b, b_cfg)
+    b.wait_log(r"tunnel from-aws: foo\.internal closed: after a config reload it no longer "
+               r"passes: allow\[0\]")
+    held.settimeout(10)
+    try:
+        assert held.recv(10) == b""
+    except ConnectionResetError:
+        pass
+    held.close()
     n = len(re.findall(r"refused foo\.internal", b.log()))
     s = socket.create_connection(("127.0.0.1", a.port("to-gcp")), timeout=10)
     s.sendall(b"x")
@@ -174,7 +189,7 @@ def test_an_allow_edit_refuses_the_old_tickets_and_a_peer_no_longer_allowed(
         pass
     s.close()
     b.wait_log(r"refused foo\.internal .*on tunnel from-aws: allow\[0\]", count=n + 1)
-    assert len(re.findall(RESUMED, b.log())) == 2, b.log()
+    assert len(re.findall(RESUMED, b.log())) == 3, b.log()
 
 
 def test_a_renewal_refuses_the_old_tickets(pki, gateways, upstream, tmp_path):
