@@ -285,7 +285,7 @@ static void cache_file(struct cache *c, const uint8_t key[32], SSL_SESSION *sess
 	e->filed = ++c->filed;
 }
 
-/* Client: a NewSessionTicket was read. 1: the cache took @sess. */
+/* Client: a NewSessionTicket was read; the cache files a copy of @sess. Always 0. */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct fg_tls_conn *st = fg_keys_conn(ssl);
@@ -293,6 +293,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 	int64_t now = now_s(), end, na;
 	uint32_t hint = SSL_SESSION_get_ticket_lifetime_hint(sess);
 	STACK_OF(X509) * verified;
+	SSL_SESSION *copy;
 
 	/* A resumed connection's ticket is no fresher than the one it used. */
 	if (!st || !c || !st->resume_lifetime_s || SSL_session_reused(ssl) ||
@@ -306,14 +307,21 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 		return 0;
 	if (na < end)
 		end = na;
+	/*
+	 * A copy of its own: the connection's session is marked used up when
+	 * the connection ends without a shutdown (ssl_clear_bad_session()).
+	 */
 	verified = X509_chain_up_ref(SSL_get0_verified_chain(ssl));
-	if (!verified)
+	copy = verified ? SSL_SESSION_dup(sess) : NULL;
+	if (!copy) {
+		sk_X509_pop_free(verified, X509_free);
 		return 0;
+	}
 	pthread_mutex_lock(&c->lock);
-	cache_file(c, st->resume_key, sess, verified, end, now);
+	cache_file(c, st->resume_key, copy, verified, end, now);
 	pthread_mutex_unlock(&c->lock);
 	st->got_ticket = 1;
-	return 1;
+	return 0;
 }
 
 int fg_resume_ctx_setup(SSL_CTX *ctx, int is_server)
