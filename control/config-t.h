@@ -50,6 +50,8 @@ struct fg_tunnel_conf {
 	 * @pool_idle_s for its first bytes; 0 @pool_max: not taken.
 	 */
 	int pool_size, pool_idle_s, pool_max;
+	int resumption; /* TLS 1.3 resumption (control/resume.h) */
+	int resumption_lifetime_s; /* tickets last this long from their full handshake, at most */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };
@@ -113,6 +115,9 @@ struct fg_capture_conf {
 #define FG_POOL_IDLE_ORIGINATE_S 30
 #define FG_POOL_IDLE_TERMINATE_S 60
 #define FG_POOL_MAX_DEFAULT 256
+/* $.tunnels[].resumption_lifetime_s: well under any leaf's lifetime, and never past it */
+#define FG_RESUMPTION_LIFETIME_DEFAULT_S 600
+#define FG_RESUMPTION_LIFETIME_MAX_S 86400
 /* $.limits.open_files: the RLIMIT_NOFILE soft limit both processes run with (control/nofile.c). */
 #define FG_OPEN_FILES_MIN 256
 #define FG_OPEN_FILES_MAX (1 << 30)

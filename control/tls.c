@@ -17,6 +17,7 @@
 #include "control/ec_legacy.h"
 #include "control/keys.h"
 #include "control/pool.h"
+#include "control/resume.h"
 #include "control/tls.h"
 #include "control/verify_cache.h"
 #include "fedgate/err.h"
@@ -447,8 +448,11 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	SSL_CTX_set_read_ahead(ctx, 0);
 	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* No tickets unless a tunnel's connection asks (control/resume.h). */
+	if (fg_resume_ctx_setup(ctx, is_server)) {
+		fg_conf_fail(err, cfg->path, "$", "out of memory");
+		goto free_ctx;
+	}
 	fg_keys_capture(ctx);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	/* tls.verify_depth: CA certificates between a peer's leaf and its trust anchor. */
