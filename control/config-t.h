@@ -165,6 +165,8 @@ struct fg_config {
 	char groups[FG_TLS_GROUPS_MAX]; /* tls.groups for SSL_CTX_set1_groups_list, in order */
 	int verify_depth; /* tls.verify_depth: CA certificates a peer chain may hold */
 	int handshake_timeout_ms;
+	/* tls.handshake_threads: 0 on the loop thread, -1 (absent) one per CPU (hs_thread.h) */
+	int handshake_threads;
 	int workers;
 	enum fg_offload offload;
 	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */

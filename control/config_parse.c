@@ -113,7 +113,7 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 {
 	static const char *const keys[] = { "min_version", "max_version", "ciphers",
 					    "handshake_timeout_ms", "groups", "verify_depth",
-					    NULL };
+					    "handshake_threads", NULL };
 	const cJSON *ciphers, *it;
 	char jp[64];
 	int ret, i = 0;
@@ -125,6 +125,7 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	cfg->n_ciphers = 3;
 	snprintf(cfg->groups, sizeof(cfg->groups), "X25519:P-256:P-384");
 	cfg->verify_depth = 8;
+	cfg->handshake_threads = -1;
 	if (!tls)
 		return 0;
 	ret = fg_conf_check_keys(w, tls, "$.tls", keys);
@@ -140,6 +141,9 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	if (!ret)
 		ret = fg_conf_get_int(w, tls, "$.tls", "verify_depth", 0, FG_TLS_VERIFY_DEPTH_MAX,
 				      &cfg->verify_depth);
+	if (!ret)
+		ret = fg_conf_get_int(w, tls, "$.tls", "handshake_threads", 0, 64,
+				      &cfg->handshake_threads);
 	if (ret)
 		return ret;
 	ciphers = cJSON_GetObjectItemCaseSensitive(tls, "ciphers");

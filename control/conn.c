@@ -37,6 +37,7 @@
 #include "control/conn.h"
 #include "control/dest.h"
 #include "control/gateway.h"
+#include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/linger.h"
 #include "control/local_redirect.h"
@@ -65,6 +66,7 @@ static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
 static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c);
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
+static enum gw_step handshaken(struct gw *gw, struct gw_conn *c, int ret);
 static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
 static enum gw_step send_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c);
@@ -295,34 +297,66 @@ static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
 	if (!c->ssl)
 		return gw_conn_refuse(c, NULL, "cannot create TLS session");
 	c->state = CONN_HANDSHAKE;
+	/* On a handshake thread when there are any; it posts the outcome to handshaken(). */
+	if (!gw_hs_submit(gw, c))
+		return STEP_WAIT;
 	return handshake(gw, c);
 }
 
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c)
 {
-	char ebuf[256];
-	int ret, err;
+	uint32_t events = 0;
+	int ret = gw_hs_step(c, &events);
 
-	ERR_clear_error();
-	ret = SSL_do_handshake(c->ssl);
-	if (ret == 1)
-		return authorize(gw, c);
-	err = SSL_get_error(c->ssl, ret);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		ret = gw_conn_watch(gw, c, c->tls_fd,
-				    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+	if (ret == -EAGAIN) {
+		ret = gw_conn_watch(gw, c, c->tls_fd, events);
 		if (ret)
 			return gw_conn_refuse(c, NULL, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
+	return handshaken(gw, c, ret);
+}
+
+/* The handshake's outcome (gw_hs_step's, or a handshake thread's: hs_thread.h), on the loop. */
+static enum gw_step handshaken(struct gw *gw, struct gw_conn *c, int ret)
+{
+	char ebuf[256];
+
+	if (!ret)
+		return authorize(gw, c);
+	if (ret == -ETIMEDOUT)
+		return gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
+				      c->gen->cfg->handshake_timeout_ms);
+	if (ret == -ENOMEM)
+		return gw_conn_refuse(c, NULL, "out of memory");
 	if (c->st.verify_error)
 		return gw_conn_refuse(
 		    c, c->st.failed, "certificate verification failed at depth %d: %s",
 		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
-	if (err == SSL_ERROR_SSL)
-		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s",
-				      fg_tls_error(ebuf, sizeof(ebuf)));
-	return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
+	if (ret == -EPROTO) {
+		if (c->hs.ssl_err)
+			ERR_error_string_n(c->hs.ssl_err, ebuf, sizeof(ebuf));
+		else
+			snprintf(ebuf, sizeof(ebuf), "unknown TLS error");
+		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s", ebuf);
+	}
+	if (ret == -EPIPE)
+		return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
+	return gw_conn_refuse(c, NULL, "handshake thread: %s", strerror(-ret));
+}
+
+void gw_conn_handshakes_done(struct gw *gw)
+{
+	struct gw_conn *c;
+	int ret;
+
+	while ((c = gw_hs_take(gw, &ret))) {
+		/* Asked back by admission: shed as it would have been on the loop. */
+		if (ret == -ECANCELED)
+			gw_conn_shed(gw, c);
+		else if (handshaken(gw, c, ret) == STEP_DONE)
+			gw_conn_free(gw, c);
+	}
 }
 
 /*

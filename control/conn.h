@@ -30,6 +30,13 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c);
  */
 void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss);
 
+/*
+ * Sheds @c: a reset, no log line (admission's victims). One a handshake
+ * thread owns is asked back and leaves admission's count at once; it is
+ * shed when it comes back (gw_conn_handshakes_done).
+ */
+void gw_conn_shed(struct gw *gw, struct gw_conn *c);
+
 /* accept4 ran out of fds: sheds the oldest pending connection. 0, or -ENOENT if none. */
 int gw_conn_shed_oldest(struct gw *gw);
 

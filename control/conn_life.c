@@ -19,6 +19,7 @@
 #include "control/conn.h"
 #include "control/dest.h"
 #include "control/gateway.h"
+#include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/keys.h"
 #include "control/linger.h"
@@ -199,6 +200,9 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 {
 	int is_term = c->t->mode == FG_MODE_TERMINATE;
 
+	/* A thread owns it: freeing it here would pull it from under that thread. */
+	if (gw_hs_owned(c))
+		abort();
 	gw_admit_leave(gw, c);
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
@@ -235,8 +239,13 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 }
 
 /* A reset: it said nothing worth a goodbye, and no alert is owed before a handshake. */
-static void shed(struct gw *gw, struct gw_conn *c)
+void gw_conn_shed(struct gw *gw, struct gw_conn *c)
 {
+	if (gw_hs_owned(c)) {
+		gw_admit_leave(gw, c);
+		gw_hs_cancel(gw, c);
+		return;
+	}
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	c->watch_fd = -1;
@@ -250,7 +259,7 @@ void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss)
 	struct gw_conn *v;
 
 	while ((v = gw_admit_victim(gw, ss)))
-		shed(gw, v);
+		gw_conn_shed(gw, v);
 }
 
 int gw_conn_shed_oldest(struct gw *gw)
@@ -259,12 +268,19 @@ int gw_conn_shed_oldest(struct gw *gw)
 
 	if (!v)
 		return -ENOENT;
-	shed(gw, v);
+	gw_conn_shed(gw, v);
 	return 0;
 }
 
 void gw_conn_free_all(struct gw *gw)
 {
+	struct gw_conn *c;
+	int ret;
+
+	/* The threads' connections first come back: none may be freed while one owns it. */
+	gw_hs_stop(gw->hs);
+	while ((c = gw_hs_take(gw, &ret)))
+		;
 	while (gw->conns)
 		gw_conn_free(gw, gw->conns);
 }
