@@ -219,6 +219,8 @@ static void *worker_main(void *arg)
 	struct fg_heap_node *n;
 	int stop = 0;
 
+	/* For top -H and /proc/PID/task; by the thread itself (prctl): Landlock forbids /proc. */
+	pthread_setname_np(pthread_self(), "fg-handshake");
 	while (!stop) {
 		int k = epoll_wait(w->epfd, evs, EVENTS_PER_ROUND, next_timeout(w));
 
