@@ -181,6 +181,8 @@ def gateways(tmp_path):
         rc = gw.stop()
         # A gateway must stop cleanly on SIGTERM (ASan reports would make it non-zero).
         assert rc == 0, f"{gw.name} exited {rc}:\n{gw.log()}"
+        # ThreadSanitizer (make test-tsan): a report in either process fails the test.
+        assert "WARNING: ThreadSanitizer" not in gw.log(), f"{gw.name}:\n{gw.log()}"
 
 
 class Upstream:
