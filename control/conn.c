@@ -64,7 +64,7 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c);
 static enum gw_step route_app(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
-static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c);
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop);
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
 static enum gw_step handshaken(struct gw *gw, struct gw_conn *c, int ret);
 static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
@@ -220,14 +220,21 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		goto wait;
+	/*
+	 * What OpenSSL refuses at its first read (not a handshake record, an
+	 * overlong one, a closed socket) is refused here at once, as cheap as
+	 * it is: a flood of garbage never waits for a handshake thread, nor
+	 * holds admission's room meanwhile. A whole first record goes to one.
+	 */
 	if (n <= 0 || ioctl(c->tls_fd, FIONREAD, &avail) || h[0] != FG_CT_HANDSHAKE ||
 	    getsockopt(c->tls_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) ||
 	    ti.tcpi_state != TCP_ESTABLISHED)
-		return start_handshake(gw, c);
+		return start_handshake(gw, c, 1);
 	rec_len = (size_t)h[3] << 8 | h[4];
-	if (n == (ssize_t)sizeof(h) &&
-	    (rec_len > FG_TLS_MAX_PLAIN || (size_t)avail >= sizeof(h) + rec_len))
-		return start_handshake(gw, c);
+	if (n == (ssize_t)sizeof(h) && rec_len > FG_TLS_MAX_PLAIN)
+		return start_handshake(gw, c, 1);
+	if (n == (ssize_t)sizeof(h) && (size_t)avail >= sizeof(h) + rec_len)
+		return start_handshake(gw, c, 0);
 wait:
 	c->state = CONN_HELLO;
 	ret = gw_conn_watch(gw, c, c->tls_fd, EPOLLIN | EPOLLRDHUP | EPOLLET);
@@ -285,10 +292,11 @@ static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c)
 
 	if (ret)
 		return gw_conn_refuse(c, NULL, "peer gateway unreachable: %s", strerror(-ret));
-	return start_handshake(gw, c);
+	return start_handshake(gw, c, 0);
 }
 
-static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
+/* @on_loop: run it here (it fails at once), never on a handshake thread. */
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop)
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 	const char *sni = c->route ? c->route->server_name : c->t->server_name;
@@ -298,7 +306,7 @@ static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
 		return gw_conn_refuse(c, NULL, "cannot create TLS session");
 	c->state = CONN_HANDSHAKE;
 	/* On a handshake thread when there are any; it posts the outcome to handshaken(). */
-	if (!gw_hs_submit(gw, c))
+	if (!on_loop && !gw_hs_submit(gw, c))
 		return STEP_WAIT;
 	return handshake(gw, c);
 }
