@@ -205,11 +205,14 @@ class Fedgate(Contender):
     socket in the kernel, in the sender's own sendmsg (bench/README.md, "CPU accounting").
     """
 
-    def __init__(self, ctx, offload, kernel_tx=None, redirect=False):
+    def __init__(self, ctx, offload, kernel_tx=None, redirect=False, pool=0):
         super().__init__(ctx)
         self.offload, self.kernel_tx, self.redirect = offload, kernel_tx, redirect
+        self.pool = pool
+        # m_wan: a pool fills in about two round trips of the link; a running gateway's is full
+        self.settle_s = 1.0 if pool else 0
         self.name = (f"fedgate-{offload}" + (f"-{kernel_tx}" if kernel_tx else "")
-                     + ("+redirect" if redirect else ""))
+                     + ("+redirect" if redirect else "") + ("+pool" if pool else ""))
 
     hs_threads = None  # tls.handshake_threads; None: the gateway's default (one per CPU)
 
@@ -229,10 +232,14 @@ class Fedgate(Contender):
                 "tunnels": tunnels}
 
     def _terminate_config(self, upstream):
-        return self._config("bar", [
+        cfg = self._config("bar", [
             {"name": f"from-{k}", "mode": "terminate", "listen": "127.0.0.1:0",
              "upstream": f"127.0.0.1:{upstream[k]}",
              "allow": [{"dns": "foo.internal", "root": "Cloud Root CA"}]} for k in UPSTREAMS])
+        if self.pool:
+            for t in cfg["tunnels"]:
+                t["pool"] = {}
+        return cfg
 
     def unavailable(self):
         if not os.access(self.ctx.fedgate, os.X_OK):
@@ -298,7 +305,8 @@ class Fedgate(Contender):
         orig = self._gateway("originate", self._config("foo", [
             {"name": f"to-{k}", "mode": "originate", "listen": "127.0.0.1:0",
              "peer": f"127.0.0.1:{term['from-' + k]}", "server_name": self.ctx.server_name,
-             "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}]}
+             "allow": [{"dns": "bar.internal", "root": "Kubernetes Root CA"}],
+             **({"pool": {"size": self.pool}} if self.pool else {})}
             for k in UPSTREAMS]))
         self.ports = {k: orig[f"to-{k}"] for k in UPSTREAMS}
         if self.redirect:
@@ -867,6 +875,9 @@ class FedgateTransparent(Fedgate):
                 print(f"  {self.name}: {e}", flush=True)
 
 
+# The +pool row's pool.size: a few ready connections per tunnel, refilled in the background.
+POOL_SIZE = 4
+
 # fedgate's data plane modes: (offload, kernel_tx, local_redirect on). Those the kernel or
 # this fedgate cannot run are reported unavailable with `fedgate check`'s reason.
 FEDGATE_MODES = [("userspace", None, False), ("kernel", None, False), ("kernel", "splice", False),
@@ -877,6 +888,8 @@ def make_all(ctx, netns):
     """Every contender in the order of the results table."""
     out = [Plain(ctx), PlainRelay(ctx), PlainRelayRedirect(ctx)]
     out += [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    # warm pools on both sides (issue 17): what ttfb_new_conn_ms gains, what the rest costs
+    out += [Fedgate(ctx, "userspace", pool=POOL_SIZE)]
     out += [FedgateHs(ctx, n) for n in (0, 1, 2)]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
     out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]

@@ -300,6 +300,7 @@ class Bench:
         self.ctx.wan_rtt_ms = rtt
         try:
             c.start(self.upstream)
+            time.sleep(getattr(c, "settle_s", 0))
             times = load.ttfb(c.host, c.ports["http"], self.s["wan_conns"], c.client_ns)
         finally:
             self.ctx.wan_rtt_ms = None

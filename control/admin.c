@@ -16,6 +16,7 @@
 #include "control/identity-t.h"
 #include "control/identity.h"
 #include "control/metrics.h"
+#include "control/pool.h"
 #include "control/sock.h"
 #include "control/status.h"
 #include "fedgate/addr.h"
@@ -111,7 +112,7 @@ static int render(struct gw *gw, char **body, size_t *len)
 	    .backend = gw_dp_backend_name(gw->dp),
 	    .local_redirect = cfg->local_redirect,
 	    .restarts = gw_dp_restarts(gw->dp),
-	    .handshakes = gw->n_conns,
+	    .handshakes = gw->n_conns - gw_pool_count(gw->pools, NULL).held,
 	    .n_open = cfg->n_tunnels,
 	    .leaf = gw->id->id.leaf,
 	    .n_roots = fg_ident_tls(gw->id)->n_roots,
@@ -120,18 +121,22 @@ static int render(struct gw *gw, char **body, size_t *len)
 	size_t n = cfg->n_tunnels ? cfg->n_tunnels : 1;
 	size_t *open = calloc(n, sizeof(*open));
 	uint64_t(*bytes)[2] = calloc(n, sizeof(*bytes));
+	struct gw_pool_count *pool = calloc(n, sizeof(*pool));
 	int ret = -ENOMEM;
 
-	if (!open || !bytes)
+	if (!open || !bytes || !pool)
 		goto free_counts;
 	for (size_t i = 0; i < cfg->n_tunnels; i++) {
 		open[i] = gw_dp_tunnels(gw->dp, cfg->tunnels[i].name);
 		gw_dp_bytes(gw->dp, cfg->tunnels[i].name, &bytes[i][0], &bytes[i][1]);
+		pool[i] = gw_pool_count(gw->pools, cfg->tunnels[i].name);
 	}
 	now.open = open;
 	now.bytes = (const uint64_t(*)[2])bytes;
+	now.pool = pool;
 	ret = gw_metrics_render(&now, body, len);
 free_counts:
+	free(pool);
 	free(bytes);
 	free(open);
 	return ret;

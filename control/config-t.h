@@ -42,6 +42,14 @@ struct fg_tunnel_conf {
 	int idle_timeout_s;	 /* the data plane closes a tunnel idle this long; 0: never */
 	int max_tunnels;	 /* established at once (control/admit.c); 0: no cap of its own */
 	int revalidate; /* a change of trust or rules closes its tunnels that no longer pass */
+	/*
+	 * $.tunnels[].pool (control/pool.h). Originate: @pool_size idle TLS
+	 * connections kept ready to the peer (per route on a capture tunnel),
+	 * each closed after @pool_idle_s; 0: no pool. Terminate: pooled
+	 * connections are taken, @pool_max at most waiting at once, each
+	 * @pool_idle_s for its first bytes; 0 @pool_max: not taken.
+	 */
+	int pool_size, pool_idle_s, pool_max;
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };
@@ -97,6 +105,12 @@ struct fg_capture_conf {
 #define FG_LIMIT_HANDSHAKES_DEFAULT 4096
 #define FG_LIMIT_HANDSHAKES_MAX 1000000
 #define FG_LIMIT_TUNNELS_MAX 10000000
+/* $.tunnels[].pool: the bounds and defaults (config_tunnels.c) */
+#define FG_POOL_SIZE_MAX 64
+#define FG_POOL_IDLE_MAX_S 3600
+#define FG_POOL_IDLE_ORIGINATE_S 30
+#define FG_POOL_IDLE_TERMINATE_S 60
+#define FG_POOL_MAX_DEFAULT 256
 /* $.limits.open_files: the RLIMIT_NOFILE soft limit both processes run with (control/nofile.c). */
 #define FG_OPEN_FILES_MIN 256
 #define FG_OPEN_FILES_MAX (1 << 30)

@@ -247,13 +247,51 @@ static int parse_transparent(struct fg_conf_walk *w, const cJSON *obj, const cha
 	return ret;
 }
 
+/*
+ * pool: on an originate tunnel {"size", "idle_s"}, on a terminate tunnel
+ * {"idle_s", "max"}. An originate's idle_s must stay under its peer's, so
+ * that the originate closes first: the defaults do (30 against 60).
+ */
+static int parse_pool(struct fg_conf_walk *w, const cJSON *obj, const char *path,
+		      struct fg_tunnel_conf *t)
+{
+	static const char *const orig_keys[] = {"size", "idle_s", NULL};
+	static const char *const term_keys[] = {"idle_s", "max", NULL};
+	const cJSON *pool = cJSON_GetObjectItemCaseSensitive(obj, "pool");
+	int orig = t->mode == FG_MODE_ORIGINATE, ret;
+	char jp[256], kp[272];
+
+	if (!pool)
+		return 0;
+	fg_conf_key_path(jp, sizeof(jp), path, "pool");
+	if (!cJSON_IsObject(pool))
+		return fg_conf_fail(w->err, w->file, jp,
+				    orig ? "expected an object {\"size\": N, \"idle_s\": S}"
+					 : "expected an object {\"idle_s\": S, \"max\": N}");
+	ret = fg_conf_check_keys(w, pool, jp, orig ? orig_keys : term_keys);
+	if (ret)
+		return ret;
+	t->pool_idle_s = orig ? FG_POOL_IDLE_ORIGINATE_S : FG_POOL_IDLE_TERMINATE_S;
+	ret = fg_conf_get_int(w, pool, jp, "idle_s", 1, FG_POOL_IDLE_MAX_S, &t->pool_idle_s);
+	if (ret)
+		return ret;
+	if (!orig) {
+		t->pool_max = FG_POOL_MAX_DEFAULT;
+		return fg_conf_get_int(w, pool, jp, "max", 1, FG_LIMIT_TUNNELS_MAX, &t->pool_max);
+	}
+	if (!cJSON_GetObjectItemCaseSensitive(pool, "size"))
+		return fg_conf_fail(w->err, w->file, fg_conf_key_path(kp, sizeof(kp), jp, "size"),
+				    "missing required key (how many idle connections to keep)");
+	return fg_conf_get_int(w, pool, jp, "size", 1, FG_POOL_SIZE_MAX, &t->pool_size);
+}
+
 static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			struct fg_tunnel_conf *t)
 {
 	static const char *const keys[] = {
 	    "name",	      "mode",	     "listen",	       "peer",	  "upstream",
 	    "server_name",    "allow",	     "proxy_protocol", "capture", "transparent",
-	    "idle_timeout_s", "max_tunnels", "revalidate",     NULL};
+	    "idle_timeout_s", "max_tunnels", "revalidate",     "pool",	  NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -289,6 +327,8 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 	t->revalidate = 1;
 	if (!ret)
 		ret = fg_conf_get_bool(w, obj, path, "revalidate", &t->revalidate);
+	if (!ret)
+		ret = parse_pool(w, obj, path, t);
 	if (ret)
 		goto out;
 	if (cJSON_GetObjectItemCaseSensitive(obj, "capture")) {

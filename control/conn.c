@@ -35,11 +35,13 @@
 #include "control/alert.h"
 #include "control/allow.h"
 #include "control/conn.h"
+#include "control/conn_pool.h"
 #include "control/dest.h"
 #include "control/gateway.h"
 #include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/linger.h"
+#include "control/pool.h"
 #include "control/local_redirect.h"
 #include "control/proxyv2.h"
 #include "control/roots.h"
@@ -66,13 +68,13 @@ static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
 static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop);
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
-static enum gw_step handshaken(struct gw *gw, struct gw_conn *c, int ret);
 static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
 static enum gw_step send_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c);
 static enum gw_step upstream_dialed(struct gw *gw, struct gw_conn *c);
 static enum gw_step send_proxy_header(struct gw *gw, struct gw_conn *c);
+static enum gw_step pooled(struct gw *gw, struct gw_conn *c);
 
 static void send_access_denied(struct gw_conn *c);
 
@@ -143,7 +145,7 @@ again:
 	} else {
 		c->plain_fd = fd;
 		snprintf(c->addr, sizeof(c->addr), "%s", l->t->target.text);
-		next = dial_peer(gw, c);
+		next = gw_pool_take(gw, c) ? pooled(gw, c) : dial_peer(gw, c);
 	}
 	if (next == STEP_DONE)
 		gw_conn_free(gw, c);
@@ -180,6 +182,9 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 	case CONN_DIAL_UPSTREAM:
 		next = upstream_dialed(gw, c);
 		break;
+	case CONN_POOLED:
+		next = gw_pool_readable(gw, c);
+		break;
 	}
 	if (next == STEP_DONE)
 		gw_conn_free(gw, c);
@@ -194,8 +199,11 @@ void gw_conn_expire(struct gw *gw)
 	while ((n = fg_heap_min(&gw->deadlines)) && n->key <= now) {
 		struct gw_conn *c = (struct gw_conn *)((char *)n - offsetof(struct gw_conn, deadline));
 
-		gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
-			       c->gen->cfg->handshake_timeout_ms);
+		if (c->state == CONN_POOLED || c->pool_role == GW_POOL_WAITING)
+			gw_pool_expired(gw, c);
+		else
+			gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
+				       c->gen->cfg->handshake_timeout_ms);
 		gw_conn_free(gw, c);
 	}
 }
@@ -220,12 +228,7 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		goto wait;
-	/*
-	 * What OpenSSL refuses at its first read (not a handshake record, an
-	 * overlong one, a closed socket) is refused here at once, as cheap as
-	 * it is: a flood of garbage never waits for a handshake thread, nor
-	 * holds admission's room meanwhile. A whole first record goes to one.
-	 */
+	/* What OpenSSL refuses at its first read stays here: garbage waits for no thread. */
 	if (n <= 0 || ioctl(c->tls_fd, FIONREAD, &avail) || h[0] != FG_CT_HANDSHAKE ||
 	    getsockopt(c->tls_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) ||
 	    ti.tcpi_state != TCP_ESTABLISHED)
@@ -267,7 +270,27 @@ static enum gw_step route_app(struct gw *gw, struct gw_conn *c)
 	if (!c->route)
 		return gw_conn_refuse(c, NULL, "no route to %s", dst);
 	snprintf(c->addr, sizeof(c->addr), "%s", c->route->peer.text);
+	if (gw_pool_take(gw, c))
+		return send_dest(gw, c);
 	return dial_peer(gw, c);
+}
+
+/*
+ * Originate, not capturing: @c took a pooled connection. The terminate side
+ * waits for a destination header before it dials its upstream (pool.h):
+ * this one names the application and the address it reached us at.
+ */
+static enum gw_step pooled(struct gw *gw, struct gw_conn *c)
+{
+	socklen_t len = sizeof(c->dst);
+	int ret = fg_dest_source(c->plain_fd, &c->app);
+
+	if (!ret && getsockname(c->plain_fd, (struct sockaddr *)&c->dst, &len))
+		ret = -errno;
+	if (ret)
+		return gw_conn_refuse(c, c->peer, "application socket: %s", strerror(-ret));
+	fg_sockaddr_unmap(&c->dst);
+	return send_dest(gw, c);
 }
 
 /* Originate: the app is accepted; only now does the peer gateway see a connection. */
@@ -301,11 +324,14 @@ static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loo
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 	const char *sni = c->route ? c->route->server_name : c->t->server_name;
 
+	c->st.pool_ok = is_server && c->t->pool_max > 0;
 	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, sni, &c->st);
 	if (!c->ssl)
 		return gw_conn_refuse(c, NULL, "cannot create TLS session");
+	if (c->pool_role == GW_POOL_FILLER && fg_pool_offer(c->ssl))
+		return gw_conn_refuse(c, NULL, "out of memory");
 	c->state = CONN_HANDSHAKE;
-	/* On a handshake thread when there are any; it posts the outcome to handshaken(). */
+	/* On a handshake thread if any: gw_conn_handshakes_done() takes the outcome. */
 	if (!on_loop && !gw_hs_submit(gw, c))
 		return STEP_WAIT;
 	return handshake(gw, c);
@@ -322,35 +348,7 @@ static enum gw_step handshake(struct gw *gw, struct gw_conn *c)
 			return gw_conn_refuse(c, NULL, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
-	return handshaken(gw, c, ret);
-}
-
-/* The handshake's outcome (gw_hs_step's, or a handshake thread's: hs_thread.h), on the loop. */
-static enum gw_step handshaken(struct gw *gw, struct gw_conn *c, int ret)
-{
-	char ebuf[256];
-
-	if (!ret)
-		return authorize(gw, c);
-	if (ret == -ETIMEDOUT)
-		return gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
-				      c->gen->cfg->handshake_timeout_ms);
-	if (ret == -ENOMEM)
-		return gw_conn_refuse(c, NULL, "out of memory");
-	if (c->st.verify_error)
-		return gw_conn_refuse(
-		    c, c->st.failed, "certificate verification failed at depth %d: %s",
-		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
-	if (ret == -EPROTO) {
-		if (c->hs.ssl_err)
-			ERR_error_string_n(c->hs.ssl_err, ebuf, sizeof(ebuf));
-		else
-			snprintf(ebuf, sizeof(ebuf), "unknown TLS error");
-		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s", ebuf);
-	}
-	if (ret == -EPIPE)
-		return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
-	return gw_conn_refuse(c, NULL, "handshake thread: %s", strerror(-ret));
+	return ret ? gw_conn_refuse_handshake(c, ret) : authorize(gw, c);
 }
 
 void gw_conn_handshakes_done(struct gw *gw)
@@ -362,7 +360,7 @@ void gw_conn_handshakes_done(struct gw *gw)
 		/* Asked back by admission: shed as it would have been on the loop. */
 		if (ret == -ECANCELED)
 			gw_conn_shed(gw, c);
-		else if (handshaken(gw, c, ret) == STEP_DONE)
+		else if ((ret ? gw_conn_refuse_handshake(c, ret) : authorize(gw, c)) == STEP_DONE)
 			gw_conn_free(gw, c);
 	}
 }
@@ -397,10 +395,22 @@ static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 		send_access_denied(c);
 		return gw_conn_refuse(c, c->peer, "%s", why);
 	}
+	if (c->pool_role == GW_POOL_FILLER)
+		return gw_pool_park_conn(gw, c);
 	if (c->route)
 		return send_dest(gw, c);
 	if (c->t->mode == FG_MODE_ORIGINATE)
 		return gw_conn_handoff(gw, c);
+	if (fg_pool_agreed(c->ssl)) {
+		int ret = gw_pool_wait_conn(gw, c);
+
+		if (ret == -EUSERS)
+			return gw_conn_refuse(c, c->peer, "pool.max: %d pooled connections wait already",
+					      c->t->pool_max);
+		if (ret)
+			return gw_conn_refuse(c, c->peer, "out of memory");
+		return recv_dest(gw, c);
+	}
 	if (c->t->transparent)
 		return recv_dest(gw, c);
 	return dial_upstream(gw, c);
@@ -475,9 +485,19 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 				      "no valid PROXY v2 destination header (TCP over "
 				      "IPv4 or IPv6) as the first bytes");
 	}
+	if (ret && c->pool_role == GW_POOL_WAITING) {
+		/* Its originate closed it unused (pool.idle_s, or a change): no refusal. */
+		fg_debug("tunnel %s: pooled connection from %s closed unused", c->t->name, c->addr);
+		return STEP_DONE;
+	}
 	if (ret)
 		return gw_conn_refuse(c, c->peer,
 				      "connection closed before its destination header");
+	if (gw_pool_unwait(gw, c))
+		return gw_conn_refuse(c, c->peer, "out of memory");
+	/* A pooled connection on a tunnel with one upstream: the header only said "go". */
+	if (!c->t->transparent)
+		return dial_upstream(gw, c);
 	c->app = h.src;
 	c->dst = h.dst;
 	fg_addr_text(&c->app, app, sizeof(app));

@@ -55,6 +55,12 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 			    ...) __attribute__((format(printf, 3, 4)));
 
 /*
+ * The refusal line of a handshake that failed with @ret (gw_hs_step's, or a
+ * handshake thread's outcome: hs_thread.h). Returns GW_STEP_DONE.
+ */
+enum gw_step gw_conn_refuse_handshake(const struct gw_conn *c, int ret);
+
+/*
  * Over 100 refusals a second, the rest get no line of their own: this logs
  * how many there were, once their second is over (from the loop's tick).
  */

@@ -16,6 +16,7 @@
 #include "control/dpctl.h"
 #include "control/gateway.h"
 #include "control/keys.h"
+#include "control/pool.h"
 #include "control/proof.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
@@ -32,7 +33,7 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 	struct gw_proof *proof = NULL;
 	struct fg_handoff *h;
 	char desc[2048], accepted[4096];
-	int ret;
+	int ret, pooled;
 
 	/* At a cap reached while it handshook: reset, logged by admit.c once a second. */
 	if (gw_admit_tunnel(gw, c->t)) {
@@ -80,12 +81,14 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 		gw_conn_refuse(c, c->peer, "cannot keep the peer's chain: %s", strerror(-ret));
 		goto wipe;
 	}
+	pooled = fg_pool_agreed(c->ssl);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	snprintf(accepted, sizeof(accepted),
-		 "accepted %s (issued by '%s', root '%s') on tunnel %s: peer %s, %s, %s%s%s",
-		 c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name, c->addr,
-		 fg_cipher_name(h->keys.cipher), desc, c->flow[0] ? ", " : "", c->flow);
+		 "accepted %s (issued by '%s', root '%s') on tunnel %s%s: peer %s, %s, %s%s%s",
+		 c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name,
+		 pooled ? " (pooled)" : "", c->addr, fg_cipher_name(h->keys.cipher), desc,
+		 c->flow[0] ? ", " : "", c->flow);
 	/*
 	 * The epoll entry goes first: it belongs to the socket, which outlives
 	 * our fd, and would report into a freed connection.

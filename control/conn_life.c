@@ -12,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "control/admit.h"
 #include "control/allow.h"
@@ -25,6 +27,7 @@
 #include "control/linger.h"
 #include "control/local_redirect.h"
 #include "control/metrics.h"
+#include "control/pool.h"
 #include "control/sock.h"
 #include "control/tls.h"
 #include "fedgate/clock.h"
@@ -111,6 +114,13 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 	va_start(ap, fmt);
 	vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
+	/* A connection the pool dialed for itself refuses no one: a line, backed off (pool.c). */
+	if (c->pool_role == GW_POOL_FILLER) {
+		if (refuse_line_due(fg_mono_ms()))
+			fg_warn("tunnel %s: pool: no connection to %s: %s", c->t->name, c->addr,
+				reason);
+		return GW_STEP_DONE;
+	}
 	reason_of(fmt, reason, why, sizeof(why));
 	gw_metrics_refused(c->t->name, why);
 	if (!refuse_line_due(fg_mono_ms()))
@@ -126,6 +136,32 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 			c->flow[0] ? " (" : "", c->flow, c->flow[0] ? ")" : "", reason);
 	}
 	return GW_STEP_DONE;
+}
+
+enum gw_step gw_conn_refuse_handshake(const struct gw_conn *c, int ret)
+{
+	char ebuf[256];
+
+	if (ret == -ETIMEDOUT)
+		return gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
+				      c->gen->cfg->handshake_timeout_ms);
+	if (ret == -ENOMEM)
+		return gw_conn_refuse(c, NULL, "out of memory");
+	if (c->st.verify_error)
+		return gw_conn_refuse(
+		    c, c->st.failed, "certificate verification failed at depth %d: %s",
+		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
+	if (ret == -EPROTO) {
+		/* The code, taken on the thread that ran it (its error queue), is formatted here. */
+		if (c->hs.ssl_err)
+			ERR_error_string_n(c->hs.ssl_err, ebuf, sizeof(ebuf));
+		else
+			snprintf(ebuf, sizeof(ebuf), "unknown TLS error");
+		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s", ebuf);
+	}
+	if (ret == -EPIPE)
+		return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
+	return gw_conn_refuse(c, NULL, "handshake thread: %s", strerror(-ret));
 }
 
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
@@ -204,6 +240,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 	if (gw_hs_owned(c))
 		abort();
 	gw_admit_leave(gw, c);
+	gw_pool_unlink(gw->pools, c, fg_mono_ms());
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	fg_heap_remove(&gw->deadlines, &c->deadline);

@@ -15,6 +15,7 @@
 #include "control/config-t.h"
 #include "control/hs_thread-t.h"
 #include "control/peer-t.h"
+#include "control/pool-t.h"
 #include "control/tls-t.h"
 #include "fedgate/heap-t.h"
 
@@ -84,6 +85,7 @@ enum gw_conn_state {
 	CONN_SEND_DEST, /* transparent originate: the destination header, being written */
 	CONN_RECV_DEST, /* transparent terminate: the destination header, being read */
 	CONN_DIAL_UPSTREAM,
+	CONN_POOLED, /* originate: handshaken and idle in a warm pool (conn_pool.c) */
 };
 
 struct gw_conn {
@@ -118,6 +120,10 @@ struct gw_conn {
 	uint64_t legs_cookie; /* its announced upstream dial (local_redirect.c), 0: none */
 	struct gw_pend pend;  /* admit.c: while unauthenticated on a terminate tunnel */
 	unsigned long epoch;  /* gw.reval_epoch when accepted: the rules it is authorized under */
+	/* control/pool.h: its role there, its pool (originate), its place in a list */
+	enum gw_pool_role pool_role;
+	struct gw_pool *pool;
+	struct gw_conn *pool_prev, *pool_next;
 	struct gw_hs_slot hs; /* hs_thread.c: while a handshake thread owns it */
 };
 
@@ -159,6 +165,7 @@ struct gw {
 	 * generation the last pass saw.
 	 */
 	unsigned long reval_epoch, trust_gen_seen;
+	struct gw_pools *pools; /* conn_pool.c: the warm pools of the current config */
 };
 
 #endif

@@ -30,6 +30,7 @@
 #include "control/local_redirect.h"
 #include "control/metrics.h"
 #include "control/resolve.h"
+#include "control/conn_pool.h"
 #include "control/sock.h"
 #include "control/takeover.h"
 #include "control/revalidate.h"
@@ -111,10 +112,12 @@ static void close_listeners(struct gw *gw)
 
 static void start_drain(struct gw *gw)
 {
-	size_t n = gw->n_conns;
+	size_t n;
 
 	gw->draining = 2;
 	close_listeners(gw);
+	gw_pool_close(gw);
+	n = gw->n_conns;
 	gw_conn_free_all(gw);
 	if (gw->handed_over)
 		fg_info("takeover: handshakes in progress done; draining the data plane");
@@ -132,6 +135,7 @@ static void takeover_step(struct gw *gw)
 {
 	if (gw->handed_over == 1) {
 		close_listeners(gw);
+		gw_pool_close(gw); /* idle ones would hold the drain back: the successor has its own */
 		gw->handed_over = 2;
 	}
 	if (gw->handed_over == 2 && !gw->draining && !gw->n_conns)
@@ -419,8 +423,10 @@ static void teardown(struct gw *gw)
 	gw_takeover_free(gw->takeover);
 	gw_admin_free(gw->admin);
 	gw_metrics_exit();
+	gw_pool_close(gw);
 	gw_conn_free_all(gw); /* the handshake threads' too: they are stopped */
 	gw_hs_free(gw->hs);
+	gw_pool_exit(gw); /* after the connections: they leave its lists */
 	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
 	gw_admit_free(gw);
 	fg_heap_exit(&gw->deadlines);
@@ -544,6 +550,7 @@ int fg_control_run(struct fg_config *cfg, struct fg_ident *id, struct gw_dp *dp,
 		if (gw.draining == 1)
 			start_drain(&gw);
 		gw_conn_expire(&gw);
+		gw_pool_tick(&gw); /* after the batch: it may close idle connections */
 		gw_linger_expire(gw.linger);
 		gw_admit_resume(&gw);
 	}

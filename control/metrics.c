@@ -12,6 +12,7 @@
 #include "control/config.h"
 #include "control/ident_issued.h"
 #include "control/metrics.h"
+#include "control/pool-t.h"
 #include "control/version.h"
 
 #define REASONS_MAX 64
@@ -294,6 +295,18 @@ int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 		    lb, i < now->n_open ? (unsigned long long)now->bytes[i][0] : 0ULL);
 		put(&t, "fedgate_tunnel_bytes_total{tunnel=\"%s\",direction=\"from_peer\"} %llu\n",
 		    lb, i < now->n_open ? (unsigned long long)now->bytes[i][1] : 0ULL);
+	}
+	family(&t, "fedgate_pool_connections", "gauge",
+	       "Warm pool connections, by tunnel and state: idle (originate, ready), filling "
+	       "(originate, being made), waiting (terminate, before their first record).");
+	for (size_t i = 0; i < m.n && i < now->n_open; i++) {
+		label(m.t[i].name, lb, sizeof(lb));
+		put(&t, "fedgate_pool_connections{tunnel=\"%s\",state=\"idle\"} %zu\n", lb,
+		    now->pool[i].ready);
+		put(&t, "fedgate_pool_connections{tunnel=\"%s\",state=\"filling\"} %zu\n", lb,
+		    now->pool[i].filling);
+		put(&t, "fedgate_pool_connections{tunnel=\"%s\",state=\"waiting\"} %zu\n", lb,
+		    now->pool[i].waiting);
 	}
 	family(&t, "fedgate_limit_hits_total", "counter",
 	       "Connections shed or refused at a limit, by the limit's config key.");

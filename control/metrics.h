@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <openssl/x509.h>
 
+struct gw_pool_count;
+
 struct fg_config;
 
 /* Slots for @cfg's tunnels. 0 or -ENOMEM (then nothing is counted, all else works). */
@@ -54,6 +56,7 @@ struct gw_metrics_now {
 	const size_t *open;    /* tunnels open, per tunnel in config order */
 	const uint64_t (*bytes)[2]; /* to and from the peer, per tunnel in config order */
 	size_t n_open;
+	const struct gw_pool_count *pool; /* the warm pool's, per tunnel in config order */
 	const X509 *leaf; /* the own certificate, or NULL */
 	int n_roots;	  /* in the trust bundle */
 	long long roots_expiry; /* the first notAfter of those roots, Unix time; 0: none */

@@ -18,6 +18,7 @@
 #include "control/identity-t.h"
 #include "control/identity.h"
 #include "control/metrics.h"
+#include "control/pool.h"
 #include "control/status.h"
 #include "control/tls.h"
 #include "control/version.h"
@@ -100,6 +101,28 @@ static void bound(const struct gw *gw, const struct fg_tunnel_conf *t, char *out
 			fg_addr_text(&ss, out, len);
 }
 
+/* Originate: its idle pooled connections and those being made; terminate: those waiting. */
+static cJSON *pool_json(const struct gw *gw, const struct fg_tunnel_conf *t)
+{
+	struct gw_pool_count n = gw_pool_count(gw->pools, t->name);
+	cJSON *o = cJSON_CreateObject();
+	int ok = o != NULL;
+
+	if (ok && t->mode == FG_MODE_ORIGINATE)
+		ok = cJSON_AddNumberToObject(o, "size", t->pool_size) &&
+		     cJSON_AddNumberToObject(o, "idle", n.ready) &&
+		     cJSON_AddNumberToObject(o, "filling", n.filling);
+	else if (ok)
+		ok = cJSON_AddNumberToObject(o, "max", t->pool_max) &&
+		     cJSON_AddNumberToObject(o, "waiting", n.waiting);
+	ok = ok && cJSON_AddNumberToObject(o, "idle_s", t->pool_idle_s);
+	if (!ok) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	return o;
+}
+
 /* Tunnel @t's object, its "peers" list @p->list (taken) filled in by the walk already. */
 static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t, struct peers *p)
 {
@@ -131,6 +154,8 @@ static cJSON *tunnel_json(const struct gw *gw, const struct fg_tunnel_conf *t, s
 	     cJSON_AddNumberToObject(o, "bytes_to_peer", (double)up) &&
 	     cJSON_AddNumberToObject(o, "bytes_from_peer", (double)down) &&
 	     cJSON_AddStringToObject(o, "offload", gw_dp_backend_name(gw->dp));
+	if (ok && (t->pool_size || t->pool_max))
+		ok = attach(o, "pool", pool_json(gw, t));
 	if (!ok ||
 	    (p->more && !cJSON_AddNumberToObject(o, "tunnels_of_other_peers", (double)p->more))) {
 		cJSON_Delete(o);
@@ -241,7 +266,8 @@ int gw_status_render(struct gw *gw, int64_t started_ms, char **out, size_t *len)
 	     cJSON_AddNumberToObject(o, "uptime_s", (double)((now - started_ms) / 1000)) &&
 	     cJSON_AddStringToObject(o, "config", cfg->path) &&
 	     cJSON_AddBoolToObject(o, "draining", gw->draining) &&
-	     cJSON_AddNumberToObject(o, "handshakes_in_progress", (double)gw->n_conns);
+	     cJSON_AddNumberToObject(o, "handshakes_in_progress",
+				     (double)(gw->n_conns - gw_pool_count(gw->pools, NULL).held));
 	ok = ok && attach(o, "dataplane", dataplane_json(gw)) &&
 	     attach(o, "identity", identity_json(gw->id, now)) &&
 	     attach(o, "trust", trust_json(gw->id, now));

@@ -38,6 +38,7 @@ struct fg_tls_conn {
 	size_t client_secret_len, server_secret_len;
 	int write_app, read_app; /* application keys in force per direction */
 	uint64_t tx_records, rx_records;
+	int pool_ok;		/* server: may agree to be a pooled connection (control/pool.h) */
 	int verify_error;	/* X509_V_ERR_*, 0 if none seen */
 	int verify_depth;
 	/*

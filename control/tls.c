@@ -15,6 +15,7 @@
 
 #include "control/config.h"
 #include "control/keys.h"
+#include "control/pool.h"
 #include "control/tls.h"
 #include "fedgate/err.h"
 #include "fedgate/file.h"
@@ -431,8 +432,10 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	 * client offers wins, not the client's first. tls.groups: only these
 	 * key exchanges (no finite-field ones), in their order.
 	 */
-	if (is_server)
+	if (is_server) {
 		SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+		fg_pool_ctx(ctx); /* the warm pool's ALPN mark (pool.h) */
+	}
 	if (!SSL_CTX_set1_groups_list(ctx, cfg->groups)) {
 		fg_conf_fail(err, cfg->path, "$.tls.groups", "cannot offer %s: %s", cfg->groups,
 			     fg_tls_error(ebuf, sizeof(ebuf)));

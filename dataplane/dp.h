@@ -53,6 +53,17 @@ enum dp_op {
 /* Free chunks a worker keeps for reuse; more are wiped and freed. */
 #define DP_POOL_KEEP 64
 
+/*
+ * The worker's provided-buffer ring (bufring.c): an idle direction keeps a
+ * receive armed that owns no buffer; the kernel picks one of these when bytes
+ * come, and they are copied into the direction's chunk at once. One
+ * completion per message instead of a poll, then a receive. A batch that
+ * finds the ring empty completes with -ENOBUFS and falls back to the poll.
+ */
+#define DP_RING_BUFS 64 /* a power of two */
+#define DP_RING_BUF FG_TLS_MAX_PLAIN
+#define DP_RING_BGID 1
+
 struct dp_pool {
 	void *free; /* a chunk's first word links to the next free one */
 	size_t n_free;
@@ -131,6 +142,13 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	uint64_t bytes_up, bytes_down;
 	uint64_t told_up, told_down; /* of those, told the control process (closed.c) */
 	struct fg_legs_slot *legs;   /* the plain side's local redirect slot, or NULL */
+	/*
+	 * The last read of each direction got less than it asked for: the socket
+	 * was drained, so the next read is armed (bufring.c) instead of tried at
+	 * once, which would fail with EAGAIN. @up_want, @down_want: what it asked.
+	 */
+	bool up_drained, down_drained;
+	uint32_t up_want, down_want;
 	uint32_t idle_s;	     /* closed after this many seconds without a byte; 0: never */
 	uint64_t active_tick;	     /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];
@@ -140,6 +158,9 @@ struct __attribute__((aligned(16))) dp_tunnel {
 struct __attribute__((aligned(16))) dp_worker {
 	struct io_uring ring;
 	struct dp_pool pool;
+	/* bufring.c: the provided-buffer ring and its buffers; @br NULL: none, polls instead */
+	struct io_uring_buf_ring *br;
+	uint8_t *br_bufs;
 	int index;
 	int handoff_fd;
 	bool kernel;	      /* install kTLS on every tunnel (offload kernel or auto with kTLS) */
@@ -214,6 +235,13 @@ void dp_tunnel_maybe_finish(struct dp_tunnel *t);
 
 /* @flags MSG_DONTWAIT: the read completes with -EAGAIN instead of waiting (see dp_idle()). */
 void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t len, int flags);
+
+/*
+ * An armed read of @op (PLAIN_RECV or TLS_RECV) on @fd that holds no buffer:
+ * the kernel picks one of the worker's ring when bytes come (bufring.c).
+ * The direction's chunk must be released already.
+ */
+void dp_queue_armed(struct dp_tunnel *t, enum dp_op op, int fd);
 void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len);
 
 /* Give a direction its chunk: 0, or -ENOMEM. Release: back to the pool, if held. */
@@ -223,11 +251,20 @@ void dp_up_release(struct dp_tunnel *t);
 void dp_down_release(struct dp_tunnel *t);
 
 /*
- * For a read that got -EAGAIN with nothing pending in that direction: returns
- * its chunk to the pool and waits on a poll, which completes as @op (UP_READY
- * or DOWN_READY). Returns true when it did.
+ * For a read that got -EAGAIN (or -ENOBUFS from an armed one) with nothing
+ * pending in that direction: returns its chunk to the pool and waits, with
+ * an armed read (dp_queue_armed) where the worker has a buffer ring and the
+ * backend reads that direction with recv, else on a poll, which completes as
+ * @op (UP_READY or DOWN_READY). Returns true when it did.
  */
 bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res);
+
+/*
+ * Whether the direction's next read should wait armed, holding no chunk: the
+ * worker has a buffer ring and the last read drained the socket. Then its
+ * chunk is released and the armed read queued (it completes as @op).
+ */
+bool dp_rest(struct dp_tunnel *t, enum dp_op op);
 
 /* Reads plaintext into up_in without waiting: with nothing there, the tunnel idles. */
 void dp_up_recv(struct dp_tunnel *t);
@@ -315,6 +352,22 @@ void dp_idle_arm(struct dp_worker *w);
 
 /* The tick's completion (@res -ETIME): reaps idle tunnels, re-arms; another @res stops it. */
 void dp_idle_tick(struct dp_worker *w, int res);
+
+/* ---- bufring.c: the worker's provided-buffer ring ---- */
+
+/* Sets it up; without it (an older kernel) idle directions poll. 0 or -ENOMEM. */
+int dp_bufring_init(struct dp_worker *w);
+/* Unregisters it, wipes and frees its buffers. */
+void dp_bufring_exit(struct dp_worker *w);
+
+/*
+ * Before a read of tunnel @t (PLAIN_RECV or TLS_RECV) completes with *@res:
+ * an armed one's bytes (a ring buffer, @cqe_flags) go into its direction's
+ * chunk, held now, and the buffer back to the ring. *@res becomes -ENOMEM
+ * without a chunk. A closing tunnel's bytes are dropped.
+ */
+void dp_bufring_take(struct dp_worker *w, struct dp_tunnel *t, enum dp_op op, int *res,
+		     unsigned int cqe_flags);
 
 /* ---- tunnel.c: a tunnel's start, and each completion to its backend ---- */
 

@@ -28,6 +28,11 @@ void dp_tunnel_complete(struct dp_tunnel *t, enum dp_op op, int res)
 	/* Bytes moved (or a readiness that precedes them): the idle reaper's clock restarts. */
 	if (res > 0)
 		t->active_tick = t->w->ticks;
+	/* A read that got less than it asked for drained its socket (dp_rest). */
+	if (op == DP_OP_PLAIN_RECV)
+		t->up_drained = res >= 0 && (uint32_t)res < t->up_want;
+	else if (op == DP_OP_TLS_RECV)
+		t->down_drained = res >= 0 && (uint32_t)res < t->down_want;
 	/* Whatever the reader took leaves the redirect's backlog (fedgate/legs-t.h). */
 	if (op == DP_OP_PLAIN_RECV && res > 0 && t->legs)
 		fg_legs_consumed(t->legs, (uint64_t)res);

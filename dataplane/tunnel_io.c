@@ -41,6 +41,25 @@ void dp_queue_recv(struct dp_tunnel *t, enum dp_op op, int fd, void *buf, size_t
 	io_uring_prep_recv(sqe, fd, buf, len, flags);
 	dp_set_data(sqe, t, op);
 	t->inflight++;
+	if (op == DP_OP_PLAIN_RECV)
+		t->up_want = (uint32_t)len;
+	else if (op == DP_OP_TLS_RECV)
+		t->down_want = (uint32_t)len;
+}
+
+void dp_queue_armed(struct dp_tunnel *t, enum dp_op op, int fd)
+{
+	struct io_uring_sqe *sqe = dp_get_sqe(t->w);
+
+	io_uring_prep_recv(sqe, fd, NULL, DP_RING_BUF, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = DP_RING_BGID;
+	dp_set_data(sqe, t, op);
+	t->inflight++;
+	if (op == DP_OP_PLAIN_RECV)
+		t->up_want = DP_RING_BUF;
+	else
+		t->down_want = DP_RING_BUF;
 }
 
 void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len)

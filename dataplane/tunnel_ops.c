@@ -138,20 +138,36 @@ void dp_tunnel_abort_record(struct dp_tunnel *t, int err, const uint8_t *hdr)
 	dp_tunnel_abort(t, why);
 }
 
+/* Its chunk goes back, and with userspace records its cipher context: an idle direction needs neither. */
+static void release(struct dp_tunnel *t, bool up)
+{
+	if (up)
+		dp_up_release(t);
+	else
+		dp_down_release(t);
+	if (!t->kernel)
+		fg_record_park(up ? &t->tx : &t->rx);
+}
+
+/* A ring to read into, and a direction read by recv: kTLS's records need recvmsg. */
+static bool can_arm(const struct dp_tunnel *t, bool up)
+{
+	return t->w->br && (up || !t->kernel);
+}
+
 bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
 {
 	struct io_uring_sqe *sqe;
 	bool up = op == DP_OP_UP_READY;
 
-	if (res != -EAGAIN)
+	if (res != -EAGAIN && res != -ENOBUFS)
 		return false;
-	if (up)
-		dp_up_release(t);
-	else
-		dp_down_release(t);
-	/* Userspace records: an idle direction needs no cipher context either. */
-	if (!t->kernel)
-		fg_record_park(up ? &t->tx : &t->rx);
+	release(t, up);
+	/* -ENOBUFS: the ring ran dry in one batch; a poll this time, not another try at once. */
+	if (res == -EAGAIN && can_arm(t, up)) {
+		dp_queue_armed(t, up ? DP_OP_PLAIN_RECV : DP_OP_TLS_RECV, up ? t->plain_fd : t->tls_fd);
+		return true;
+	}
 	sqe = dp_get_sqe(t->w);
 	io_uring_prep_poll_add(sqe, up ? t->plain_fd : t->tls_fd, POLLIN | POLLRDHUP);
 	dp_set_data(sqe, t, op);
@@ -159,8 +175,23 @@ bool dp_idle(struct dp_tunnel *t, enum dp_op op, int res)
 	return true;
 }
 
+bool dp_rest(struct dp_tunnel *t, enum dp_op op)
+{
+	bool up = op == DP_OP_PLAIN_RECV;
+
+	if (!can_arm(t, up) || !(up ? t->up_drained : t->down_drained))
+		return false;
+	if (!up && (t->down_in_len || t->down_out_len))
+		return false;
+	release(t, up);
+	dp_queue_armed(t, op, up ? t->plain_fd : t->tls_fd);
+	return true;
+}
+
 void dp_up_recv(struct dp_tunnel *t)
 {
+	if (dp_rest(t, DP_OP_PLAIN_RECV))
+		return;
 	if (dp_up_hold(t)) {
 		dp_tunnel_abort(t, "out of memory for buffers");
 		return;

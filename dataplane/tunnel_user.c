@@ -144,6 +144,8 @@ static int down_handshake(struct dp_tunnel *t, const uint8_t *p, size_t len)
  */
 static void down_recv(struct dp_tunnel *t)
 {
+	if (dp_rest(t, DP_OP_TLS_RECV))
+		return;
 	if (dp_down_hold(t)) {
 		dp_tunnel_abort(t, "out of memory for buffers");
 		return;

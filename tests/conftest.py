@@ -112,6 +112,15 @@ class Gateway:
         except AssertionError:
             self.stop()
             raise
+        # The ports file comes once the listeners are bound; the threads and descriptors
+        # made after them (handshake threads, job queues) are there by this line, so that a
+        # test's count of the gateway's fds starts from all of them.
+        try:
+            wait_for(lambda: "handshakes on " in self.log() or self.proc.poll() is not None,
+                     10, f"{self.name} to start its handshake threads")
+        except AssertionError:
+            self.stop()
+            raise
         if self.proc.poll() is not None:
             raise AssertionError(f"{self.name} exited {self.proc.returncode}:\n{self.log()}")
         self.ports = {}

@@ -372,6 +372,23 @@ CASES = {
     "allow-rule-no-fields": (setv(tun(0), "allow", [{"dns": "foo.internal"}, {}]),
                              "$.tunnels[0].allow[1]",
                              ["an allow rule needs at least one of dns, uri, cn, root"]),
+    # --- pool (warm connections)
+    "pool-not-object": (setv(tun(1), "pool", 4), "$.tunnels[1].pool",
+                        ["expected an object {\"size\": N, \"idle_s\": S}"]),
+    "pool-originate-no-size": (setv(tun(1), "pool", {"idle_s": 10}), "$.tunnels[1].pool.size",
+                               ["missing required key"]),
+    "pool-size-zero": (setv(tun(1), "pool", {"size": 0}), "$.tunnels[1].pool.size",
+                       ["must be between 1 and 64"]),
+    "pool-size-huge": (setv(tun(1), "pool", {"size": 65}), "$.tunnels[1].pool.size",
+                       ["must be between 1 and 64"]),
+    "pool-idle-zero": (setv(tun(1), "pool", {"size": 2, "idle_s": 0}),
+                       "$.tunnels[1].pool.idle_s", ["must be between 1 and 3600"]),
+    "pool-originate-max": (setv(tun(1), "pool", {"size": 2, "max": 9}),
+                           "$.tunnels[1].pool.max", ["unknown key"]),
+    "pool-terminate-size": (setv(tun(0), "pool", {"size": 2}), "$.tunnels[0].pool.size",
+                            ["unknown key"]),
+    "pool-terminate-max-zero": (setv(tun(0), "pool", {"max": 0}), "$.tunnels[0].pool.max",
+                                ["must be between 1 and 10000000"]),
 }
 
 

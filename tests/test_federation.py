@@ -296,6 +296,32 @@ def test_renewals_under_a_continuous_stream_never_break_it_and_new_handshakes_se
     assert not re.search(r"(renewal|enrollment|federation refresh) .*failed", b.log()), b.log()
 
 
+def test_a_renewal_replaces_the_idle_pooled_connections_made_with_the_old_certificate(
+        cas, gateways, upstream, tmp_path):
+    """tests/test_pool.py has the pool itself; here A renews (Kubernetes' 1m leaves) while its
+    pool holds idle connections authenticated with the old certificate."""
+    _, kube, _ = cas
+    up = upstream()
+    b_tunnel = dict(terminate(up.addr, B_ALLOW), pool={})
+    b = gateways("b", gw_config(ca_identity(kube, tmp_path / "b", "bar.k8s.internal", B_SANS),
+                                federation(kube), [b_tunnel], [K8S_ROOT_RULE]))
+    a_tunnel = dict(originate(b.port("from-aws"), "bar.k8s.internal", A_ALLOW),
+                    pool={"size": 2})
+    a = gateways("a", gw_config(ca_identity(kube, tmp_path / "a", "foo.k8s.internal",
+                                            ["foo.k8s.internal", "spiffe://k8s.example/gw/foo"]),
+                                federation(kube), [a_tunnel], [K8S_ROOT_RULE]))
+    first = file_serial(tmp_path / "a" / "gw.crt")
+    a.wait_log(r"renewed at " + re.escape(kube.url), timeout=90)
+    a.wait_log(r"tunnel to-gcp: pool: [12] idle connection\(s\) to 127\.0\.0\.1:\d+ closed: "
+               r"trust, rules or identity changed since their handshake", timeout=10)
+    assert file_serial(tmp_path / "a" / "gw.crt") != first
+    # the replacements carry traffic, presenting the renewed certificate
+    time.sleep(1)
+    n = b.log().count("(pooled)")
+    assert echo_roundtrip(a.port("to-gcp")) == b"ping through the federation\n"
+    b.wait_log(r"accepted foo\.k8s\.internal .* on tunnel from-aws \(pooled\)", count=n + 1)
+
+
 def test_ca_down_gateways_keep_serving_and_recover_when_it_returns(cas, gateways, upstream,
                                                                     tmp_path):
     cloud, kube, _ = cas

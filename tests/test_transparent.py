@@ -69,8 +69,9 @@ def report_proxy_header(conn):
 def a_config(pki):
     allow_b = [{"dns": "gw-b.gcp.test", "root": "Kubernetes Root CA"}]
     cfg = gateway_config(pki, "gw_a", [
+        # router mode runs on warm pooled connections (one pool per route); local mode dials
         {"name": "router", "mode": "originate", "capture": "tproxy",
-         "listen": f"[::]:{ROUTER_PORT}"},
+         "listen": f"[::]:{ROUTER_PORT}", "pool": {"size": 2}},
         {"name": "local", "mode": "originate", "capture": "redirect",
          "listen": f"[::]:{LOCAL_PORT}"}])
     cfg["capture"] = {"mark": MARK, "tproxy_mark": TPROXY_MARK, "route_table": TABLE}
@@ -92,10 +93,10 @@ def b_config(pki):
 
     return gateway_config(pki, "gw_b", [
         {"name": "from-aws", "mode": "terminate", "transparent": True,
-         "listen": f"0.0.0.0:{B_PORT}", "allow": allow(REACH)},
+         "listen": f"0.0.0.0:{B_PORT}", "allow": allow(REACH), "pool": {}},
         {"name": "from-aws-pp", "mode": "terminate", "transparent": True,
          "listen": f"0.0.0.0:{B_PP_PORT}", "proxy_protocol": "v2",
-         "allow": allow([f"{PROXIED[0]}:{PROXIED[1]}"])}])
+         "allow": allow([f"{PROXIED[0]}:{PROXIED[1]}"]), "pool": {}}])
 
 
 class Net:
@@ -271,6 +272,21 @@ def test_router_mode_carries_exact_bytes_to_v4_and_v6_services(captured):
         peers = net.services[dest].peers
         assert peers and not A_SIDE & {p[0] for p in peers}, \
             f"{dest} was reached directly, not through B: {peers}"
+
+
+def test_router_mode_takes_pooled_connections_and_local_mode_dials(captured):
+    net = captured
+    pooled = r"on tunnel router \(pooled\)"
+    b_pooled = r"on tunnel from-aws \(pooled\)"
+    before, b_before = count(net.a, pooled), count(net.b, b_pooled)
+    for size in (0, 1, 64 << 10):
+        assert_echoed(net.client.connect(*ECHO4, timeout=OP_TIMEOUT), os.urandom(size),
+                      f"pooled {size} B")
+        time.sleep(0.5)  # the pool refills between connections
+    assert wait_count(net.a, pooled, before + 3) == before + 3, net.a.log()
+    assert wait_count(net.b, b_pooled, b_before + 3) == b_before + 3, net.b.log()
+    # local mode has no pool: its connections are dialed as they come
+    assert count(net.a, r"on tunnel local \(pooled\)") == 0
 
 
 def test_router_mode_half_close_client_still_reads_the_reply(captured):
