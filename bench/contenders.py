@@ -203,16 +203,21 @@ class Fedgate(Contender):
     @redirect: both gateways with `dataplane.local_redirect: "on"` (issue 16): the app's
     bytes into the originate side and the service's into the terminate side move socket to
     socket in the kernel, in the sender's own sendmsg (bench/README.md, "CPU accounting").
+    @resume: both sides with `tunnels[].resumption` on (issue 17): after the first
+    connection, the pair resumes TLS 1.3 sessions (PSK with ECDHE) instead of a full
+    handshake; the "-resume" row, beside nginx-resume.
     """
 
-    def __init__(self, ctx, offload, kernel_tx=None, redirect=False, pool=0):
+    def __init__(self, ctx, offload, kernel_tx=None, redirect=False, resume=False, pool=0):
         super().__init__(ctx)
         self.offload, self.kernel_tx, self.redirect = offload, kernel_tx, redirect
+        self.resume = resume
         self.pool = pool
         # m_wan: a pool fills in about two round trips of the link; a running gateway's is full
         self.settle_s = 1.0 if pool else 0
         self.name = (f"fedgate-{offload}" + (f"-{kernel_tx}" if kernel_tx else "")
-                     + ("+redirect" if redirect else "") + ("+pool" if pool else ""))
+                     + ("+redirect" if redirect else "") + ("-resume" if resume else "")
+                     + ("+pool" if pool else ""))
 
     hs_threads = None  # tls.handshake_threads; None: the gateway's default (one per CPU)
 
@@ -229,7 +234,8 @@ class Fedgate(Contender):
                     {"handshake_threads": self.hs_threads} if self.hs_threads is not None
                     else {}),
                 "dataplane": dataplane,
-                "tunnels": tunnels}
+                "tunnels": [dict(t, resumption=True) for t in tunnels] if self.resume
+                else tunnels}
 
     def _terminate_config(self, upstream):
         cfg = self._config("bar", [
@@ -420,6 +426,7 @@ NGINX_STREAM = "/usr/lib/nginx/modules/ngx_stream_module.so"
 class Nginx(Contender):
     """nginx stream module: a master and one worker per side."""
     name = "nginx"
+    resume = False
 
     def unavailable(self):
         missing = _need("nginx")
@@ -440,7 +447,8 @@ class Nginx(Contender):
                 tls = [f"ssl_certificate {c.server_crt};", f"ssl_certificate_key {c.server_key};",
                        f"ssl_client_certificate {c.trust};", "ssl_verify_client on;",
                        "ssl_verify_depth 3;", "ssl_protocols TLSv1.3;",
-                       "ssl_session_tickets off;", "ssl_ecdh_curve X25519;",
+                       f"ssl_session_tickets {'on' if self.resume else 'off'};",
+                       "ssl_ecdh_curve X25519;",
                        f"ssl_conf_command Ciphersuites {SUITE};"]
                 listen_line = f"listen 127.0.0.1:{listen[k]} ssl backlog=4096;"
             else:
@@ -449,7 +457,7 @@ class Nginx(Contender):
                        f"proxy_ssl_trusted_certificate {c.trust};", "proxy_ssl_verify on;",
                        "proxy_ssl_verify_depth 3;", f"proxy_ssl_name {c.server_name};",
                        "proxy_ssl_server_name on;", "proxy_ssl_protocols TLSv1.3;",
-                       "proxy_ssl_session_reuse off;",
+                       f"proxy_ssl_session_reuse {'on' if self.resume else 'off'};",
                        f"proxy_ssl_conf_command Ciphersuites {SUITE};"]
                 listen_line = f"listen 127.0.0.1:{listen[k]} backlog=4096;"
             body = "\n        ".join([listen_line, f"proxy_pass 127.0.0.1:{connect[k]};",
@@ -477,6 +485,14 @@ class Nginx(Contender):
         p2 = self._nginx("originate", orig, self.via_wan(term))
         wait_listen(list(term.values()) + list(orig.values()), procs=[p1, p2])
         self.ports = orig
+
+
+class NginxResume(Nginx):
+    """nginx with TLS session reuse between its two sides: tickets on at the terminate
+    side, `proxy_ssl_session_reuse on` at the originate side (TLS 1.3 PSK resumption with
+    ECDHE, as OpenSSL does by default); the fair peer of fedgate-userspace-resume."""
+    name = "nginx-resume"
+    resume = True
 
 
 class PlainRelay(Contender):
@@ -888,9 +904,10 @@ def make_all(ctx, netns):
     """Every contender in the order of the results table."""
     out = [Plain(ctx), PlainRelay(ctx), PlainRelayRedirect(ctx)]
     out += [Fedgate(ctx, *m) for m in FEDGATE_MODES]
+    out += [Fedgate(ctx, "userspace", resume=True)]
     # warm pools on both sides (issue 17): what ttfb_new_conn_ms gains, what the rest costs
     out += [Fedgate(ctx, "userspace", pool=POOL_SIZE)]
     out += [FedgateHs(ctx, n) for n in (0, 1, 2)]
-    out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), Socat(ctx)]
+    out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), NginxResume(ctx), Socat(ctx)]
     out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out

@@ -50,6 +50,8 @@ struct fg_tunnel_conf {
 	 * @pool_idle_s for its first bytes; 0 @pool_max: not taken.
 	 */
 	int pool_size, pool_idle_s, pool_max;
+	int resumption; /* TLS 1.3 resumption (control/resume.h) */
+	int resumption_lifetime_s; /* tickets last this long from their full handshake, at most */
 	struct fg_allow_rule *allow;
 	size_t n_allow;
 };
@@ -97,6 +99,8 @@ struct fg_capture_conf {
 /* tls.groups as OpenSSL's list, "X25519:P-256:P-384" (each of five names at most once). */
 #define FG_TLS_GROUPS_MAX 64
 #define FG_TLS_VERIFY_DEPTH_MAX 16
+/* tls.verify_cache: verified peer chains remembered per TLS context, at most. */
+#define FG_TLS_VERIFY_CACHE_MAX 4096
 
 /*
  * $.limits: what unauthenticated connections on terminate tunnels may hold
@@ -111,6 +115,9 @@ struct fg_capture_conf {
 #define FG_POOL_IDLE_ORIGINATE_S 30
 #define FG_POOL_IDLE_TERMINATE_S 60
 #define FG_POOL_MAX_DEFAULT 256
+/* $.tunnels[].resumption_lifetime_s: well under any leaf's lifetime, and never past it */
+#define FG_RESUMPTION_LIFETIME_DEFAULT_S 600
+#define FG_RESUMPTION_LIFETIME_MAX_S 86400
 /* $.limits.open_files: the RLIMIT_NOFILE soft limit both processes run with (control/nofile.c). */
 #define FG_OPEN_FILES_MIN 256
 #define FG_OPEN_FILES_MAX (1 << 30)
@@ -178,6 +185,8 @@ struct fg_config {
 	size_t n_ciphers;
 	char groups[FG_TLS_GROUPS_MAX]; /* tls.groups for SSL_CTX_set1_groups_list, in order */
 	int verify_depth; /* tls.verify_depth: CA certificates a peer chain may hold */
+	int verify_cache; /* tls.verify_cache: verdicts kept per context (control/verify_cache.h) */
+	int ec_legacy_decode; /* tls.ec_legacy_decode: control/ec_legacy.h */
 	int handshake_timeout_ms;
 	/* tls.handshake_threads: 0 on the loop thread, -1 (absent) one per CPU (hs_thread.h) */
 	int handshake_threads;

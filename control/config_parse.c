@@ -113,7 +113,7 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 {
 	static const char *const keys[] = { "min_version", "max_version", "ciphers",
 					    "handshake_timeout_ms", "groups", "verify_depth",
-					    "handshake_threads", NULL };
+					    "verify_cache", "ec_legacy_decode", "handshake_threads", NULL };
 	const cJSON *ciphers, *it;
 	char jp[64];
 	int ret, i = 0;
@@ -125,6 +125,8 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	cfg->n_ciphers = 3;
 	snprintf(cfg->groups, sizeof(cfg->groups), "X25519:P-256:P-384");
 	cfg->verify_depth = 8;
+	cfg->verify_cache = 64;
+	cfg->ec_legacy_decode = 1;
 	cfg->handshake_threads = -1;
 	if (!tls)
 		return 0;
@@ -141,6 +143,11 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	if (!ret)
 		ret = fg_conf_get_int(w, tls, "$.tls", "verify_depth", 0, FG_TLS_VERIFY_DEPTH_MAX,
 				      &cfg->verify_depth);
+	if (!ret)
+		ret = fg_conf_get_int(w, tls, "$.tls", "verify_cache", 0, FG_TLS_VERIFY_CACHE_MAX,
+				      &cfg->verify_cache);
+	if (!ret)
+		ret = fg_conf_get_bool(w, tls, "$.tls", "ec_legacy_decode", &cfg->ec_legacy_decode);
 	if (!ret)
 		ret = fg_conf_get_int(w, tls, "$.tls", "handshake_threads", 0, 64,
 				      &cfg->handshake_threads);

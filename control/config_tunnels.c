@@ -288,10 +288,12 @@ static int parse_pool(struct fg_conf_walk *w, const cJSON *obj, const char *path
 static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *path,
 			struct fg_tunnel_conf *t)
 {
-	static const char *const keys[] = {
-	    "name",	      "mode",	     "listen",	       "peer",	  "upstream",
-	    "server_name",    "allow",	     "proxy_protocol", "capture", "transparent",
-	    "idle_timeout_s", "max_tunnels", "revalidate",     "pool",	  NULL};
+	static const char *const keys[] = {"name",	  "mode",	    "listen",
+					   "peer",	  "upstream",	    "server_name",
+					   "allow",	  "proxy_protocol", "capture",
+					   "transparent", "idle_timeout_s", "max_tunnels",
+					   "revalidate",  "resumption",	    "resumption_lifetime_s",
+					   "pool",	  NULL};
 	char *mode = NULL, jp[256];
 	int ret;
 
@@ -327,6 +329,12 @@ static int parse_tunnel(struct fg_conf_walk *w, const cJSON *obj, const char *pa
 	t->revalidate = 1;
 	if (!ret)
 		ret = fg_conf_get_bool(w, obj, path, "revalidate", &t->revalidate);
+	if (!ret)
+		ret = fg_conf_get_bool(w, obj, path, "resumption", &t->resumption);
+	t->resumption_lifetime_s = FG_RESUMPTION_LIFETIME_DEFAULT_S;
+	if (!ret)
+		ret = fg_conf_get_int(w, obj, path, "resumption_lifetime_s", 1,
+				      FG_RESUMPTION_LIFETIME_MAX_S, &t->resumption_lifetime_s);
 	if (!ret)
 		ret = parse_pool(w, obj, path, t);
 	if (ret)

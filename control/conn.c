@@ -69,6 +69,8 @@ static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
 static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop);
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
 static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
+static enum gw_step await_ticket(struct gw *gw, struct gw_conn *c);
+static enum gw_step authorized(struct gw *gw, struct gw_conn *c);
 static enum gw_step send_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_upstream(struct gw *gw, struct gw_conn *c);
@@ -185,6 +187,9 @@ void gw_conn_ready(struct gw *gw, struct gw_conn *c)
 	case CONN_POOLED:
 		next = gw_pool_readable(gw, c);
 		break;
+	case CONN_TICKET:
+		next = await_ticket(gw, c);
+		break;
 	}
 	if (next == STEP_DONE)
 		gw_conn_free(gw, c);
@@ -199,6 +204,13 @@ void gw_conn_expire(struct gw *gw)
 	while ((n = fg_heap_min(&gw->deadlines)) && n->key <= now) {
 		struct gw_conn *c = (struct gw_conn *)((char *)n - offsetof(struct gw_conn, deadline));
 
+		/* No ticket in time: the connection goes on without one. */
+		if (c->state == CONN_TICKET && c->ticket_restore > now) {
+			gw_resume_wait_end(gw, c, 1);
+			if (authorized(gw, c) == STEP_DONE)
+				gw_conn_free(gw, c);
+			continue;
+		}
 		if (c->state == CONN_POOLED || c->pool_role == GW_POOL_WAITING)
 			gw_pool_expired(gw, c);
 		else
@@ -326,7 +338,7 @@ static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loo
 
 	c->st.pool_ok = is_server && c->t->pool_max > 0;
 	c->ssl = fg_tls_conn_new(&c->tls, is_server, c->tls_fd, sni, &c->st);
-	if (!c->ssl)
+	if (!c->ssl || gw_resume_start(c))
 		return gw_conn_refuse(c, NULL, "cannot create TLS session");
 	if (c->pool_role == GW_POOL_FILLER && fg_pool_offer(c->ssl))
 		return gw_conn_refuse(c, NULL, "out of memory");
@@ -375,19 +387,28 @@ static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 	const struct fg_config *cfg = c->gen->cfg;
 	const struct fg_allow_rule *allow = c->route ? c->route->allow : c->t->allow;
 	size_t n_allow = c->route ? c->route->n_allow : c->t->n_allow;
-	STACK_OF(X509) * chain;
+	STACK_OF(X509) *chain = NULL;
 	char why[1024];
+	int ret;
 
 	/* Allocated only now: a pending handshake must stay small (about 17 KiB of names). */
 	c->peer = calloc(1, sizeof(*c->peer));
 	if (!c->peer)
 		return gw_conn_refuse(c, NULL, "out of memory");
-	if (fg_tls_peer(c->ssl, c->peer))
-		return gw_conn_refuse(c, NULL, "peer certificate not verified");
-	chain = SSL_get0_verified_chain(c->ssl);
-	if (fg_roots_check(cfg->root_rules, cfg->n_root_rules,
-			   sk_X509_value(chain, sk_X509_num(chain) - 1), c->peer, why,
-			   sizeof(why))) {
+	/* Resumed: the peer the session kept, checked against today's rules as if new. */
+	ret = gw_resume_verified(c, &chain, why, sizeof(why));
+	if (ret == -ENOMEM)
+		return gw_conn_refuse(c, NULL, "out of memory");
+	if (ret || fg_tls_peer_of(SSL_get0_peer_certificate(c->ssl), chain, c->peer)) {
+		sk_X509_pop_free(chain, X509_free);
+		send_access_denied(c);
+		return gw_conn_refuse(c, NULL, "%s", ret ? why : "peer certificate not verified");
+	}
+	ret =
+	    fg_roots_check(cfg->root_rules, cfg->n_root_rules,
+			   sk_X509_value(chain, sk_X509_num(chain) - 1), c->peer, why, sizeof(why));
+	sk_X509_pop_free(chain, X509_free);
+	if (ret) {
 		send_access_denied(c);
 		return gw_conn_refuse(c, c->peer, "name constraints: %s", why);
 	}
@@ -395,8 +416,43 @@ static enum gw_step authorize(struct gw *gw, struct gw_conn *c)
 		send_access_denied(c);
 		return gw_conn_refuse(c, c->peer, "%s", why);
 	}
+	/* Idle in its pool, it reads its tickets there (gw_pool_readable): no wait here. */
 	if (c->pool_role == GW_POOL_FILLER)
 		return gw_pool_park_conn(gw, c);
+	if (gw_resume_ticket_due(c)) {
+		gw_resume_wait_begin(gw, c);
+		return await_ticket(gw, c);
+	}
+	return authorized(gw, c);
+}
+
+/*
+ * Originate, resumption on, no ticket for this peer yet: its
+ * NewSessionTicket comes about a round trip after our Finished and is read
+ * here, as the data plane would skip it. The wait is bounded (expired in
+ * gw_conn_expire); what else the peer sends goes to the application first.
+ */
+static enum gw_step await_ticket(struct gw *gw, struct gw_conn *c)
+{
+	int ret = gw_resume_read_ticket(c);
+
+	c->state = CONN_TICKET;
+	if (ret == -EAGAIN) {
+		ret = gw_conn_watch(gw, c, c->tls_fd, EPOLLIN);
+		if (ret)
+			return gw_conn_refuse(c, c->peer, "epoll: %s", strerror(-ret));
+		return STEP_WAIT;
+	}
+	gw_resume_wait_end(gw, c, 0);
+	if (ret)
+		return gw_conn_refuse(c, c->peer, "while reading its session ticket: %s",
+				      ret == -EPIPE ? "peer gateway closed" : strerror(-ret));
+	return authorized(gw, c);
+}
+
+/* The peer is admitted: what comes next on this side. */
+static enum gw_step authorized(struct gw *gw, struct gw_conn *c)
+{
 	if (c->route)
 		return send_dest(gw, c);
 	if (c->t->mode == FG_MODE_ORIGINATE)
@@ -471,6 +527,8 @@ static enum gw_step recv_dest(struct gw *gw, struct gw_conn *c)
 			return gw_conn_refuse(c, c->peer, "out of memory");
 		c->hdr_len = 0;
 	}
+	/* SSL_get_error() reads the thread's error queue: nothing older may be in it. */
+	ERR_clear_error();
 	ret = fg_dest_read_header(c->ssl, c->hdr, &c->hdr_len, &h);
 	if (ret == -EAGAIN || ret == -EALREADY) {
 		c->state = CONN_RECV_DEST;

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include "control/gateway-t.h"
 #include "control/peer-t.h"
+#include <openssl/x509.h>
 
 /* What a phase returns: it waits on its fd, or the connection is done (refused or handed off). */
 enum gw_step { GW_STEP_WAIT, GW_STEP_DONE };
@@ -71,5 +72,41 @@ void gw_conn_refuse_flush(int64_t now_ms);
  * data plane's queue, or refuses. Always GW_STEP_DONE: the caller frees @c.
  */
 enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c);
+
+/*
+ * Resumption's part (conn_resume.c). How long an originating connection
+ * waits for its peer's NewSessionTicket, at most (the handshake deadline
+ * bounds it too): about a round trip after our Finished; the application's
+ * bytes wait in its socket meanwhile.
+ */
+#define GW_TICKET_WAIT_MS 1000
+
+/* Before the handshake, @c->ssl made: asks for a ticket or offers a session. 0 or -ENOMEM. */
+int gw_resume_start(struct gw_conn *c);
+
+/*
+ * The verified chain of @c's peer (leaf first, anchor last; the caller
+ * frees it): a full handshake's, or for a resumed one, the one its full
+ * handshake verified, checked again for the time and this side's name
+ * (conn_resume.c says why that is enough). 0, -EACCES with @why, or -ENOMEM.
+ */
+int gw_resume_verified(struct gw_conn *c, STACK_OF(X509) * *chain, char *why, size_t len);
+
+/* Terminate, resumed: the chain the peer sent in the full handshake (@c's); else NULL. */
+STACK_OF(X509) * gw_resume_sent(struct gw_conn *c);
+
+/* 1 when @c (originate, authorized) should read its ticket before its handoff. */
+int gw_resume_ticket_due(struct gw_conn *c);
+
+/* The wait for the ticket: its deadline set, then restored (@timed_out: none came). */
+void gw_resume_wait_begin(struct gw *gw, struct gw_conn *c);
+void gw_resume_wait_end(struct gw *gw, struct gw_conn *c, int timed_out);
+
+/*
+ * Reads what the peer sent: 0 once the ticket is filed or the peer's first
+ * bytes came (kept in @c->early), -EAGAIN when nothing yet, -EPIPE (closed),
+ * -ENOBUFS or -ENOMEM.
+ */
+int gw_resume_read_ticket(struct gw_conn *c);
 
 #endif

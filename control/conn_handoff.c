@@ -18,6 +18,7 @@
 #include "control/keys.h"
 #include "control/pool.h"
 #include "control/proof.h"
+#include "control/resume.h"
 #include "fedgate/evloop.h"
 #include "fedgate/handoff.h"
 #include "fedgate/tls13.h"
@@ -32,7 +33,7 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 {
 	struct gw_proof *proof = NULL;
 	struct fg_handoff *h;
-	char desc[2048], accepted[4096];
+	char desc[2048], accepted[4096], how[160] = "";
 	int ret, pooled;
 
 	/* At a cap reached while it handshook: reset, logged by admit.c once a second. */
@@ -50,7 +51,11 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 	if (!h)
 		return gw_conn_refuse(c, c->peer, "out of memory");
 	h->magic = FG_HANDOFF_MAGIC;
-	/* Plaintext OpenSSL already decrypted must reach the plain side first. */
+	/* Plaintext OpenSSL already decrypted must reach the plain side first, in order. */
+	if (c->early_len) {
+		memcpy(h->preread, c->early, c->early_len);
+		h->preread_len = (uint32_t)c->early_len;
+	}
 	while (SSL_pending(c->ssl) > 0 && h->preread_len < FG_HANDOFF_PREREAD_MAX) {
 		int n = SSL_read(c->ssl, h->preread + h->preread_len,
 				 (int)(FG_HANDOFF_PREREAD_MAX - h->preread_len));
@@ -63,8 +68,19 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 		gw_conn_refuse(c, c->peer, "more buffered plaintext than a handoff carries");
 		goto wipe;
 	}
+	/* What the peer showed, for a later change of trust or rules to check again. */
+	ret = gw_proof_new(&proof, c->ssl, gw_resume_sent(c),
+			   c->route ? c->route->server_name : c->t->server_name,
+			   c->route || c->t->transparent ? &c->dst : NULL, c->epoch);
+	if (ret) {
+		gw_conn_refuse(c, c->peer, "cannot keep the peer's chain: %s", strerror(-ret));
+		goto wipe;
+	}
+	if (c->t->resumption)
+		fg_resume_describe(c->ssl, &c->st, how, sizeof(how));
 	ret = fg_keys_export(c->ssl, &c->st, &h->keys);
 	if (ret) {
+		gw_proof_free(proof);
 		gw_conn_refuse(c, c->peer, "cannot export session keys: %s", strerror(-ret));
 		goto wipe;
 	}
@@ -74,21 +90,22 @@ enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c)
 	snprintf(h->tunnel, sizeof(h->tunnel), "%s", c->t->name);
 	fg_peer_describe(c->peer, desc, sizeof(desc));
 	snprintf(h->peer, sizeof(h->peer), "%s", c->peer->cn[0] ? c->peer->cn : c->addr);
-	/* What the peer showed, for a later change of trust or rules to check again. */
-	ret = gw_proof_new(&proof, c->ssl, c->route ? c->route->server_name : c->t->server_name,
-			   c->route || c->t->transparent ? &c->dst : NULL, c->epoch);
-	if (ret) {
-		gw_conn_refuse(c, c->peer, "cannot keep the peer's chain: %s", strerror(-ret));
-		goto wipe;
-	}
 	pooled = fg_pool_agreed(c->ssl);
+	/*
+	 * The tunnel goes on in the data plane: without these flags SSL_free()
+	 * takes the session for a broken one and makes its ticket unusable.
+	 */
+	SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	SSL_free(c->ssl);
 	c->ssl = NULL;
 	snprintf(accepted, sizeof(accepted),
-		 "accepted %s (issued by '%s', root '%s') on tunnel %s%s: peer %s, %s, %s%s%s",
+		 "accepted %s (issued by '%s', root '%s') on tunnel %s%s: peer %s, %s, %s%s%s%s%s%s",
 		 c->peer->cn, c->peer->issuer_cn, c->peer->root_cn, c->t->name,
 		 pooled ? " (pooled)" : "", c->addr, fg_cipher_name(h->keys.cipher), desc,
-		 c->flow[0] ? ", " : "", c->flow);
+		 c->flow[0] ? ", " : "", c->flow, how[0] ? ", " : "", how,
+		 c->ticket_waited == 1	 ? ", its ticket read first"
+		 : c->ticket_waited == 2 ? ", no ticket came in time"
+					 : "");
 	/*
 	 * The epoll entry goes first: it belongs to the socket, which outlives
 	 * our fd, and would report into a freed connection.

@@ -262,6 +262,7 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 	if (c->hdr)
 		OPENSSL_cleanse(c->hdr, FG_DEST_FLIGHT_MAX);
 	free(c->hdr);
+	free(c->early);
 	if (c->prev)
 		c->prev->next = c->next;
 	else

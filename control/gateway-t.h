@@ -86,6 +86,7 @@ enum gw_conn_state {
 	CONN_RECV_DEST, /* transparent terminate: the destination header, being read */
 	CONN_DIAL_UPSTREAM,
 	CONN_POOLED, /* originate: handshaken and idle in a warm pool (conn_pool.c) */
+	CONN_TICKET, /* originate, resumption on: its peer's NewSessionTicket, being read */
 };
 
 struct gw_conn {
@@ -124,6 +125,11 @@ struct gw_conn {
 	enum gw_pool_role pool_role;
 	struct gw_pool *pool;
 	struct gw_conn *pool_prev, *pool_next;
+	/* conn_resume.c: the peer's first bytes read with its ticket (owned), for the handoff */
+	uint8_t *early;
+	size_t early_len;
+	uint64_t ticket_restore; /* the deadline while waiting for the ticket was moved from */
+	int ticket_waited;	 /* 1: it read its ticket before the handoff; 2: none came */
 	struct gw_hs_slot hs; /* hs_thread.c: while a handshake thread owns it */
 };
 

@@ -148,4 +148,7 @@ void fg_tls_conn_exit(struct fg_tls_conn *st)
 		OPENSSL_cleanse(st->failed, sizeof(*st->failed));
 	free(st->failed);
 	st->failed = NULL;
+	sk_X509_pop_free(st->resume_chain, X509_free);
+	sk_X509_pop_free(st->resume_verified, X509_free);
+	st->resume_chain = st->resume_verified = NULL;
 }

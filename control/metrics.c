@@ -13,6 +13,7 @@
 #include "control/ident_issued.h"
 #include "control/metrics.h"
 #include "control/pool-t.h"
+#include "control/verify_cache.h"
 #include "control/version.h"
 
 #define REASONS_MAX 64
@@ -253,6 +254,7 @@ static void tls_stat(struct text *t)
 
 int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 {
+	struct fg_vcache_counts vc;
 	struct text t = {0};
 	char lb[256];
 
@@ -338,6 +340,16 @@ int gw_metrics_render(const struct gw_metrics_now *now, char **out, size_t *len)
 	family(&t, "fedgate_trust_bundle_expiry_timestamp_seconds", "gauge",
 	       "The first notAfter among the trust bundle's roots, Unix time (0: no root).");
 	put(&t, "fedgate_trust_bundle_expiry_timestamp_seconds %lld\n", now->roots_expiry);
+	fg_vcache_counts(&vc);
+	family(&t, "fedgate_tls_verify_cache_total", "counter",
+	       "Peer chain verifications: from the cache (hit), in full (miss), and cached "
+	       "verdicts dropped as out of their validity (stale).");
+	put(&t, "fedgate_tls_verify_cache_total{result=\"hit\"} %llu\n",
+	    (unsigned long long)vc.hit);
+	put(&t, "fedgate_tls_verify_cache_total{result=\"miss\"} %llu\n",
+	    (unsigned long long)vc.miss);
+	put(&t, "fedgate_tls_verify_cache_total{result=\"stale\"} %llu\n",
+	    (unsigned long long)vc.stale);
 	tls_stat(&t);
 	if (t.failed) {
 		free(t.buf);

@@ -7,11 +7,13 @@
 
 #include "control/proof.h"
 
-int gw_proof_new(struct gw_proof **out, SSL *ssl, const char *expect_name,
+int gw_proof_new(struct gw_proof **out, SSL *ssl, STACK_OF(X509) * sent, const char *expect_name,
 		 const struct sockaddr_storage *dst, unsigned long epoch)
 {
 	X509 *leaf = SSL_get0_peer_certificate(ssl);
-	STACK_OF(X509) *sent = SSL_get_peer_cert_chain(ssl);
+
+	if (!sent)
+		sent = SSL_get_peer_cert_chain(ssl);
 	struct gw_proof *p;
 
 	*out = NULL;

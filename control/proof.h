@@ -25,10 +25,11 @@ struct gw_proof {
 /*
  * The proof of @ssl's verified peer (the handshake is done), with
  * @expect_name and @dst (both may be NULL) copied, accepted under the rules
- * of @epoch. 0 with *@out, or
+ * of @epoch. @sent: the chain the peer sent (a resumed session's, which the
+ * SSL does not hold; references taken), NULL: the SSL's. 0 with *@out, or
  * -EACCES (no verified chain) / -ENOMEM.
  */
-int gw_proof_new(struct gw_proof **out, SSL *ssl, const char *expect_name,
+int gw_proof_new(struct gw_proof **out, SSL *ssl, STACK_OF(X509) * sent, const char *expect_name,
 		 const struct sockaddr_storage *dst, unsigned long epoch);
 
 /* NULL is fine. */

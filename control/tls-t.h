@@ -47,6 +47,19 @@ struct fg_tls_conn {
 	 * and freed by fg_tls_conn_exit(). NULL if none or out of memory.
 	 */
 	struct fg_peer_id *failed;
+	/*
+	 * Resumption (control/resume.h), all zero while off. Set before the
+	 * handshake by fg_resume_accept()/fg_resume_offer(), filled by its
+	 * callbacks; @resume_chain and @resume_verified are owned here (fg_tls_conn_exit() frees it).
+	 */
+	int resume_lifetime_s;	/* tickets are issued or offered, this long at most; 0: off */
+	int resume_offered;	/* client: a cached session was offered */
+	int got_ticket;		/* client: this connection's ticket is in the cache */
+	int64_t resume_auth_at; /* resumed: wall clock (s) of the full handshake behind it */
+	STACK_OF(X509) *resume_chain; /* server, resumed: the chain the peer sent then */
+	STACK_OF(X509) *resume_verified; /* resumed: the chain verified then, leaf first */
+	const char *resume_why;	      /* a ticket offered and not used: why (static text) */
+	uint8_t resume_key[32];	      /* server: session id context; client: the cache key */
 };
 
 #endif

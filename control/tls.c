@@ -14,9 +14,12 @@
 #include <openssl/x509v3.h>
 
 #include "control/config.h"
+#include "control/ec_legacy.h"
 #include "control/keys.h"
 #include "control/pool.h"
+#include "control/resume.h"
 #include "control/tls.h"
+#include "control/verify_cache.h"
 #include "fedgate/err.h"
 #include "fedgate/file.h"
 #include "fedgate/tls13.h"
@@ -445,12 +448,20 @@ static SSL_CTX *ctx_new(const struct fg_config *cfg, int is_server, const struct
 	SSL_CTX_set_read_ahead(ctx, 0);
 	SSL_CTX_clear_options(ctx, SSL_OP_ENABLE_KTLS);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_num_tickets(ctx, 0);
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	/* No tickets unless a tunnel's connection asks (control/resume.h). */
+	if (fg_resume_ctx_setup(ctx, is_server)) {
+		fg_conf_fail(err, cfg->path, "$", "out of memory");
+		goto free_ctx;
+	}
 	fg_keys_capture(ctx);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, verify_cb);
 	/* tls.verify_depth: CA certificates between a peer's leaf and its trust anchor. */
 	SSL_CTX_set_verify_depth(ctx, cfg->verify_depth);
+	/* tls.verify_cache: the same peer chain is not verified again on each connection. */
+	if (fg_vcache_attach(ctx, (unsigned int)cfg->verify_cache)) {
+		fg_conf_fail(err, cfg->path, "$.tls.verify_cache", "out of memory");
+		goto free_ctx;
+	}
 
 	if (SSL_CTX_use_certificate(ctx, m->leaf) != 1 ||
 	    (m->chain && SSL_CTX_set1_chain(ctx, m->chain) != 1)) {
@@ -488,6 +499,9 @@ int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_
 	memset(t, 0, sizeof(*t));
 	if (fg_keys_init())
 		return -ENOMEM;
+	/* Before the peers' certificates are parsed: it decides how their keys are decoded. */
+	if (fg_ec_legacy_set(cfg->ec_legacy_decode))
+		return fg_conf_fail(err, cfg->path, "$.tls.ec_legacy_decode", "out of memory");
 	if (!m->leaf || !m->key || sk_X509_num(m->roots) < 1)
 		return fg_conf_fail(err, cfg->path, "$.identity", "no %s yet",
 				    m->leaf && m->key ? "trust bundle" : "certificate and key");

@@ -16,8 +16,8 @@ int fg_tls_share(struct fg_tls *dst, const struct fg_tls *src);
  * the contexts take their own references): TLS 1.3 only, the configured cipher
  * suites, the certificate chain and key (which must match), the trust bundle
  * (at least one certificate), peer verification required both ways, no
- * tickets, no read-ahead, no kTLS. Returns 0 or -EINVAL/-ENOMEM with @err set,
- * naming $.identity.* of @cfg.
+ * tickets unless a connection asks (control/resume.h), no read-ahead, no kTLS. Returns 0 or
+ * -EINVAL/-ENOMEM with @err set, naming $.identity.* of @cfg.
  */
 int fg_tls_build(struct fg_tls *t, const struct fg_config *cfg, const struct fg_material *m,
 		 struct fg_err *err);

@@ -239,8 +239,13 @@ def test_unknown_issuer_refusal_names_the_issuer_not_a_root(pki, gateways, upstr
     ({"verify_depth": 17}, "$.tls.verify_depth", "must be between 0 and 16"),
     ({"verify_depth": -1}, "$.tls.verify_depth", "must be between 0 and 16"),
     ({"verify_depth": "8"}, "$.tls.verify_depth", "expected an integer"),
+    ({"verify_cache": 4097}, "$.tls.verify_cache", "must be between 0 and 4096"),
+    ({"verify_cache": -1}, "$.tls.verify_cache", "must be between 0 and 4096"),
+    ({"verify_cache": True}, "$.tls.verify_cache", "expected an integer"),
+    ({"ec_legacy_decode": 1}, "$.tls.ec_legacy_decode", "expected true or false"),
 ], ids=["ffdhe2048", "ffdhe8192-upper", "unknown", "twice", "empty", "not-array",
-        "not-string", "depth-17", "depth-negative", "depth-string"])
+        "not-string", "depth-17", "depth-negative", "depth-string", "cache-4097",
+        "cache-negative", "cache-bool", "ec-decode-int"])
 def test_bad_tls_policy_is_refused(pki, tmp_path, tls, jpath, words):
     cfg = terminate(pki, "127.0.0.1:9", tls=tls)
     path = tmp_path / "fedgate.json"
@@ -255,7 +260,8 @@ def test_bad_tls_policy_is_refused(pki, tmp_path, tls, jpath, words):
 
 @pytest.mark.parametrize("tls", [{"groups": ["X448", "P-521", "P-384", "P-256", "X25519"]},
                                  {"groups": ["p-256"]}, {"verify_depth": 0},
-                                 {"verify_depth": 16}])
+                                 {"verify_depth": 16}, {"verify_cache": 0},
+                                 {"verify_cache": 4096}])
 def test_good_tls_policy_is_accepted(pki, tmp_path, tls):
     path = tmp_path / "fedgate.json"
     path.write_text(json.dumps(terminate(pki, "127.0.0.1:9", tls=tls)))
