@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from load import BenchError, conns_idle, free_port, release, spawn, stop, wait_listen
+from load import BenchError, Pin, conns_idle, free_port, release, spawn, stop, wait_listen
 
 SUITE = "TLS_AES_128_GCM_SHA256"
 UPSTREAMS = ("iperf", "echo", "http")
@@ -132,8 +132,14 @@ class Contender:
         wait_listen(list(relay.values()), procs=[p])
         return relay
 
+    # True: the proxy runs on every CPU (beside the load), not pinned to the proxies' one.
+    unpinned = False
+    # True: only in a run that names it (or its family, FedgateHs.family): not in the table.
+    opt_in = False
+
     def _spawn(self, argv, log, env=None, ns=None):
-        p = spawn(self.ctx.pin.proxy(argv, ns), self.ctx.path(log), env=env or self.ctx.env)
+        argv = Pin._wrap(None, argv, ns) if self.unpinned else self.ctx.pin.proxy(argv, ns)
+        p = spawn(argv, self.ctx.path(log), env=env or self.ctx.env)
         self.procs.append(p)
         return p
 
@@ -213,6 +219,8 @@ class Fedgate(Contender):
                      + ("+redirect" if redirect else "") + ("-resume" if resume else "")
                      + ("+pool" if pool else ""))
 
+    hs_threads = None  # tls.handshake_threads; None: the gateway's default (one per CPU)
+
     def _config(self, leaf, tunnels):
         dataplane = {"workers": 1, "offload": self.offload}
         if self.kernel_tx:
@@ -222,7 +230,9 @@ class Fedgate(Contender):
         return {"identity": {"cert": self.ctx.pki["leaves"][leaf]["crt"],
                              "key": self.ctx.pki["leaves"][leaf]["key"],
                              "trust": self.ctx.trust},
-                "tls": {"ciphers": ["AES-128-GCM"]},
+                "tls": {"ciphers": ["AES-128-GCM"]} | (
+                    {"handshake_threads": self.hs_threads} if self.hs_threads is not None
+                    else {}),
                 "dataplane": dataplane,
                 "tunnels": [dict(t, resumption=True) for t in tunnels] if self.resume
                 else tunnels}
@@ -308,6 +318,21 @@ class Fedgate(Contender):
         if self.redirect:
             check_redirected(self.host, self.ports["echo"], self.name,
                              self.ctx.path(f"{self.name}-originate.log"))
+
+
+class FedgateHs(Fedgate):
+    """fedgate-userspace with tls.handshake_threads N (0: on the loop thread), unpinned: both
+    gateways may use every CPU, as handshake threads are for; the load shares them. Opt-in
+    (`--contenders fedgate-userspace-hs`): the rows compare thread counts with each other;
+    the pinned rows stay the table's (bench/README.md)."""
+    family = "fedgate-userspace-hs"
+    unpinned = True
+    opt_in = True
+
+    def __init__(self, ctx, n):
+        super().__init__(ctx, "userspace")
+        self.hs_threads = n
+        self.name = f"{self.family}{n}"
 
 
 class Stunnel(Contender):
@@ -882,6 +907,7 @@ def make_all(ctx, netns):
     out += [Fedgate(ctx, "userspace", resume=True)]
     # warm pools on both sides (issue 17): what ttfb_new_conn_ms gains, what the rest costs
     out += [Fedgate(ctx, "userspace", pool=POOL_SIZE)]
+    out += [FedgateHs(ctx, n) for n in (0, 1, 2)]
     out += [Stunnel(ctx), Haproxy(ctx), Nginx(ctx), NginxResume(ctx), Socat(ctx)]
     out += [FedgateTransparent(ctx, netns), Wireguard(ctx, netns), Openvpn(ctx, netns)]
     return out

@@ -161,9 +161,16 @@ def pick(all_contenders, wanted):
     A name that is exactly a contender's picks that one alone: "plain" is not "plain-relay".
     """
     names = {c.name for c in all_contenders}
+
+    def named(c, w):
+        if c.name == w:
+            return True
+        # An opt-in row (bench/README.md) only by its name or a prefix of its family's.
+        if c.opt_in and not w.startswith(c.family):
+            return False
+        return w not in names and c.name.startswith(w)
     chosen = [c for c in all_contenders
-              if c.name == "plain" or any(c.name == w or (w not in names and c.name.startswith(w))
-                                          for w in wanted)]
+              if c.name == "plain" or any(named(c, w) for w in wanted)]
     unknown = [w for w in wanted if not any(c.name.startswith(w) for c in all_contenders)]
     if unknown:
         sys.exit(f"bench: unknown contender(s) {', '.join(unknown)}; known: "

@@ -188,6 +188,8 @@ struct fg_config {
 	int verify_cache; /* tls.verify_cache: verdicts kept per context (control/verify_cache.h) */
 	int ec_legacy_decode; /* tls.ec_legacy_decode: control/ec_legacy.h */
 	int handshake_timeout_ms;
+	/* tls.handshake_threads: 0 on the loop thread, -1 (absent) one per CPU (hs_thread.h) */
+	int handshake_threads;
 	int workers;
 	enum fg_offload offload;
 	int kernel_tx_splice; /* dataplane.kernel_tx "splice": kTLS TX through a pipe */

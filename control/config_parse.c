@@ -113,7 +113,7 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 {
 	static const char *const keys[] = { "min_version", "max_version", "ciphers",
 					    "handshake_timeout_ms", "groups", "verify_depth",
-					    "verify_cache", "ec_legacy_decode", NULL };
+					    "verify_cache", "ec_legacy_decode", "handshake_threads", NULL };
 	const cJSON *ciphers, *it;
 	char jp[64];
 	int ret, i = 0;
@@ -127,6 +127,7 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 	cfg->verify_depth = 8;
 	cfg->verify_cache = 64;
 	cfg->ec_legacy_decode = 1;
+	cfg->handshake_threads = -1;
 	if (!tls)
 		return 0;
 	ret = fg_conf_check_keys(w, tls, "$.tls", keys);
@@ -147,6 +148,9 @@ static int parse_tls(struct fg_conf_walk *w, struct fg_config *cfg, const cJSON 
 				      &cfg->verify_cache);
 	if (!ret)
 		ret = fg_conf_get_bool(w, tls, "$.tls", "ec_legacy_decode", &cfg->ec_legacy_decode);
+	if (!ret)
+		ret = fg_conf_get_int(w, tls, "$.tls", "handshake_threads", 0, 64,
+				      &cfg->handshake_threads);
 	if (ret)
 		return ret;
 	ciphers = cJSON_GetObjectItemCaseSensitive(tls, "ciphers");

@@ -38,6 +38,7 @@
 #include "control/conn_pool.h"
 #include "control/dest.h"
 #include "control/gateway.h"
+#include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/linger.h"
 #include "control/pool.h"
@@ -65,7 +66,7 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c);
 static enum gw_step route_app(struct gw *gw, struct gw_conn *c);
 static enum gw_step dial_peer(struct gw *gw, struct gw_conn *c);
 static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c);
-static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c);
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop);
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c);
 static enum gw_step authorize(struct gw *gw, struct gw_conn *c);
 static enum gw_step await_ticket(struct gw *gw, struct gw_conn *c);
@@ -239,14 +240,16 @@ static enum gw_step await_hello(struct gw *gw, struct gw_conn *c)
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		goto wait;
+	/* What OpenSSL refuses at its first read stays here: garbage waits for no thread. */
 	if (n <= 0 || ioctl(c->tls_fd, FIONREAD, &avail) || h[0] != FG_CT_HANDSHAKE ||
 	    getsockopt(c->tls_fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) ||
 	    ti.tcpi_state != TCP_ESTABLISHED)
-		return start_handshake(gw, c);
+		return start_handshake(gw, c, 1);
 	rec_len = (size_t)h[3] << 8 | h[4];
-	if (n == (ssize_t)sizeof(h) &&
-	    (rec_len > FG_TLS_MAX_PLAIN || (size_t)avail >= sizeof(h) + rec_len))
-		return start_handshake(gw, c);
+	if (n == (ssize_t)sizeof(h) && rec_len > FG_TLS_MAX_PLAIN)
+		return start_handshake(gw, c, 1);
+	if (n == (ssize_t)sizeof(h) && (size_t)avail >= sizeof(h) + rec_len)
+		return start_handshake(gw, c, 0);
 wait:
 	c->state = CONN_HELLO;
 	ret = gw_conn_watch(gw, c, c->tls_fd, EPOLLIN | EPOLLRDHUP | EPOLLET);
@@ -324,10 +327,11 @@ static enum gw_step peer_dialed(struct gw *gw, struct gw_conn *c)
 
 	if (ret)
 		return gw_conn_refuse(c, NULL, "peer gateway unreachable: %s", strerror(-ret));
-	return start_handshake(gw, c);
+	return start_handshake(gw, c, 0);
 }
 
-static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
+/* @on_loop: run it here (it fails at once), never on a handshake thread. */
+static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c, int on_loop)
 {
 	int is_server = c->t->mode == FG_MODE_TERMINATE;
 	const char *sni = c->route ? c->route->server_name : c->t->server_name;
@@ -339,34 +343,38 @@ static enum gw_step start_handshake(struct gw *gw, struct gw_conn *c)
 	if (c->pool_role == GW_POOL_FILLER && fg_pool_offer(c->ssl))
 		return gw_conn_refuse(c, NULL, "out of memory");
 	c->state = CONN_HANDSHAKE;
+	/* On a handshake thread if any: gw_conn_handshakes_done() takes the outcome. */
+	if (!on_loop && !gw_hs_submit(gw, c))
+		return STEP_WAIT;
 	return handshake(gw, c);
 }
 
 static enum gw_step handshake(struct gw *gw, struct gw_conn *c)
 {
-	char ebuf[256];
-	int ret, err;
+	uint32_t events = 0;
+	int ret = gw_hs_step(c, &events);
 
-	ERR_clear_error();
-	ret = SSL_do_handshake(c->ssl);
-	if (ret == 1)
-		return authorize(gw, c);
-	err = SSL_get_error(c->ssl, ret);
-	if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
-		ret = gw_conn_watch(gw, c, c->tls_fd,
-				    err == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT);
+	if (ret == -EAGAIN) {
+		ret = gw_conn_watch(gw, c, c->tls_fd, events);
 		if (ret)
 			return gw_conn_refuse(c, NULL, "epoll: %s", strerror(-ret));
 		return STEP_WAIT;
 	}
-	if (c->st.verify_error)
-		return gw_conn_refuse(
-		    c, c->st.failed, "certificate verification failed at depth %d: %s",
-		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
-	if (err == SSL_ERROR_SSL)
-		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s",
-				      fg_tls_error(ebuf, sizeof(ebuf)));
-	return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
+	return ret ? gw_conn_refuse_handshake(c, ret) : authorize(gw, c);
+}
+
+void gw_conn_handshakes_done(struct gw *gw)
+{
+	struct gw_conn *c;
+	int ret;
+
+	while ((c = gw_hs_take(gw, &ret))) {
+		/* Asked back by admission: shed as it would have been on the loop. */
+		if (ret == -ECANCELED)
+			gw_conn_shed(gw, c);
+		else if ((ret ? gw_conn_refuse_handshake(c, ret) : authorize(gw, c)) == STEP_DONE)
+			gw_conn_free(gw, c);
+	}
 }
 
 /*

@@ -31,6 +31,13 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c);
  */
 void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss);
 
+/*
+ * Sheds @c: a reset, no log line (admission's victims). One a handshake
+ * thread owns is asked back and leaves admission's count at once; it is
+ * shed when it comes back (gw_conn_handshakes_done).
+ */
+void gw_conn_shed(struct gw *gw, struct gw_conn *c);
+
 /* accept4 ran out of fds: sheds the oldest pending connection. 0, or -ENOENT if none. */
 int gw_conn_shed_oldest(struct gw *gw);
 
@@ -47,6 +54,12 @@ uint32_t gw_conn_mark(const struct gw_conn *c);
  */
 enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *who, const char *fmt,
 			    ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * The refusal line of a handshake that failed with @ret (gw_hs_step's, or a
+ * handshake thread's outcome: hs_thread.h). Returns GW_STEP_DONE.
+ */
+enum gw_step gw_conn_refuse_handshake(const struct gw_conn *c, int ret);
 
 /*
  * Over 100 refusals a second, the rest get no line of their own: this logs

@@ -12,13 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "control/admit.h"
 #include "control/allow.h"
 #include "control/conn.h"
 #include "control/dest.h"
 #include "control/gateway.h"
+#include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/keys.h"
 #include "control/linger.h"
@@ -135,6 +138,32 @@ enum gw_step gw_conn_refuse(const struct gw_conn *c, const struct fg_peer_id *wh
 	return GW_STEP_DONE;
 }
 
+enum gw_step gw_conn_refuse_handshake(const struct gw_conn *c, int ret)
+{
+	char ebuf[256];
+
+	if (ret == -ETIMEDOUT)
+		return gw_conn_refuse(c, NULL, "handshake timed out after %d ms",
+				      c->gen->cfg->handshake_timeout_ms);
+	if (ret == -ENOMEM)
+		return gw_conn_refuse(c, NULL, "out of memory");
+	if (c->st.verify_error)
+		return gw_conn_refuse(
+		    c, c->st.failed, "certificate verification failed at depth %d: %s",
+		    c->st.verify_depth, X509_verify_cert_error_string(c->st.verify_error));
+	if (ret == -EPROTO) {
+		/* The code, taken on the thread that ran it (its error queue), is formatted here. */
+		if (c->hs.ssl_err)
+			ERR_error_string_n(c->hs.ssl_err, ebuf, sizeof(ebuf));
+		else
+			snprintf(ebuf, sizeof(ebuf), "unknown TLS error");
+		return gw_conn_refuse(c, NULL, "TLS handshake failed: %s", ebuf);
+	}
+	if (ret == -EPIPE)
+		return gw_conn_refuse(c, NULL, "connection closed during the TLS handshake");
+	return gw_conn_refuse(c, NULL, "handshake thread: %s", strerror(-ret));
+}
+
 /* Makes @fd, for @events, the one fd @c waits on. 0 or -errno. */
 int gw_conn_watch(struct gw *gw, struct gw_conn *c, int fd, uint32_t events)
 {
@@ -207,6 +236,9 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 {
 	int is_term = c->t->mode == FG_MODE_TERMINATE;
 
+	/* A thread owns it: freeing it here would pull it from under that thread. */
+	if (gw_hs_owned(c))
+		abort();
 	gw_admit_leave(gw, c);
 	gw_pool_unlink(gw->pools, c, fg_mono_ms());
 	if (c->watch_fd >= 0)
@@ -245,8 +277,13 @@ void gw_conn_free(struct gw *gw, struct gw_conn *c)
 }
 
 /* A reset: it said nothing worth a goodbye, and no alert is owed before a handshake. */
-static void shed(struct gw *gw, struct gw_conn *c)
+void gw_conn_shed(struct gw *gw, struct gw_conn *c)
 {
+	if (gw_hs_owned(c)) {
+		gw_admit_leave(gw, c);
+		gw_hs_cancel(gw, c);
+		return;
+	}
 	if (c->watch_fd >= 0)
 		fg_evloop_del(gw->loop, c->watch_fd);
 	c->watch_fd = -1;
@@ -260,7 +297,7 @@ void gw_conn_make_room(struct gw *gw, const struct sockaddr_storage *ss)
 	struct gw_conn *v;
 
 	while ((v = gw_admit_victim(gw, ss)))
-		shed(gw, v);
+		gw_conn_shed(gw, v);
 }
 
 int gw_conn_shed_oldest(struct gw *gw)
@@ -269,12 +306,19 @@ int gw_conn_shed_oldest(struct gw *gw)
 
 	if (!v)
 		return -ENOENT;
-	shed(gw, v);
+	gw_conn_shed(gw, v);
 	return 0;
 }
 
 void gw_conn_free_all(struct gw *gw)
 {
+	struct gw_conn *c;
+	int ret;
+
+	/* The threads' connections first come back: none may be freed while one owns it. */
+	gw_hs_stop(gw->hs);
+	while ((c = gw_hs_take(gw, &ret)))
+		;
 	while (gw->conns)
 		gw_conn_free(gw, gw->conns);
 }

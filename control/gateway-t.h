@@ -13,6 +13,7 @@
 #include <openssl/ssl.h>
 #include "control/admit-t.h"
 #include "control/config-t.h"
+#include "control/hs_thread-t.h"
 #include "control/peer-t.h"
 #include "control/pool-t.h"
 #include "control/tls-t.h"
@@ -27,13 +28,15 @@ struct gw_dp;
 struct gw_linger;
 struct gw_admin;
 struct gw_takeover;
+struct gw_hs;
 
 /*
  * SRC_RESOLVE: a round of re-resolved names is back (control/resolve.c);
  * SRC_RELOAD: a config loaded for SIGHUP is back (reload.c);
  * SRC_ADMIN: the admin listener or one of its connections (admin.h);
  * SRC_LINGER: a refused socket after its alert (linger.h);
- * SRC_TAKEOVER: a successor asks for the listeners (takeover.h).
+ * SRC_TAKEOVER: a successor asks for the listeners (takeover.h);
+ * SRC_HANDSHAKES: handshakes the handshake threads finished (hs_thread.h).
  */
 enum gw_src_kind {
 	SRC_LISTENER,
@@ -46,7 +49,8 @@ enum gw_src_kind {
 	SRC_RELOAD,
 	SRC_LINGER,
 	SRC_ADMIN,
-	SRC_TAKEOVER
+	SRC_TAKEOVER,
+	SRC_HANDSHAKES
 };
 
 /* Every epoll registration points at one of these, first member of its owner. */
@@ -126,6 +130,7 @@ struct gw_conn {
 	size_t early_len;
 	uint64_t ticket_restore; /* the deadline while waiting for the ticket was moved from */
 	int ticket_waited;	 /* 1: it read its ticket before the handoff; 2: none came */
+	struct gw_hs_slot hs; /* hs_thread.c: while a handshake thread owns it */
 };
 
 struct gw {
@@ -152,6 +157,9 @@ struct gw {
 	struct gw_admit *admit; /* admit.c: limits on unauthenticated connections, the fd reserve */
 	struct gw_admin *admin; /* admin.c: /metrics; NULL without $.admin */
 	struct gw_takeover *takeover; /* takeover.c: $.admin.socket; NULL without */
+	/* hs_thread.c: the handshake threads; NULL with tls.handshake_threads 0 (on the loop) */
+	struct gw_hs *hs;
+	struct gw_src hs_src;
 	/* 1: a successor took the listeners; 2: they are closed here, handshakes finish */
 	int handed_over;
 	int fatal; /* a negative errno stops the loop */

@@ -21,6 +21,9 @@ void gw_conn_accept(struct gw *gw, struct gw_listener *l);
 /* The fd @c waits on is ready: runs its next phases. */
 void gw_conn_ready(struct gw *gw, struct gw_conn *c);
 
+/* The handshake threads posted outcomes (SRC_HANDSHAKES): each connection goes on. */
+void gw_conn_handshakes_done(struct gw *gw);
+
 /* Refuses every connection past its handshake deadline. */
 void gw_conn_expire(struct gw *gw);
 

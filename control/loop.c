@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include "control/control.h"
 #include "control/dpctl.h"
 #include "control/gateway.h"
+#include "control/hs_thread.h"
 #include "control/identity.h"
 #include "control/jobs.h"
 #include "control/linger.h"
@@ -324,6 +326,32 @@ static int add_source(struct gw *gw, int fd, struct gw_src *src, enum gw_src_kin
 	return fg_evloop_add(gw->loop, fd, EPOLLIN, src);
 }
 
+/*
+ * tls.handshake_threads: absent, one per CPU this process may run on; 0,
+ * none (handshakes on the loop thread). Read at start only.
+ */
+static int start_handshake_threads(struct gw *gw)
+{
+	int n = gw->cur->cfg->handshake_threads, ret;
+	cpu_set_t cpus;
+
+	if (n < 0)
+		n = sched_getaffinity(0, sizeof(cpus), &cpus) ? 1 : CPU_COUNT(&cpus);
+	if (n > GW_HS_THREADS_MAX)
+		n = GW_HS_THREADS_MAX;
+	if (!n) {
+		fg_info("handshakes on the control loop's thread (tls.handshake_threads 0)");
+		return 0;
+	}
+	ret = gw_hs_new(&gw->hs, n);
+	if (ret) {
+		fg_error("cannot start %d handshake thread(s): %s", n, strerror(-ret));
+		return ret;
+	}
+	fg_info("handshakes on %d thread(s)", n);
+	return add_source(gw, gw_hs_fd(gw->hs), &gw->hs_src, SRC_HANDSHAKES);
+}
+
 /* Every source but the connections; teardown() undoes what was done, on any failure. */
 static int setup(struct gw *gw, const char *ports_file, int take_over)
 {
@@ -376,6 +404,9 @@ static int setup(struct gw *gw, const char *ports_file, int take_over)
 		ret = fg_jobq_new(&gw->reload_jobs);
 	if (ret)
 		return ret;
+	ret = start_handshake_threads(gw);
+	if (ret)
+		return ret;
 	fg_ident_attach(gw->id, gw->id_jobs, gw->fed_jobs);
 	ret = add_source(gw, fg_jobq_fd(gw->id_jobs), &gw->id_jobs_src, SRC_JOBS);
 	if (!ret)
@@ -393,7 +424,8 @@ static void teardown(struct gw *gw)
 	gw_admin_free(gw->admin);
 	gw_metrics_exit();
 	gw_pool_close(gw);
-	gw_conn_free_all(gw);
+	gw_conn_free_all(gw); /* the handshake threads' too: they are stopped */
+	gw_hs_free(gw->hs);
 	gw_pool_exit(gw); /* after the connections: they leave its lists */
 	gw_linger_free(gw->linger); /* after the connections: they hand it their sockets */
 	gw_admit_free(gw);
@@ -474,6 +506,9 @@ static void dispatch(struct gw *gw, struct gw_src *s)
 		break;
 	case SRC_TAKEOVER:
 		gw_takeover_ready(gw->takeover, gw);
+		break;
+	case SRC_HANDSHAKES:
+		gw_conn_handshakes_done(gw);
 		break;
 	}
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* `fedgate run` and `fedgate check`: a config, its identity, and the data plane backend. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,15 @@ int fg_run_main(int argc, char **argv)
 	const char *path, *ports;
 	int ret, take_over;
 
+	/*
+	 * One malloc arena for the whole process, before any thread (the
+	 * config's file polls are the first): a thread's own arena never gives
+	 * its top back (glibc trims only the main one's), so a burst of
+	 * handshakes on the handshake threads would keep its peak RSS for good
+	 * (tests/test_pending_memory.py). Their mallocs share the main arena's
+	 * lock instead, beside each thread's tcache.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	ret = parse_run_args(argc, argv, &path, &ports, &take_over);
 	if (ret)
 		return ret;

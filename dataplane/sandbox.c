@@ -18,7 +18,7 @@
 #include "fedgate/privdrop.h"
 #include "fedgate/sandbox-t.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1
 #else
 #define SANITIZED 0

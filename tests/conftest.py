@@ -32,6 +32,9 @@ OFFLOAD = os.environ.get("FEDGATE_OFFLOAD", "userspace")
 IN_VM = os.environ.get("FEDGATE_IN_VM") == "1"
 # How kTLS gateways move plaintext into the kernel: copy (send from a buffer) or splice.
 KERNEL_TX = os.environ.get("FEDGATE_KERNEL_TX", "copy")
+# tls.handshake_threads for every gateway whose config does not set it: unset, the
+# gateway's default (one per CPU); "0" runs handshakes on the control loop's thread.
+HANDSHAKE_THREADS = os.environ.get("FEDGATE_HANDSHAKE_THREADS")
 # Under TCG the VM is 50 to 100 times slower: payloads shrink to a few MiB there.
 BIG = (4 << 20) if IN_VM else (64 << 20)
 
@@ -85,6 +88,10 @@ class Gateway:
         self.dir = tmp / name
         self.dir.mkdir(exist_ok=True)
         self.config_path = self.dir / "fedgate.json"
+        if HANDSHAKE_THREADS is not None and isinstance(config, dict):
+            config = dict(config)
+            config["tls"] = dict(config.get("tls") or {})
+            config["tls"].setdefault("handshake_threads", int(HANDSHAKE_THREADS))
         self.config_path.write_text(json.dumps(config, indent=2))
         self.ports_path = self.dir / "ports"
         self.log_path = self.dir / "log"
@@ -102,6 +109,15 @@ class Gateway:
         try:
             wait_for(lambda: self.ports_path.exists() or self.proc.poll() is not None,
                      10, f"{self.name} to listen")
+        except AssertionError:
+            self.stop()
+            raise
+        # The ports file comes once the listeners are bound; the threads and descriptors
+        # made after them (handshake threads, job queues) are there by this line, so that a
+        # test's count of the gateway's fds starts from all of them.
+        try:
+            wait_for(lambda: "handshakes on " in self.log() or self.proc.poll() is not None,
+                     10, f"{self.name} to start its handshake threads")
         except AssertionError:
             self.stop()
             raise
@@ -174,6 +190,8 @@ def gateways(tmp_path):
         rc = gw.stop()
         # A gateway must stop cleanly on SIGTERM (ASan reports would make it non-zero).
         assert rc == 0, f"{gw.name} exited {rc}:\n{gw.log()}"
+        # ThreadSanitizer (make test-tsan): a report in either process fails the test.
+        assert "WARNING: ThreadSanitizer" not in gw.log(), f"{gw.name}:\n{gw.log()}"
 
 
 class Upstream:

@@ -288,6 +288,12 @@ CASES = {
     "handshake-timeout-negative": (setv(tls, "handshake_timeout_ms", -1),
                                    "$.tls.handshake_timeout_ms",
                                    ["must be between 100 and 600000"]),
+    "handshake-threads-negative": (setv(tls, "handshake_threads", -1),
+                                   "$.tls.handshake_threads", ["must be between 0 and 64"]),
+    "handshake-threads-too-many": (setv(tls, "handshake_threads", 65),
+                                   "$.tls.handshake_threads", ["must be between 0 and 64"]),
+    "handshake-threads-not-a-number": (setv(tls, "handshake_threads", "2"),
+                                       "$.tls.handshake_threads", []),
     # --- dataplane
     "workers-0": (setv(dataplane, "workers", 0), "$.dataplane.workers",
                   ["must be between 1 and 64"]),
