@@ -74,6 +74,21 @@ void gw_conn_refuse_flush(int64_t now_ms);
 enum gw_step gw_conn_handoff(struct gw *gw, struct gw_conn *c);
 
 /*
+ * conn_dest.c: the phases after authorization. A: the destination header
+ * (and the application's first bytes) written, then the handoff. B: the
+ * header read (a transparent or a pooled connection), the upstream dialed
+ * (gw_conn_upstream_dialed once it is writable), the PROXY v2 header, then
+ * the handoff. Each returns what comes next, as conn.c's phases do.
+ */
+enum gw_step gw_conn_send_dest(struct gw *gw, struct gw_conn *c);
+enum gw_step gw_conn_recv_dest(struct gw *gw, struct gw_conn *c);
+enum gw_step gw_conn_dial_upstream(struct gw *gw, struct gw_conn *c);
+enum gw_step gw_conn_upstream_dialed(struct gw *gw, struct gw_conn *c);
+
+/* The handshake completed but the peer is not admitted: a fatal access_denied. */
+void gw_conn_access_denied(struct gw_conn *c);
+
+/*
  * Resumption's part (conn_resume.c). How long an originating connection
  * waits for its peer's NewSessionTicket, at most (the handshake deadline
  * bounds it too): about a round trip after our Finished; the application's
