@@ -127,8 +127,18 @@ fuzz: $(FUZZ_BINS)
 test: $(BUILD)/fedgate $(UNIT_BINS) $(BUILD)/bench/aead $(FUZZ_BINS)
 	$(Q)scripts/deps test
 	$(Q)FEDGATE=$(abspath $(BUILD)/fedgate) UNIT_DIR=$(abspath $(BUILD)/tests) \
-		BUILD_DIR=$(abspath $(BUILD)) FUZZ_DIR=$(abspath $(FUZZ)) \
+		BUILD_DIR=$(abspath $(BUILD)) FUZZ_DIR=$(abspath $(FUZZ)) $(TSAN_ENV) \
 		/usr/bin/python3 -m pytest -p no:cacheprovider -q $(or $(PYTEST_ARGS),tests)
+
+# The plain `make test` also builds fedgate with ThreadSanitizer, for tests/test_tsan.py (the
+# handshake threads under TSan); a sanitizer build of the suite has no room for a second one.
+ifeq ($(SANITIZE),)
+test: tsan-fedgate
+TSAN_ENV = TSAN_FEDGATE=$(abspath build/tsan/fedgate)
+endif
+.PHONY: tsan-fedgate
+tsan-fedgate:
+	$(Q)$(MAKE) --no-print-directory SANITIZE=thread build/tsan/fedgate
 
 # make test-tsan: the tests that drive the control process's threads (handshake threads, and
 # the tunnels and refusals around them) on a ThreadSanitizer build. A report makes the
