@@ -310,6 +310,24 @@ def client_ctx(pki, leaf="foo"):
     return ctx
 
 
+def ping_through(pki, port, crt=None, key=None):
+    """b"ping\\n" echoed back through a terminate tunnel at @port by a client with the foo leaf
+    (or @crt/@key), or the error that ended the tunnel."""
+    ctx = client_ctx(pki)
+    if crt:
+        ctx.load_cert_chain(crt, key)
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        c = ctx.wrap_socket(raw, server_hostname="bar.internal")
+        c.sendall(b"ping\n")
+        got = c.recv(5)
+        c.close()
+        return got
+    except (ssl.SSLError, OSError) as e:
+        raw.close()
+        return e
+
+
 def connect(port, timeout=30):
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
     return s

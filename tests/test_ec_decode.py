@@ -11,13 +11,12 @@ still works; and a reload that switches it keeps the open tunnels and verifies n
 import json
 import signal
 import socket
-import ssl
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from conftest import client_ctx, gateway_config, pair_configs
+from conftest import client_ctx, gateway_config, pair_configs, ping_through
 from pki import issue_leaf
 
 
@@ -31,18 +30,7 @@ def terminate(pki, gateways, up, on, name="terminate"):
 
 def echo_through(pki, port, crt, key):
     """b"ping\\n" back through a tunnel of the client @crt/@key, or the error that ended it."""
-    ctx = client_ctx(pki)
-    ctx.load_cert_chain(crt, key)
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        c = ctx.wrap_socket(raw, server_hostname="bar.internal")
-        c.sendall(b"ping\n")
-        got = c.recv(5)
-        c.close()
-        return got
-    except (ssl.SSLError, OSError) as e:
-        raw.close()
-        return e
+    return ping_through(pki, port, crt, key)
 
 
 @pytest.mark.parametrize("on", [True, False], ids=["on", "off"])

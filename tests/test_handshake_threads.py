@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 
 from conftest import (client_ctx, count_refusals, gateway_config, pair_configs, recv_all,
-                      stop_process, wait_for)
+                      wait_for)
 
 THREADS = 2
 TIMEOUT_MS = 1500

@@ -21,7 +21,6 @@ import threading
 import time
 import urllib.request
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import pair_configs, wait_for

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import client_ctx, gateway_config, pair_configs, wait_for
+from conftest import client_ctx, pair_configs, wait_for
 from pki import issue_leaf
 
 FULL = r"handshake full"

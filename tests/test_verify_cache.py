@@ -11,18 +11,14 @@ server chain is still checked against each tunnel's server_name; and with the ca
 """
 
 import datetime
-import json
-import signal
 import socket
-import ssl
 import time
 import urllib.request
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from conftest import client_ctx, gateway_config, wait_for
+from conftest import gateway_config, ping_through
 from pki import issue_leaf
 
 FOO = {"dns": "foo.internal", "root": "Cloud Root CA"}
@@ -56,19 +52,7 @@ def terminate(pki, gateways, up, trust=None, tls=None, allow=(FOO,)):
 
 def client(pki, leaf, port):
     """A tunnel of @leaf through @port: its first echo back, or the error that ended it."""
-    ctx = client_ctx(pki)
-    if leaf != "foo":
-        ctx.load_cert_chain(leaf["crt"], leaf["key"])
-    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
-    try:
-        c = ctx.wrap_socket(raw, server_hostname="bar.internal")
-        c.sendall(b"ping\n")
-        got = c.recv(5)
-        c.close()
-        return got
-    except (ssl.SSLError, OSError) as e:
-        raw.close()
-        return e
+    return ping_through(pki, port, *(() if leaf == "foo" else (leaf["crt"], leaf["key"])))
 
 
 def test_a_client_seen_before_is_a_hit_and_still_authorized(pki, gateways, upstream):
