@@ -84,12 +84,17 @@ void dp_bufring_take(struct dp_worker *w, struct dp_tunnel *t, enum dp_op op, in
 	uint8_t *buf = w->br_bufs ? w->br_bufs + (size_t)bid * DP_RING_BUF : NULL;
 	size_t n = *res > 0 ? (size_t)*res : 0;
 
+	bool *armed = up ? &t->up_armed : &t->down_armed;
+
 	/*
-	 * A read that ran with the direction's chunk needs nothing here; an
-	 * armed one's bytes, or its end of stream (0: the close_notify that
-	 * follows is sealed into the chunk), get one. A closing tunnel's are
-	 * dropped.
+	 * Other reads of these ops (into the chunk, or a splice) need nothing
+	 * here. An armed one's bytes, or its end of stream (0: the close_notify
+	 * that follows is sealed into the chunk), get a chunk. A closing
+	 * tunnel's are dropped.
 	 */
+	if (!*armed)
+		goto recycle;
+	*armed = false;
 	if (*res >= 0 && !t->closing && !(up ? t->up_in : t->down_in)) {
 		if (up ? dp_up_hold(t) : dp_down_hold(t))
 			*res = -ENOMEM;
@@ -98,6 +103,7 @@ void dp_bufring_take(struct dp_worker *w, struct dp_tunnel *t, enum dp_op op, in
 		else if (n)
 			*res = -EIO; /* bytes without a ring buffer: never, as io_uring works */
 	}
+recycle:
 	if (!has_buf || !buf)
 		return;
 	io_uring_buf_ring_add(w->br, buf, DP_RING_BUF, (unsigned short)bid,

@@ -149,6 +149,8 @@ struct __attribute__((aligned(16))) dp_tunnel {
 	 */
 	bool up_drained, down_drained;
 	uint32_t up_want, down_want;
+	/* An armed read of that direction is in flight (dp_queue_armed), its bytes in the ring. */
+	bool up_armed, down_armed;
 	uint32_t idle_s;	     /* closed after this many seconds without a byte; 0: never */
 	uint64_t active_tick;	     /* the worker's tick of the last completion that moved bytes */
 	char name[64], peer[256];

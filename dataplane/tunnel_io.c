@@ -56,10 +56,13 @@ void dp_queue_armed(struct dp_tunnel *t, enum dp_op op, int fd)
 	sqe->buf_group = DP_RING_BGID;
 	dp_set_data(sqe, t, op);
 	t->inflight++;
-	if (op == DP_OP_PLAIN_RECV)
+	if (op == DP_OP_PLAIN_RECV) {
 		t->up_want = DP_RING_BUF;
-	else
+		t->up_armed = true;
+	} else {
 		t->down_want = DP_RING_BUF;
+		t->down_armed = true;
+	}
 }
 
 void dp_queue_send(struct dp_tunnel *t, enum dp_op op, int fd, const void *buf, size_t len)
