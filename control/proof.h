@@ -12,10 +12,14 @@
 #include <sys/socket.h>
 #include <openssl/ssl.h>
 
+struct gw_proof_chain;
+
 struct gw_proof {
+	/* shared with other tunnels whose peers sent the same certificates (proof.c): read only */
 	X509 *leaf;
 	/* what the peer sent besides its leaf, as a new handshake would have it: no more */
 	STACK_OF(X509) * sent;
+	struct gw_proof_chain *chain; /* what holds @leaf and @sent */
 	int64_t at;	   /* wall clock (s) of the handshake: validity is judged as of then */
 	char *expect_name; /* originate: the name the peer had to hold; NULL: none */
 	struct sockaddr_storage dst; /* transparent tunnels' destination; ss_family 0: none */
