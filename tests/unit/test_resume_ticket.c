@@ -13,21 +13,11 @@
 
 #include "control/resume_ticket.h"
 #include "unit.h"
+#include "unit_x509.h"
 
 static X509 *cert(EVP_PKEY *key, const char *cn)
 {
-	X509 *x = X509_new();
-
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509_set_pubkey(x, key);
-	X509_sign(x, key, EVP_sha256());
-	return x;
+	return unit_self_signed(key, cn);
 }
 
 UNIT_TEST(round_trip_and_refusals)

@@ -16,6 +16,7 @@
 #include "fedgate/err-t.h"
 #include "fedgate/file.h"
 #include "unit.h"
+#include "unit_x509.h"
 
 static struct fg_ca_endpoint eps[2] = {{"https://a.example:9000", NULL},
 				       {"https://b.example:9000", NULL}};
@@ -23,18 +24,7 @@ static struct fg_ca_endpoint eps[2] = {{"https://a.example:9000", NULL},
 /* A self-signed certificate, as a root in a bundle. */
 static X509 *root(EVP_PKEY *key, const char *cn)
 {
-	X509 *x = X509_new();
-
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
-				   (const unsigned char *)cn, -1, -1, 0);
-	X509_set_issuer_name(x, X509_get_subject_name(x));
-	X509_set_pubkey(x, key);
-	X509_sign(x, key, EVP_sha256());
-	return x;
+	return unit_self_signed(key, cn);
 }
 
 /* Saves a cache of source a (one root) into @path; returns its text. */
