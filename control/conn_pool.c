@@ -341,7 +341,7 @@ int gw_pool_wait_conn(struct gw *gw, struct gw_conn *c)
 	/* Built once here if need be, never rebuilt: that would close others mid-batch. */
 	if (!gw->pools && follow_config(gw))
 		return -ENOMEM;
-	if (gw_pool_waiting(gw->pools, c->t->name) >= (unsigned int)c->t->pool_max)
+	if (gw_pool_count(gw->pools, c->t->name).waiting >= (size_t)c->t->pool_max)
 		return -EUSERS;
 	ret = deadline_in(gw, c, (int64_t)c->t->pool_idle_s * 1000);
 	if (ret)

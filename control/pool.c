@@ -134,15 +134,6 @@ void gw_pool_wait(struct gw_pools *ps, struct gw_conn *c)
 	push(&ps->waiting, c);
 }
 
-unsigned int gw_pool_waiting(const struct gw_pools *ps, const char *name)
-{
-	unsigned int n = 0;
-
-	for (const struct gw_conn *c = ps ? ps->waiting : NULL; c; c = c->pool_next)
-		n += !strcmp(c->t->name, name);
-	return n;
-}
-
 struct gw_pool_count gw_pool_count(const struct gw_pools *ps, const char *name)
 {
 	struct gw_pool_count n = {0};

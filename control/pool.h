@@ -48,9 +48,6 @@ struct gw_conn *gw_pool_pop(struct gw_pool *p);
 /* Terminate: @c waits for its first bytes, on @ps's waiting list. */
 void gw_pool_wait(struct gw_pools *ps, struct gw_conn *c);
 
-/* How many pooled connections of tunnel @name wait on @ps now. */
-unsigned int gw_pool_waiting(const struct gw_pools *ps, const char *name);
-
 /* Tunnel @name's pooled connections (struct gw_pool_count); NULL @name: every tunnel's. */
 struct gw_pool_count gw_pool_count(const struct gw_pools *ps, const char *name);
 

@@ -83,7 +83,6 @@ void dp_bufring_take(struct dp_worker *w, struct dp_tunnel *t, enum dp_op op, in
 	bool has_buf = cqe_flags & IORING_CQE_F_BUFFER, up = op == DP_OP_PLAIN_RECV;
 	uint8_t *buf = w->br_bufs ? w->br_bufs + (size_t)bid * DP_RING_BUF : NULL;
 	size_t n = *res > 0 ? (size_t)*res : 0;
-
 	bool *armed = up ? &t->up_armed : &t->down_armed;
 
 	/*
